@@ -1,0 +1,197 @@
+"""The `layerdef` command line. Heavy modules are imported inside commands, so `--help` is fast.
+
+Exit codes: 0 done; 1 a bug; 2 bad input or usage (one line per problem); 3 infeasible (with
+the explanation); 4 no plan found within the limits. Progress goes to stderr, results to
+stdout or files.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Callable
+
+import click
+
+EXIT_BUG, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 1, 2, 3, 4
+
+
+def _fail(code: int, lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
+    sys.exit(code)
+
+
+def handles_errors(command: Callable) -> Callable:
+    """Turn the library's exceptions into one line per problem and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from layerdef.problems import InstanceError
+
+        try:
+            return command(*args, **kwargs)
+        except InstanceError as error:
+            _fail(EXIT_INPUT, [str(p) for p in error.problems] or [str(error)])
+        except click.ClickException:
+            raise
+        except Exception as error:  # noqa: BLE001 - mapped to exit codes below
+            name = type(error).__name__
+            if name == "InfeasibleError":
+                _fail(EXIT_INFEASIBLE, ["infeasible: " + line for line in error.explanation])
+            if name == "NoSolutionError":
+                _fail(EXIT_NO_SOLUTION, [f"no plan: {error}"])
+            raise
+
+    return wrapper
+
+
+def _refuse_overwrite(path: Path, force: bool, *inputs: Path) -> None:
+    for source in inputs:
+        if path.exists() and source.exists() and path.resolve() == source.resolve():
+            _fail(EXIT_INPUT, [f"{path}: refusing to overwrite an input file"])
+    if path.exists() and not force:
+        _fail(EXIT_INPUT, [f"{path}: exists; refusing to overwrite it (use --force)"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="layerdef")
+def main() -> None:
+    """layerdef: air and missile defense posture planning (public, notional data)."""
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@handles_errors
+def validate(instance: Path) -> None:
+    """Check an instance; print a summary, or every problem located (exit 2)."""
+    from layerdef.instance import load
+
+    click.echo(load(instance).summary())
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@handles_errors
+def build(directory: Path, output: Path, force: bool) -> None:
+    """Turn DIR/settings.yaml and its CSV tables into one checked instance file."""
+    from layerdef.instance import build_document, dump_document
+
+    document = build_document(directory)
+    _refuse_overwrite(output, force, directory / "settings.yaml")
+    output.write_text(dump_document(document, output.parent, directory), encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.option("--sites", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--positions", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--units", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--periods", type=click.IntRange(1), default=6, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@handles_errors
+def generate(sites: int, positions: int, units: int, periods: int, seed: int, output: Path,
+             force: bool) -> None:
+    """Write a synthetic theater instance, reproducible from the seed."""
+    from layerdef.generate import generate_document
+    from layerdef.instance import dump_document
+
+    _refuse_overwrite(output, force)
+    document = generate_document(sites, positions, units, periods, seed)
+    output.write_text(dump_document(document), encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the solution JSON here (else a summary goes to stdout).")
+@click.option("--csv", "csv_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Write the tables as CSV files into this folder.")
+@click.option("--objective", type=click.Choice(["coverage", "min-cost"]),
+              help="Override the instance's objective.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
+@click.option("--gap", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Relative MIP gap at which to stop.")
+@click.option("--threads", type=click.IntRange(1), help="HiGHS threads.")
+@click.option("--write-model", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the model as .mps or .lp.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or solver log on stderr.")
+@handles_errors
+def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: str | None,
+          time_limit: float | None, gap: float, threads: int | None, write_model: Path | None,
+          quiet: bool) -> None:
+    """Solve an instance: the plan against the current and reference postures."""
+    from layerdef.instance import load
+    from layerdef.report_text import solution_summary
+    from layerdef.solve import solve as solve_instance
+
+    if output is not None:
+        _refuse_overwrite(output, True, instance)
+    if write_model is not None and write_model.suffix not in (".mps", ".lp"):
+        _fail(EXIT_INPUT, [f"{write_model}: --write-model takes a .mps or .lp file"])
+    inst = load(instance)
+    if not quiet:
+        click.echo(f"layerdef: solving {inst.name} ({len(inst.unit_ids)} units, "
+                   f"{len(inst.position_ids)} positions, {len(inst.site_ids)} sites, "
+                   f"{inst.T} periods)", err=True)
+    plan = solve_instance(inst, objective=objective, time_limit=time_limit, gap=gap,
+                          threads=threads, log=not quiet,
+                          write_model=str(write_model) if write_model else None)
+    if output is not None:
+        plan.write(output)
+        if not quiet:
+            click.echo(f"wrote {output}", err=True)
+    if csv_dir is not None:
+        paths = plan.write_csv(csv_dir)
+        if not quiet:
+            click.echo(f"wrote {len(paths)} tables to {csv_dir}", err=True)
+    if output is None:
+        click.echo(solution_summary(plan))
+
+
+@main.command()
+@click.argument("solution", type=click.Path(path_type=Path))
+@click.option("--table", type=click.Choice(["summary", "assignments", "substitutes", "moves",
+                                            "coverage"]), default="summary", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "markdown"]),
+              default="text", show_default=True)
+@handles_errors
+def show(solution: Path, table: str, fmt: str) -> None:
+    """Print one table of a solution."""
+    from layerdef.report_text import format_table
+    from layerdef.solution import Solution
+
+    plan = Solution.read(solution)
+    if fmt == "text" and table == "summary":
+        from layerdef.report_text import solution_summary
+
+        click.echo(solution_summary(plan))
+        return
+    click.echo(format_table(plan.tables[table], fmt), nl=fmt != "csv")
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.argument("posture", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "markdown"]),
+              default="text", show_default=True)
+@handles_errors
+def evaluate(instance: Path, posture: Path, fmt: str) -> None:
+    """Score a hand-made posture CSV (period, unit, position) without a solver."""
+    from layerdef.evaluate import evaluate as evaluate_posture
+    from layerdef.instance import load
+    from layerdef.report_text import evaluation_summary
+
+    inst = load(instance)
+    result = evaluate_posture(inst, posture)
+    click.echo(evaluation_summary(inst, result, fmt), nl=fmt != "csv")
+
+
+if __name__ == "__main__":
+    main()

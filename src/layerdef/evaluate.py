@@ -1,0 +1,271 @@
+"""Score any posture with numpy alone: the independent check of every solver result.
+
+A posture is a table (period, unit, position) of every unit in theater. Organic units keep
+their ids; substitute units are `offer#1` ... `offer#count`. The evaluation counts the units
+covering each site in each layer, values them with the depth weights, counts moves exactly
+as DESIGN.md defines them and lists every rule the posture breaks (capacity, hosts,
+presence, rotations, limits), so a hand-made posture can be scored and checked too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from layerdef.instance import Instance
+from layerdef.problems import InstanceError, Problem
+
+POSTURE_COLUMNS = ["period", "unit", "position"]
+
+
+@dataclass
+class Evaluation:
+    """Everything one posture achieves and breaks; arrays are (S, L, T) unless noted."""
+
+    instance: Instance
+    units: np.ndarray  # (S, L, T) units covering the site in the layer
+    value: np.ndarray  # (S, L, T) coverage value
+    shortfall: np.ndarray  # (S, L, T) units missing against the requirement
+    moves: pd.DataFrame  # period, unit, from, to
+    substitutes: pd.DataFrame  # offer, unit, first, last, periods, cost
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def value_by_period(self) -> np.ndarray:
+        return self.value.sum(axis=(0, 1))
+
+    @property
+    def total(self) -> float:
+        return float(self.value.sum())
+
+    @property
+    def substitute_cost(self) -> float:
+        return float(self.substitutes["cost"].sum()) if len(self.substitutes) else 0.0
+
+    @property
+    def moves_total(self) -> int:
+        return len(self.moves)
+
+    @property
+    def moves_by_period(self) -> np.ndarray:
+        index = {label: t for t, label in enumerate(self.instance.periods)}
+        return np.bincount([index[p] for p in self.moves["period"]],
+                           minlength=self.instance.T).astype(int)
+
+    @property
+    def feasible(self) -> bool:
+        return not self.violations and not self.shortfall.any()
+
+    @property
+    def coverage(self) -> pd.DataFrame:
+        """One row per (period, site, layer) that some unit could cover or that is required."""
+        inst = self.instance
+        relevant = inst.cover.any(axis=(0, 1)) | (inst.requirement > 0)  # (S, L)
+        s, l = np.nonzero(relevant)
+        T = inst.T
+        return pd.DataFrame({
+            "period": np.repeat(inst.periods, len(s)),
+            "site": np.tile(np.array(inst.site_ids, dtype=object)[s], T),
+            "layer": np.tile(np.array(inst.layers, dtype=object)[l], T),
+            "units": self.units[s, l, :].T.ravel().astype(int),
+            "value": self.value[s, l, :].T.ravel(),
+            "required": np.tile(inst.requirement[s, l], T).astype(int),
+            "shortfall": self.shortfall[s, l, :].T.ravel().astype(int),
+        })
+
+    @property
+    def unmet(self) -> pd.DataFrame:
+        """The requirements this posture misses: site, layer, period, required, units."""
+        table = self.coverage
+        return table[table["shortfall"] > 0].reset_index(drop=True)
+
+    def summary_row(self) -> dict:
+        return {"coverage": self.total, "substitute_cost": self.substitute_cost,
+                "moves": self.moves_total, "unmet_requirements": int((self.shortfall > 0).sum()),
+                "violations": len(self.violations)}
+
+
+def evaluate(instance: Instance, posture: pd.DataFrame | str | Path) -> Evaluation:
+    """Score a posture (DataFrame or CSV path) on an instance; raise InstanceError for rows
+    that name unknown periods, units or positions."""
+    if not isinstance(posture, pd.DataFrame):
+        posture = read_posture(posture)
+    source = posture.attrs.get("source", "posture")
+    rows = _resolve(instance, posture, source)
+    T, P, K = instance.T, len(instance.position_ids), len(instance.systems)
+    violations: list[str] = []
+
+    counts = np.zeros((P, K, T), dtype=np.int64)
+    np.add.at(counts, (rows["position"], rows["system"], rows["period"]), 1)
+    units = np.tensordot(instance.cover.astype(np.int64), counts, axes=([0, 1], [1, 0]))  # (S, L, T)
+    levels = np.concatenate([[0.0], np.cumsum(instance.depth_weights)])
+    depth = levels[np.minimum(units, len(instance.depth_weights))]
+    value = (instance.site_weight[:, None, None] * instance.layer_weight[None, :, None] * depth)
+    shortfall = np.maximum(instance.requirement[:, :, None] - units, 0)
+
+    occupancy = counts.sum(axis=1)  # (P, T)
+    for p, t in zip(*np.nonzero(occupancy > instance.capacity[:, None])):
+        violations.append(f"capacity: {occupancy[p, t]} units at {instance.position_ids[p]} in "
+                          f"{instance.periods[t]} (capacity {instance.capacity[p]})")
+    for i in np.nonzero(~instance.admits[rows["position"], rows["owner"]])[0]:
+        violations.append(f"hosts: {rows['unit_id'][i]} ({instance.owners[rows['owner'][i]]}) may "
+                          f"not stand at {instance.position_ids[rows['position'][i]]} "
+                          f"({instance.periods[rows['period'][i]]})")
+    _check_presence(instance, rows, violations)
+    moves = _moves(instance, rows)
+    substitutes = _substitutes(instance, rows, violations)
+    _check_limits(instance, moves, substitutes, violations)
+    return Evaluation(instance, units, value, shortfall, moves, substitutes, violations)
+
+
+def read_posture(path: str | Path) -> pd.DataFrame:
+    """A posture CSV (period, unit, position); missing columns are located, exit 2."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InstanceError([Problem(str(path), f"cannot read the posture CSV: {error}")])
+    missing = [c for c in POSTURE_COLUMNS if c not in table.columns]
+    if missing:
+        raise InstanceError([Problem(str(path), f"missing column(s) {', '.join(missing)}; "
+                                     f"expected {', '.join(POSTURE_COLUMNS)}", "posture")])
+    table = table[POSTURE_COLUMNS].map(str.strip)
+    table.attrs["source"] = str(path)
+    return table
+
+
+def substitute_index(instance: Instance) -> dict[str, int]:
+    """Substitute unit id -> offer index."""
+    return {unit: f for f in range(len(instance.offer_ids)) for unit in instance.substitute_unit_ids(f)}
+
+
+def _resolve(instance: Instance, posture: pd.DataFrame, source: str) -> dict[str, np.ndarray]:
+    """Index arrays for each posture row; every unknown label is a located problem."""
+    period_index = {label: t for t, label in enumerate(instance.periods)}
+    position_index = {p: i for i, p in enumerate(instance.position_ids)}
+    unit_index = {u: i for i, u in enumerate(instance.unit_ids)}
+    offer_of = substitute_index(instance)
+    problems: list[Problem] = []
+    out = {name: np.zeros(len(posture), dtype=np.int64)
+           for name in ("period", "position", "system", "owner", "unit", "offer")}
+    seen: dict[tuple[str, str], int] = {}
+    for i, (period, unit, position) in enumerate(posture[POSTURE_COLUMNS].itertuples(index=False)):
+        line = i + 2  # header is line 1
+
+        def bad(field: str, message: str) -> None:
+            problems.append(Problem(source, message, "posture", i, str(unit), field, line))
+
+        if period not in period_index:
+            bad("period", f"{period!r} is not a period of the horizon "
+                          f"({instance.periods[0]} .. {instance.periods[-1]})")
+        if position not in position_index:
+            bad("position", f"{position!r} is not a position of the instance")
+        if unit in unit_index:
+            u = unit_index[unit]
+            out["unit"][i], out["offer"][i] = u, -1
+            out["system"][i], out["owner"][i] = instance.unit_system[u], instance.unit_owner[u]
+        elif unit in offer_of:
+            f = offer_of[unit]
+            out["unit"][i], out["offer"][i] = -1, f
+            out["system"][i], out["owner"][i] = instance.offer_system[f], instance.offer_owner[f]
+        else:
+            bad("unit", f"{unit!r} is neither a unit nor a substitute unit (offer#k)")
+        if (period, unit) in seen:
+            bad("unit", f"{unit!r} is placed twice in {period} (first in row {seen[period, unit]})")
+        seen[period, unit] = i
+        out["period"][i] = period_index.get(period, 0)
+        out["position"][i] = position_index.get(position, 0)
+    if problems:
+        raise InstanceError(problems)
+    out["unit_id"] = posture["unit"].to_numpy(dtype=object)
+    return out
+
+
+def _check_presence(instance: Instance, rows: dict, violations: list[str]) -> None:
+    """Organic units stand exactly when present; fixed units stand at their homes."""
+    placed = np.zeros_like(instance.present)
+    organic = rows["unit"] >= 0
+    placed[rows["unit"][organic], rows["period"][organic]] = True
+    for u, t in zip(*np.nonzero(placed & ~instance.present)):
+        violations.append(f"presence: {instance.unit_ids[u]} is away in {instance.periods[t]} "
+                          "but placed")
+    for u, t in zip(*np.nonzero(~placed & instance.present)):
+        violations.append(f"presence: {instance.unit_ids[u]} is in theater in "
+                          f"{instance.periods[t]} but not placed")
+    for i in np.nonzero(organic)[0]:
+        u = rows["unit"][i]
+        if instance.unit_fixed[u] and rows["position"][i] != instance.unit_home[u]:
+            violations.append(f"fixed: {instance.unit_ids[u]} must stay at its home "
+                              f"{instance.position_ids[instance.unit_home[u]]}")
+
+
+def _moves(instance: Instance, rows: dict) -> pd.DataFrame:
+    """A move is a unit in theater in t-1 and t at different positions; in the first period,
+    an organic unit not at its home has moved. Arrivals and returns are not moves."""
+    where: dict[str, dict[int, int]] = {}
+    for unit, t, p in zip(rows["unit_id"], rows["period"], rows["position"]):
+        where.setdefault(unit, {})[int(t)] = int(p)
+    unit_index = {u: i for i, u in enumerate(instance.unit_ids)}
+    records = []
+    for unit, stands in where.items():
+        for t in sorted(stands):
+            if t - 1 in stands:
+                before = stands[t - 1]
+            elif t == 0 and unit in unit_index:
+                before = int(instance.unit_home[unit_index[unit]])
+            else:
+                continue
+            if before != stands[t]:
+                records.append((t, unit, instance.position_ids[before], instance.position_ids[stands[t]]))
+    records.sort(key=lambda r: (r[0], r[1]))
+    return pd.DataFrame({
+        "period": [instance.periods[r[0]] for r in records], "unit": [r[1] for r in records],
+        "from": [r[2] for r in records], "to": [r[3] for r in records]})
+
+
+def _substitutes(instance: Instance, rows: dict, violations: list[str]) -> pd.DataFrame:
+    """One row per substitute unit requested; rotations must be one contiguous stay within
+    [earliest, ...] of min_periods (truncated by the horizon's end) to max_periods."""
+    periods: dict[str, list[int]] = {}
+    offer_of: dict[str, int] = {}
+    for unit, t, f in zip(rows["unit_id"], rows["period"], rows["offer"]):
+        if f >= 0:
+            periods.setdefault(unit, []).append(int(t))
+            offer_of[unit] = int(f)
+    records = []
+    for unit in sorted(periods, key=lambda u: (offer_of[u], min(periods[u]), u)):
+        f, stay = offer_of[unit], sorted(periods[unit])
+        first, last, length = stay[0], stay[-1], len(stay)
+        offer = instance.offer_ids[f]
+        if last - first + 1 != length:
+            violations.append(f"rotation: {unit} comes more than once; one rotation per unit")
+        if first < instance.offer_earliest[f]:
+            violations.append(f"rotation: {unit} arrives in {instance.periods[first]}, before the "
+                              f"earliest {instance.periods[instance.offer_earliest[f]]}")
+        shortest = min(int(instance.offer_min_periods[f]), instance.T - first)
+        if length < shortest:
+            violations.append(f"rotation: {unit} stays {length} periods, less than min_periods "
+                              f"{instance.offer_min_periods[f]}")
+        if length > instance.offer_max_periods[f]:
+            violations.append(f"rotation: {unit} stays {length} periods, more than max_periods "
+                              f"{instance.offer_max_periods[f]}")
+        records.append((offer, unit, instance.periods[first], instance.periods[last], length,
+                        length * float(instance.offer_cost[f])))
+    return pd.DataFrame(records, columns=["offer", "unit", "first", "last", "periods", "cost"])
+
+
+def _check_limits(instance: Instance, moves: pd.DataFrame, substitutes: pd.DataFrame,
+                  violations: list[str]) -> None:
+    cost = float(substitutes["cost"].sum()) if len(substitutes) else 0.0
+    if instance.substitute_budget is not None and cost > instance.substitute_budget + 1e-9:
+        violations.append(f"limits: substitute cost {cost:g} exceeds the budget "
+                          f"{instance.substitute_budget:g}")
+    if instance.moves_total is not None and len(moves) > instance.moves_total:
+        violations.append(f"limits: {len(moves)} moves exceed moves_total {instance.moves_total}")
+    if instance.moves_per_period is not None:
+        for period, count in moves.groupby("period").size().items():
+            if count > instance.moves_per_period:
+                violations.append(f"limits: {count} moves in {period} exceed moves_per_period "
+                                  f"{instance.moves_per_period}")

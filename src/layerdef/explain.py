@@ -1,0 +1,99 @@
+"""Why a model is infeasible, in the user's terms.
+
+The elastic model lets each requirement (and each period's coverage target under `min-cost`)
+fall short at a price and minimizes the total shortfall. What it cannot close is reported
+per site, layer and run of periods; then each limit and the absences are relaxed one at a
+time to name the ones that make it so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyomo.environ as pyo
+
+from layerdef.instance import Instance, period_ranges
+from layerdef.model import build_model
+
+RELAXATIONS = (
+    ("substitute_budget", "raising substitute_budget", {"substitute_budget": None}),
+    ("moves_per_period", "lifting moves_per_period", {"moves_per_period": None}),
+    ("moves_total", "lifting moves_total", {"moves_total": None}),
+)
+
+
+def elastic_shortfall(instance: Instance, objective: str, runner) -> tuple[dict, dict]:
+    """Least total shortfall: ({(s, l, t): units short}, {t: coverage value short})."""
+    model = build_model(instance, objective)
+    for (s, l, t), var in model.shortfall.items():
+        var.setub(float(instance.requirement[s, l]))
+    target = getattr(model, "target_shortfall", None)
+    scale = 0.0
+    if target is not None:
+        for t, var in target.items():
+            var.setub(None)
+        scale = 1.0 / max(1.0, float(instance.site_weight.sum() * instance.layer_weight.sum()))
+    for stage in (model.maximize_coverage, model.minimize_cost, model.minimize_moves):
+        stage.deactivate()
+    model.minimize_shortfall = pyo.Objective(
+        expr=sum(model.shortfall.values()) + scale * sum(target.values() if target is not None else []),
+        sense=pyo.minimize)
+    result = runner.run(model, None)
+    if result.status not in ("optimal", "time_limit"):
+        return {}, {}
+    units = {key: round(var.value) for key, var in model.shortfall.items() if (var.value or 0) > 0.5}
+    value = ({t: var.value for t, var in target.items() if (var.value or 0) > 1e-6}
+             if target is not None else {})
+    return units, value
+
+
+def explain_infeasibility(instance: Instance, objective: str, runner) -> list[str]:
+    """Lines that name each unmet requirement and what makes it unmeetable."""
+    units, value = elastic_shortfall(instance, objective, runner)
+    lines = [f"{instance.name}: no plan meets every requirement"
+             + (" and coverage target" if objective == "min-cost" else "") + "."]
+    for (s, l), periods in _group(units).items():
+        short = max(units[s, l, t] for t in periods)
+        lines.append(f"requirement not met: site {instance.site_ids[s]}, layer {instance.layers[l]}, "
+                     f"periods {_span(instance, periods)}: {instance.requirement[s, l]} unit(s) "
+                     f"required, short by up to {short}")
+        if not instance.cover[:, :, s, l].any():
+            lines.append(f"  why: no system of the instance covers {instance.site_ids[s]} in "
+                         f"{instance.layers[l]} from any position")
+    for t, short in sorted(value.items()):
+        lines.append(f"coverage target not met: period {instance.periods[t]}, short by "
+                     f"{short:.4g} (target {instance.target:g} x reference coverage)")
+    total = sum(units.values()) + sum(value.values())
+    for name, words, change in RELAXATIONS:
+        if getattr(instance, name) is None:
+            continue
+        relaxed_units, relaxed_value = elastic_shortfall(dataclasses.replace(instance, **change),
+                                                         objective, runner)
+        relaxed = sum(relaxed_units.values()) + sum(relaxed_value.values())
+        if relaxed < total - 1e-9:
+            lines.append(f"  binding: {words} (now {getattr(instance, name)}) would cut the "
+                         f"shortfall from {total:g} to {relaxed:g}")
+    away = ~instance.present.all(axis=1)
+    if away.any():
+        relaxed_units, relaxed_value = elastic_shortfall(
+            dataclasses.replace(instance, present=np.ones_like(instance.present)), objective, runner)
+        relaxed = sum(relaxed_units.values()) + sum(relaxed_value.values())
+        if relaxed < total - 1e-9:
+            names = ", ".join(instance.unit_ids[u] for u in np.nonzero(away)[0])
+            lines.append(f"  binding: the absence of {names}; with every unit present the "
+                         f"shortfall would be {relaxed:g}")
+    return lines
+
+
+def _group(units: dict) -> dict[tuple[int, int], list[int]]:
+    groups: dict[tuple[int, int], list[int]] = {}
+    for (s, l, t) in sorted(units):
+        groups.setdefault((s, l), []).append(t)
+    return groups
+
+
+def _span(instance: Instance, periods: list[int]) -> str:
+    mask = np.zeros(instance.T, dtype=bool)
+    mask[periods] = True
+    return period_ranges(instance.periods, mask)

@@ -1,0 +1,821 @@
+"""Instance format v1: schema, loading (YAML with inline or CSV tables) and located validation.
+
+The file is parsed twice by PyYAML: once into plain data, once into a node tree that gives
+the line of every row, so that each problem names file, line, table, row, id and field.
+Rows are checked one by one with pydantic, then references and cross-table rules are
+checked here; every problem is collected before `InstanceError` is raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from layerdef.catalog import load_catalog
+from layerdef.problems import InstanceError, Problem
+
+FORMAT_VERSION = 1
+TABLES = ("sites", "positions", "units", "substitutes")
+TOP_LEVEL_KEYS = {
+    "layerdef", "name", "description", "horizon", "layers", "depth_weights", "systems",
+    *TABLES, "limits", "objective", "target", "coverage",
+}
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, coerce_numbers_to_str=True)
+
+
+class _TableRow(_Row):
+    note: str | None = None  # free text: the source of the row's numbers, or its assumption
+
+
+class LayerSpec(_Row):
+    weight: float = Field(1.0, ge=0)
+
+
+class SystemSpec(_Row):
+    name: str | None = None
+    covers: dict[str, float] = Field(default_factory=dict)
+    note: str | None = None
+
+
+class HorizonSpec(_Row):
+    start: str | None = None
+    periods: int | None = Field(None, ge=1, le=600)
+    labels: list[str] | None = None
+
+
+class LimitsSpec(_Row):
+    substitute_budget: float | None = Field(None, ge=0)
+    moves_per_period: int | None = Field(None, ge=0)
+    moves_total: int | None = Field(None, ge=0)
+
+
+class SiteRow(_TableRow):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    weight: float = Field(1.0, ge=0)
+    require: dict[str, int] = Field(default_factory=dict)
+
+
+class PositionRow(_TableRow):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    at: str | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    capacity: int = Field(1, ge=0)
+    hosts: list[str] | None = None
+
+
+class UnitRow(_TableRow):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    system: str
+    owner: str = Field(min_length=1)
+    home: str
+    fixed: bool = False
+    away: list[tuple[str, str]] = Field(default_factory=list)
+
+
+class SubstituteRow(_TableRow):
+    id: str = Field(min_length=1)
+    system: str
+    owner: str = Field(min_length=1)
+    source: str | None = None
+    count: int = Field(1, ge=1, le=1000)
+    earliest: str | None = None
+    min_periods: int = Field(1, ge=1)
+    max_periods: int | None = Field(None, ge=1)
+    cost: float = Field(0.0, ge=0)
+    lead: int = Field(0, ge=0)
+
+
+ROW_MODELS: dict[str, type[_TableRow]] = {
+    "sites": SiteRow, "positions": PositionRow, "units": UnitRow, "substitutes": SubstituteRow,
+}
+#: Columns that hold several values; in CSV they are `;`-separated.
+CSV_LIST_COLUMNS = {("positions", "hosts"), ("units", "away"), ("sites", "require")}
+
+
+# ----------------------------------------------------------------------------- instance
+
+
+@dataclass
+class Instance:
+    """A validated instance: ids in file order and numpy arrays indexed by them."""
+
+    name: str
+    description: str
+    path: Path | None
+    sha256: str
+    document: dict[str, Any]
+    periods: list[str]
+    layers: list[str]
+    layer_weight: np.ndarray  # (L,)
+    depth_weights: np.ndarray  # (J,)
+    systems: list[str]
+    system_radius: np.ndarray  # (K, L) km, nan where the system does not cover the layer
+    owners: list[str]
+    site_ids: list[str]
+    site_names: list[str]
+    site_lat: np.ndarray
+    site_lon: np.ndarray
+    site_weight: np.ndarray  # (S,)
+    requirement: np.ndarray  # (S, L) int: units that must cover the site in the layer
+    position_ids: list[str]
+    position_lat: np.ndarray
+    position_lon: np.ndarray
+    capacity: np.ndarray  # (P,) int
+    admits: np.ndarray  # (P, O) bool: owner o may use position p
+    unit_ids: list[str]
+    unit_system: np.ndarray  # (U,) index into systems
+    unit_owner: np.ndarray  # (U,) index into owners
+    unit_home: np.ndarray  # (U,) index into position_ids
+    unit_fixed: np.ndarray  # (U,) bool
+    present: np.ndarray  # (U, T) bool: the unit is in theater
+    offer_ids: list[str]
+    offer_system: np.ndarray
+    offer_owner: np.ndarray
+    offer_source: list[str]
+    offer_count: np.ndarray
+    offer_earliest: np.ndarray  # period index
+    offer_min_periods: np.ndarray
+    offer_max_periods: np.ndarray
+    offer_cost: np.ndarray
+    offer_lead: np.ndarray
+    substitute_budget: float | None
+    moves_per_period: int | None
+    moves_total: int | None
+    objective: str
+    target: float
+    explicit_coverage: np.ndarray | None = None  # (K, P, S, L) bool from a coverage CSV
+
+    @cached_property
+    def cover(self) -> np.ndarray:
+        """(K, P, S, L) bool: a unit of system k at position p covers site s in layer l."""
+        from layerdef.geometry import coverage_array
+
+        return coverage_array(self)
+
+    @property
+    def T(self) -> int:
+        return len(self.periods)
+
+    def substitute_unit_ids(self, offer: int) -> list[str]:
+        """Ids of the units an offer can send, `offer#1` ... `offer#count`."""
+        return [f"{self.offer_ids[offer]}#{k + 1}" for k in range(int(self.offer_count[offer]))]
+
+    def current_posture(self) -> pd.DataFrame:
+        """Every available unit at its home, no substitutes: what happens if nobody acts."""
+        return self._home_posture(self.present)
+
+    def reference_posture(self) -> pd.DataFrame:
+        """Every unit at its home and none away: the posture before the withdrawal."""
+        return self._home_posture(np.ones_like(self.present))
+
+    def _home_posture(self, present: np.ndarray) -> pd.DataFrame:
+        unit_index, period_index = np.nonzero(present)
+        order = np.lexsort((unit_index, period_index))
+        unit_index, period_index = unit_index[order], period_index[order]
+        return pd.DataFrame({
+            "period": [self.periods[t] for t in period_index],
+            "unit": [self.unit_ids[u] for u in unit_index],
+            "position": [self.position_ids[self.unit_home[u]] for u in unit_index],
+        })
+
+    def summary(self) -> str:
+        """A few lines for `layerdef validate`: counts, horizon and who is away when."""
+        lines = [
+            f"{self.name}: valid (layerdef format {FORMAT_VERSION})",
+            f"  horizon   {self.periods[0]} .. {self.periods[-1]} ({self.T} periods)",
+            f"  layers    {', '.join(self.layers)}; systems {', '.join(self.systems)}",
+            f"  sites {len(self.site_ids)}, positions {len(self.position_ids)}, "
+            f"units {len(self.unit_ids)} ({int(self.unit_fixed.sum())} fixed), "
+            f"substitute offers {len(self.offer_ids)} "
+            f"({int(self.offer_count.sum())} units)",
+        ]
+        for u in np.nonzero(~self.present.all(axis=1))[0]:
+            lines.append(f"  away      {self.unit_ids[u]}: {period_ranges(self.periods, ~self.present[u])}")
+        limits = {"substitute_budget": self.substitute_budget,
+                  "moves_per_period": self.moves_per_period, "moves_total": self.moves_total}
+        shown = ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None) or "none"
+        lines.append(f"  limits    {shown}; objective {self.objective}")
+        return "\n".join(lines)
+
+
+def period_ranges(labels: list[str], mask: np.ndarray) -> str:
+    """Inclusive label ranges where `mask` is true, e.g. `2025-03..2025-10`."""
+    parts, t = [], 0
+    while t < len(mask):
+        if mask[t]:
+            end = t
+            while end + 1 < len(mask) and mask[end + 1]:
+                end += 1
+            parts.append(labels[t] if end == t else f"{labels[t]}..{labels[end]}")
+            t = end + 1
+        else:
+            t += 1
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load(path: str | Path) -> Instance:
+    """Read, validate and index an instance file; raise InstanceError with every problem."""
+    path = Path(path)
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as error:
+        raise InstanceError([Problem(str(path), f"cannot read the file: {error.strerror}")])
+    return loads(raw_bytes, path)
+
+
+def loads(raw_bytes: bytes | str, path: str | Path = "<string>") -> Instance:
+    """Validate an instance given as YAML text; CSV tables are found relative to `path`."""
+    if isinstance(raw_bytes, str):
+        raw_bytes = raw_bytes.encode()
+    path = Path(path)
+    reader = _Reader(path)
+    document = reader.parse(raw_bytes)
+    instance = reader.build(document) if document is not None else None
+    if reader.problems or instance is None:
+        raise InstanceError(sorted(reader.problems, key=lambda p: (p.file != str(path), p.file,
+                                                                   p.line or 0)))
+    instance.sha256 = hashlib.sha256(raw_bytes).hexdigest()
+    return instance
+
+
+class _Reader:
+    """Collects problems while turning one YAML document into an Instance."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = str(path)
+        self.problems: list[Problem] = []
+        self.lines: dict[tuple, int] = {}
+        self.row_files: dict[str, str] = {}  # table -> file its rows came from
+        self.row_lines: dict[str, list[int]] = {}  # table -> line of each row
+        self.all_ids: dict[str, set[str]] = {}  # table -> ids of every row, valid or not
+
+    # -- reporting
+
+    def problem(self, message: str, table: str | None = None, row: int | None = None,
+                row_id: str | None = None, field: str | None = None) -> None:
+        file, line = self.file, None
+        if table in self.row_files and row is not None:
+            file = self.row_files[table]
+            line = self.row_lines[table][row] if row < len(self.row_lines[table]) else None
+        elif table is not None:
+            key: tuple = (table,) if row is None else (table, row)
+            line = self.lines.get(key + ((field,) if field and row is None else ()),
+                                  self.lines.get(key))
+        self.problems.append(Problem(file, message, table, row, row_id, field, line))
+
+    # -- parsing
+
+    def parse(self, raw_bytes: bytes) -> dict | None:
+        try:
+            text = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError as error:
+            self.problems.append(Problem(self.file, f"not UTF-8 text ({error.reason} at byte {error.start})"))
+            return None
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = mark.line + 1 if mark else None
+            self.problems.append(Problem(self.file, f"not valid YAML: {getattr(error, 'problem', error)}",
+                                         line=line))
+            return None
+        if not isinstance(document, dict):
+            self.problems.append(Problem(self.file, "expected a YAML mapping at the top level "
+                                         "(layerdef: 1, horizon, layers, sites, ...)"))
+            return None
+        _record_lines(node, (), self.lines)
+        return document
+
+    # -- building
+
+    def build(self, doc: dict) -> Instance | None:
+        for key in doc:
+            if key not in TOP_LEVEL_KEYS:
+                self.problem(f"unknown field {key!r}; expected one of {', '.join(sorted(TOP_LEVEL_KEYS))}",
+                             table=str(key))
+        version = doc.get("layerdef")
+        if version != FORMAT_VERSION:
+            self.problem(f"format version {version!r} is not supported; expected `layerdef: 1`",
+                         table="layerdef")
+        periods = self.horizon(doc.get("horizon"))
+        layers, layer_weight = self.layer_table(doc.get("layers"))
+        depth = self.depth_weights(doc.get("depth_weights", [1.0]))
+        systems = self.system_table(doc.get("systems") or {}, layers)
+        rows = {table: self.rows(table, doc.get(table)) for table in TABLES}
+        limits = self.single("limits", LimitsSpec, doc.get("limits") or {})
+        objective = doc.get("objective", "coverage")
+        if objective not in ("coverage", "min-cost"):
+            self.problem(f"{objective!r} is not an objective; expected coverage or min-cost",
+                         table="objective")
+        target = doc.get("target", 1.0)
+        if not _is_number(target) or not (0 <= float(target) <= 10):
+            self.problem(f"{target!r} is not a valid target; expected a number in [0, 10] "
+                         "(share of the reference coverage)", table="target")
+            target = 1.0
+        if periods is None or layers is None or systems is None or depth is None:
+            return None
+        return self.assemble(doc, periods, layers, layer_weight, depth, systems, rows, limits,
+                             objective, float(target))
+
+    def horizon(self, spec: Any) -> list[str] | None:
+        horizon = self.single("horizon", HorizonSpec, spec)
+        if horizon is None:
+            return None
+        if horizon.labels is not None:
+            labels = [str(label) for label in horizon.labels]
+            if not labels:
+                self.problem("labels is empty; expected at least one period", table="horizon",
+                             field="labels")
+                return None
+            seen = set()
+            for label in labels:
+                if label in seen:
+                    self.problem(f"period label {label!r} appears twice", table="horizon",
+                                 field="labels")
+                seen.add(label)
+            if horizon.periods is not None and horizon.periods != len(labels):
+                self.problem(f"periods is {horizon.periods} but {len(labels)} labels are given",
+                             table="horizon", field="periods")
+            return labels
+        match = MONTH.match(horizon.start or "")
+        if not match or not 1 <= int(match.group(2)) <= 12 or horizon.periods is None:
+            self.problem(f"expected {{start: YYYY-MM, periods: N}} or {{labels: [...]}}, got "
+                         f"start={horizon.start!r}, periods={horizon.periods!r}", table="horizon")
+            return None
+        year, month = int(match.group(1)), int(match.group(2)) - 1
+        return [f"{year + (month + i) // 12:04d}-{(month + i) % 12 + 1:02d}"
+                for i in range(horizon.periods)]
+
+    def layer_table(self, spec: Any) -> tuple[list[str] | None, np.ndarray]:
+        if not isinstance(spec, dict) or not spec:
+            self.problem("expected a mapping of layer name to {weight: w}, e.g. "
+                         "{upper: {weight: 1}, lower: {weight: 1}}", table="layers")
+            return None, np.zeros(0)
+        names, weights = [], []
+        for name, value in spec.items():
+            layer = self.single("layers", LayerSpec, value if value is not None else {}, field=str(name))
+            names.append(str(name))
+            weights.append(layer.weight if layer else 0.0)
+        return names, np.array(weights, dtype=float)
+
+    def depth_weights(self, spec: Any) -> np.ndarray | None:
+        if not isinstance(spec, list) or not spec:
+            self.problem(f"{spec!r}: expected a non-empty list of numbers", table="depth_weights")
+            return None
+        ok = True
+        for i, value in enumerate(spec):
+            if not _is_number(value) or not math.isfinite(float(value)) or float(value) < 0:
+                self.problem(f"entry {i} is {value!r}; expected a finite number >= 0",
+                             table="depth_weights")
+                ok = False
+        if not ok:
+            return None
+        weights = np.array(spec, dtype=float)
+        for i in np.nonzero(np.diff(weights) > 0)[0]:
+            self.problem(f"entry {i + 1} ({weights[i + 1]}) is larger than entry {i} "
+                         f"({weights[i]}); depth weights must be non-increasing",
+                         table="depth_weights")
+        return weights
+
+    def system_table(self, spec: Any, layers: list[str] | None) -> dict[str, SystemSpec] | None:
+        systems = {name: SystemSpec(**value) for name, value in load_catalog().items()}
+        if not isinstance(spec, dict):
+            self.problem("expected a mapping of system name to {covers: {layer: km}}", table="systems")
+            return systems
+        for name, value in spec.items():
+            system = self.single("systems", SystemSpec, value, field=str(name))
+            if system is not None:
+                systems[str(name)] = system
+                for layer, radius in system.covers.items():
+                    if layers is not None and layer not in layers:
+                        self.problem(f"layer {layer!r} is not defined in `layers`",
+                                     table="systems", field=f"{name}.covers")
+                    if radius < 0:
+                        self.problem(f"radius {radius} is negative; expected km >= 0",
+                                     table="systems", field=f"{name}.covers.{layer}")
+        return systems
+
+    def single(self, table: str, model: type[_Row], value: Any, field: str | None = None):
+        """Validate one mapping (not a table row); report errors located by field."""
+        if not isinstance(value, dict):
+            self.problem(f"{value!r}: expected a mapping", table=table, field=field)
+            return None
+        try:
+            return model(**{str(k): v for k, v in value.items()})
+        except ValidationError as error:
+            for detail in error.errors():
+                name = ".".join(str(part) for part in detail["loc"])
+                self.problem(_describe(detail), table=table,
+                             field=f"{field}.{name}" if field else name)
+            return None
+
+    def rows(self, table: str, spec: Any) -> list[_Row | None]:
+        """Validate every row of a table given inline or as a CSV path."""
+        if spec is None:
+            if table != "substitutes":
+                self.problem("the table is missing; give it inline or as a CSV path", table=table)
+            return []
+        if isinstance(spec, str):
+            spec = self.read_csv(table, spec)
+            if spec is None:
+                return []
+        if not isinstance(spec, list):
+            self.problem(f"expected a list of rows or a CSV path, got {type(spec).__name__}",
+                         table=table)
+            return []
+        parsed: list[_Row | None] = []
+        first_row: dict[str, int] = {}
+        for index, row in enumerate(spec):
+            if not isinstance(row, dict):
+                self.problem(f"{row!r}: expected a mapping of field to value", table=table, row=index)
+                parsed.append(None)
+                continue
+            row_id = str(row.get("id")) if row.get("id") is not None else None
+            try:
+                parsed.append(ROW_MODELS[table](**{str(k): v for k, v in row.items()}))
+            except ValidationError as error:
+                for detail in error.errors():
+                    name = ".".join(str(part) for part in detail["loc"])
+                    self.problem(_describe(detail), table=table, row=index, row_id=row_id,
+                                 field=name or None)
+                parsed.append(None)
+            if row_id is not None and row_id in first_row:
+                self.problem(f"duplicate id {row_id!r} (first used in row {first_row[row_id]})",
+                             table, index, row_id, "id")
+                parsed[-1] = None
+            first_row.setdefault(row_id, index)
+        self.all_ids[table] = set(first_row) - {None}
+        return parsed
+
+    def read_csv(self, table: str, relative: str) -> list[dict] | None:
+        """Rows of a CSV table as dicts, `;`-separated lists split, empty cells dropped."""
+        path = (self.path.parent / relative)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            self.problem(f"cannot read CSV {relative!r}: {reason}", table=table)
+            return None
+        reader = csv.reader(io.StringIO(text))
+        try:
+            records = list(reader)
+        except csv.Error as error:
+            self.problems.append(Problem(str(path), f"broken CSV: {error}", table,
+                                         line=reader.line_num))
+            return None
+        if not records:
+            self.problems.append(Problem(str(path), "empty CSV file: expected a header row", table))
+            return None
+        header = [name.strip() for name in records[0]]
+        rows, lines = [], []
+        line = 1
+        for record in records[1:]:
+            line += 1
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) != len(header):
+                self.problems.append(Problem(
+                    str(path), f"{len(record)} fields where the header has {len(header)}",
+                    table, len(rows), line=line))
+            row = {}
+            for name, cell in zip(header, record):
+                cell = cell.strip()
+                if cell == "":
+                    continue
+                row[name] = _split_csv_cell(table, name, cell)
+            rows.append(row)
+            lines.append(line)
+        self.row_files[table] = str(path)
+        self.row_lines[table] = lines
+        return rows
+
+    # -- cross-table checks and arrays
+
+    def assemble(self, doc, periods, layers, layer_weight, depth, systems, rows, limits,
+                 objective, target) -> Instance | None:
+        period_index = {label: t for t, label in enumerate(periods)}
+        layer_index = {name: i for i, name in enumerate(layers)}
+        sites = [r for r in rows["sites"] if r is not None]
+        positions = [r for r in rows["positions"] if r is not None]
+        units = [r for r in rows["units"] if r is not None]
+        offers = [r for r in rows["substitutes"] if r is not None]
+        site_index = {s.id: i for i, s in enumerate(sites)}
+        position_index = {p.id: i for i, p in enumerate(positions)}
+
+        for table, entries in (("sites", sites), ("positions", positions), ("units", units)):
+            if not entries and not any(r is None for r in rows[table]):
+                self.problem("the table is empty; expected at least one row", table=table)
+
+        used_systems = list(dict.fromkeys([u.system for u in units] + [f.system for f in offers]))
+        system_names = [k for k in used_systems if k in systems]
+        system_index = {k: i for i, k in enumerate(system_names)}
+        owners = list(dict.fromkeys([u.owner for u in units] + [f.owner for f in offers]
+                                    + [h for p in positions for h in (p.hosts or [])]))
+        owner_index = {o: i for i, o in enumerate(owners)}
+
+        requirement = np.zeros((len(sites), len(layers)), dtype=np.int64)
+        for row, site in self.indexed("sites", rows):
+            for layer, count in site.require.items():
+                if layer not in layer_index:
+                    self.problem(f"layer {layer!r} is not defined in `layers` "
+                                 f"({', '.join(layers)})", "sites", row, site.id, f"require.{layer}")
+                elif count < 0:
+                    self.problem(f"{count} units; expected an integer >= 0", "sites", row, site.id,
+                                 f"require.{layer}")
+                else:
+                    requirement[site_index[site.id], layer_index[layer]] = count
+
+        position_lat, position_lon = [], []
+        admits = np.zeros((len(positions), len(owners)), dtype=bool)
+        for row, position in self.indexed("positions", rows):
+            lat, lon = position.lat, position.lon
+            if position.at is not None:
+                if position.at not in site_index:
+                    self.dangling("sites", position.at, "positions", row, position.id, "at")
+                    lat = lon = 0.0
+                elif lat is not None or lon is not None:
+                    self.problem("give either `at` or `lat`/`lon`, not both", "positions", row,
+                                 position.id, "at")
+                else:
+                    site = sites[site_index[position.at]]
+                    lat, lon = site.lat, site.lon
+            elif lat is None or lon is None:
+                self.problem("no location: give `at` (a site id) or both `lat` and `lon`",
+                             "positions", row, position.id, "lat")
+                lat = lon = 0.0
+            position_lat.append(lat)
+            position_lon.append(lon)
+            p = position_index[position.id]
+            if position.hosts is None:
+                admits[p, :] = True
+            else:
+                for host in position.hosts:
+                    admits[p, owner_index[host]] = True
+
+        present = np.ones((len(units), len(periods)), dtype=bool)
+        home_count = np.zeros(len(positions), dtype=np.int64)
+        home_rows: dict[int, list[str]] = {}
+        for row, unit in self.indexed("units", rows):
+            u = units.index(unit)
+            if unit.system not in systems:
+                self.problem(f"system {unit.system!r} is not in the catalog or `systems` "
+                             f"(known: {', '.join(sorted(systems))})", "units", row, unit.id, "system")
+            if unit.home not in position_index:
+                self.dangling("positions", unit.home, "units", row, unit.id, "home")
+            else:
+                p = position_index[unit.home]
+                home_count[p] += 1
+                home_rows.setdefault(p, []).append(unit.id)
+                if not admits[p, owner_index[unit.owner]]:
+                    self.problem(f"home {unit.home!r} does not admit owner {unit.owner!r} "
+                                 f"(hosts: {', '.join(positions[p].hosts or [])})",
+                                 "units", row, unit.id, "home")
+            for k, (first, last) in enumerate(unit.away):
+                span = self.period_range(first, last, period_index, "units", row, unit.id, f"away.{k}")
+                if span is not None:
+                    present[u, span[0]:span[1] + 1] = False
+        for p, count in enumerate(home_count):
+            if count > positions[p].capacity:
+                self.problem(f"capacity {positions[p].capacity} but {count} units have it as home "
+                             f"({', '.join(home_rows[p])}); the reference posture must fit",
+                             "positions", rows["positions"].index(positions[p]), positions[p].id,
+                             "capacity")
+
+        earliest = np.zeros(len(offers), dtype=np.int64)
+        max_periods = np.zeros(len(offers), dtype=np.int64)
+        for row, offer in self.indexed("substitutes", rows):
+            f = offers.index(offer)
+            if offer.system not in systems:
+                self.problem(f"system {offer.system!r} is not in the catalog or `systems` "
+                             f"(known: {', '.join(sorted(systems))})", "substitutes", row, offer.id,
+                             "system")
+            if offer.earliest is not None:
+                if offer.earliest not in period_index:
+                    self.problem(f"period {offer.earliest!r} is not in the horizon "
+                                 f"({periods[0]} .. {periods[-1]})", "substitutes", row, offer.id,
+                                 "earliest")
+                else:
+                    earliest[f] = period_index[offer.earliest]
+            max_periods[f] = offer.max_periods if offer.max_periods is not None else len(periods)
+            if offer.min_periods > max_periods[f]:
+                self.problem(f"min_periods {offer.min_periods} > max_periods {max_periods[f]}",
+                             "substitutes", row, offer.id, "min_periods")
+
+        explicit = None
+        if doc.get("coverage") is not None:
+            explicit = self.coverage_rows(doc["coverage"], position_index, site_index,
+                                          system_index, systems, layer_index,
+                                          (len(system_names), len(positions), len(sites), len(layers)))
+        if self.problems:
+            return None
+
+        radius = np.full((len(system_names), len(layers)), np.nan)
+        for k, name in enumerate(system_names):
+            for layer, km in systems[name].covers.items():
+                if layer in layer_index:  # catalog layers the instance does not use are ignored
+                    radius[k, layer_index[layer]] = km
+        limits = limits or LimitsSpec()
+        return Instance(
+            name=str(doc.get("name") or self.path.stem), description=str(doc.get("description") or ""),
+            path=self.path, sha256="", document=doc, periods=periods, layers=layers,
+            layer_weight=layer_weight, depth_weights=depth, systems=system_names,
+            system_radius=radius, owners=owners,
+            site_ids=[s.id for s in sites], site_names=[s.name or s.id for s in sites],
+            site_lat=np.array([s.lat for s in sites], float), site_lon=np.array([s.lon for s in sites], float),
+            site_weight=np.array([s.weight for s in sites], float), requirement=requirement,
+            position_ids=[p.id for p in positions], position_lat=np.array(position_lat, float),
+            position_lon=np.array(position_lon, float),
+            capacity=np.array([p.capacity for p in positions], np.int64), admits=admits,
+            unit_ids=[u.id for u in units],
+            unit_system=np.array([system_index[u.system] for u in units], np.int64),
+            unit_owner=np.array([owner_index[u.owner] for u in units], np.int64),
+            unit_home=np.array([position_index[u.home] for u in units], np.int64),
+            unit_fixed=np.array([u.fixed for u in units], bool), present=present,
+            offer_ids=[f.id for f in offers],
+            offer_system=np.array([system_index[f.system] for f in offers], np.int64),
+            offer_owner=np.array([owner_index[f.owner] for f in offers], np.int64),
+            offer_source=[f.source or "" for f in offers],
+            offer_count=np.array([f.count for f in offers], np.int64), offer_earliest=earliest,
+            offer_min_periods=np.array([f.min_periods for f in offers], np.int64),
+            offer_max_periods=max_periods,
+            offer_cost=np.array([f.cost for f in offers], float),
+            offer_lead=np.array([f.lead for f in offers], np.int64),
+            substitute_budget=limits.substitute_budget, moves_per_period=limits.moves_per_period,
+            moves_total=limits.moves_total, objective=objective, target=target,
+            explicit_coverage=explicit,
+        )
+
+    def dangling(self, target: str, reference: str, table: str, row: int, row_id: str,
+                 field: str) -> None:
+        """A reference to a missing row; silent when the row exists but is itself invalid
+        (its own problem is already reported)."""
+        if reference not in self.all_ids.get(target, set()):
+            self.problem(f"{target[:-1]} {reference!r} does not exist", table, row, row_id, field)
+
+    def indexed(self, table: str, rows: dict[str, list]):
+        """(row number in the file, parsed row) for rows that passed the schema."""
+        return [(i, r) for i, r in enumerate(rows[table]) if r is not None]
+
+    def period_range(self, first: str, last: str, period_index: dict[str, int], table: str,
+                     row: int, row_id: str, field: str) -> tuple[int, int] | None:
+        ok = True
+        for label in (first, last):
+            if label not in period_index:
+                labels = list(period_index)
+                self.problem(f"period {label!r} is not in the horizon ({labels[0]} .. {labels[-1]})",
+                             table, row, row_id, field)
+                ok = False
+        if not ok:
+            return None
+        if period_index[first] > period_index[last]:
+            self.problem(f"range [{first}, {last}] is reversed; expected first <= last",
+                         table, row, row_id, field)
+            return None
+        return period_index[first], period_index[last]
+
+    def coverage_rows(self, relative: Any, position_index, site_index, system_index, systems,
+                      layer_index, shape) -> np.ndarray | None:
+        if not isinstance(relative, str):
+            self.problem("expected the path of a CSV with columns position,site,system,layer",
+                         table="coverage")
+            return None
+        rows = self.read_csv("coverage", relative)
+        if rows is None:
+            return None
+        cover = np.zeros(shape, dtype=bool)
+        lookups = (("position", position_index), ("site", site_index), ("layer", layer_index))
+        for index, row in enumerate(rows):
+            unknown = set(row) - {"position", "site", "system", "layer"}
+            for name in sorted(unknown):
+                self.problem(f"unknown column {name!r}; expected position,site,system,layer",
+                             "coverage", index, field=name)
+            ok = True
+            for name, lookup in lookups + (("system", systems),):
+                value = row.get(name)
+                if value not in lookup:
+                    self.problem(f"{value!r} is not a known {name}", "coverage", index, field=name)
+                    ok = False
+            if ok and row["system"] in system_index:
+                cover[system_index[row["system"]], position_index[row["position"]],
+                      site_index[row["site"]], layer_index[row["layer"]]] = True
+        return cover
+
+
+def _split_csv_cell(table: str, column: str, cell: str) -> Any:
+    """Expand `;`-separated CSV cells: hosts `US;ROK`, away `2025-03/2025-05;...`,
+    require `lower=1;upper=1`."""
+    if (table, column) not in CSV_LIST_COLUMNS:
+        return cell
+    parts = [part.strip() for part in cell.split(";") if part.strip()]
+    if column == "away":
+        return [part.split("/", 1) if "/" in part else [part, part] for part in parts]
+    if column == "require":
+        return {k.strip(): v.strip() for k, _, v in (part.partition("=") for part in parts)}
+    return parts
+
+
+def _record_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+    """Map each mapping key / sequence item path to its 1-based line in the YAML file."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = path + (key.value,)
+            lines[child] = key.start_mark.line + 1
+            _record_lines(value, child, lines)
+    elif isinstance(node, yaml.SequenceNode) and len(path) <= 1:
+        for index, item in enumerate(node.value):
+            _record_lines(item, path + (index,), lines)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _describe(detail: dict) -> str:
+    """A pydantic error as `<value>: <what was expected>`."""
+    value = detail.get("input")
+    message = detail["msg"]
+    if detail["type"] == "missing":
+        return "missing; this field is required"
+    if detail["type"] == "extra_forbidden":
+        return f"unknown field (value {value!r})"
+    if isinstance(value, (dict, list)) and len(repr(value)) > 60:
+        return message
+    return f"{value!r}: {message[0].lower() + message[1:]}"
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def build_document(directory: str | Path) -> dict[str, Any]:
+    """`settings.yaml` plus CSV tables in a folder -> one validated document, tables inline.
+
+    A table the settings do not name is read from `<table>.csv` in the folder when present.
+    """
+    directory = Path(directory)
+    settings = directory / "settings.yaml"
+    reader = _Reader(settings)
+    try:
+        raw = settings.read_bytes()
+    except OSError as error:
+        raise InstanceError([Problem(str(settings), f"cannot read the file: {error.strerror}")])
+    document = reader.parse(raw)
+    if document is None:
+        raise InstanceError(reader.problems)
+    for table in TABLES:
+        if table not in document and (directory / f"{table}.csv").exists():
+            document[table] = f"{table}.csv"
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    loads(text, settings)  # every problem, located in the folder's own files
+    for table in TABLES:
+        rows = document.get(table)
+        if isinstance(rows, str):
+            rows = reader.read_csv(table, rows) or []
+        document[table] = [ROW_MODELS[table](**row).model_dump(mode="json", exclude_none=True)
+                           for row in rows or []]
+        for row in document[table]:
+            if "away" in row:
+                row["away"] = [list(span) for span in row["away"]]
+    return document
+
+
+def dump_document(document: dict[str, Any], output_dir: Path | None = None,
+                  source_dir: Path | None = None) -> str:
+    """YAML text of a document; a coverage CSV path is rewritten relative to `output_dir`."""
+    document = dict(document)
+    if isinstance(document.get("coverage"), str) and output_dir is not None and source_dir is not None:
+        target = (Path(source_dir) / document["coverage"]).resolve()
+        document["coverage"] = os.path.relpath(target, Path(output_dir).resolve())
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110,
+                          default_flow_style=None)

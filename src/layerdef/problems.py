@@ -1,0 +1,41 @@
+"""Located input problems: every check reports where the user has to look, and all at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, with its place in the file."""
+
+    file: str
+    message: str
+    table: str | None = None
+    row: int | None = None
+    row_id: str | None = None
+    field: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        place = self.file + (f":{self.line}" if self.line else "")
+        where = self.table or ""
+        if self.row is not None:
+            where += f"[{self.row}]"
+            if self.row_id:
+                where += f" (id={self.row_id})"
+        if self.field:
+            where += ("." if where else "") + self.field
+        return f"{place}: {where}: {self.message}" if where else f"{place}: {self.message}"
+
+
+@dataclass
+class InstanceError(Exception):
+    """Raised with every problem found in an input, each located."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} found"
+        return head + ":\n" + "\n".join(str(p) for p in self.problems)

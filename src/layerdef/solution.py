@@ -1,0 +1,217 @@
+"""The solution contract: a JSON document with status, objective, bound, comparisons and tables.
+
+`show`, `compare` and `report` read only this document, so it carries everything they need:
+the plan's tables and the evaluations of the current and reference postures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from layerdef.problems import InstanceError, Problem
+
+if TYPE_CHECKING:
+    from layerdef.evaluate import Evaluation
+    from layerdef.instance import Instance
+
+SOLUTION_FORMAT = 1
+TABLE_NAMES = ("summary", "assignments", "substitutes", "moves", "coverage")
+#: Column order of every table, also the contract for empty tables.
+TABLE_COLUMNS = {
+    "summary": ["period", "plan", "current", "reference", "gap", "share_of_reference",
+                "substitute_cost", "moves", "unmet_requirements"],
+    "assignments": ["period", "unit", "system", "owner", "position", "substitute"],
+    "substitutes": ["offer", "unit", "first", "last", "periods", "cost"],
+    "moves": ["period", "unit", "from", "to"],
+    "coverage": ["period", "site", "layer", "units", "value", "required", "shortfall"],
+}
+
+
+@dataclass
+class Solution:
+    """A solved plan: what the CLI writes as JSON and the API returns."""
+
+    status: str
+    objective_kind: str
+    objective: dict[str, float]
+    bound: float | None
+    gap: float | None
+    solver: dict[str, Any]
+    wall_s: float
+    instance: dict[str, Any]
+    current: dict[str, Any]
+    reference: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    build_s: float | None = None
+
+    @property
+    def assignments(self) -> pd.DataFrame:
+        return self.tables["assignments"]
+
+    @property
+    def substitutes(self) -> pd.DataFrame:
+        return self.tables["substitutes"]
+
+    @property
+    def moves(self) -> pd.DataFrame:
+        return self.tables["moves"]
+
+    @property
+    def coverage(self) -> pd.DataFrame:
+        return self.tables["coverage"]
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.tables["summary"]
+
+    @property
+    def posture(self) -> pd.DataFrame:
+        """The plan as a posture table (period, unit, position), as `evaluate` reads it."""
+        return self.assignments[["period", "unit", "position"]].copy()
+
+    # -- construction
+
+    @classmethod
+    def from_evaluations(cls, instance: "Instance", objective_kind: str, status: str,
+                         bound: float | None, gap: float | None, solver: dict, wall_s: float,
+                         build_s: float | None, plan: "Evaluation", posture: pd.DataFrame,
+                         current: "Evaluation", reference: "Evaluation") -> "Solution":
+        tables = {
+            "summary": summary_table(instance, plan, current, reference),
+            "assignments": assignment_table(instance, posture),
+            "substitutes": plan.substitutes.reset_index(drop=True),
+            "moves": plan.moves.reset_index(drop=True),
+            "coverage": plan.coverage,
+        }
+        return cls(
+            status=status, objective_kind=objective_kind,
+            objective={"coverage": plan.total, "substitute_cost": plan.substitute_cost,
+                       "moves": plan.moves_total},
+            bound=bound, gap=gap, solver=solver, wall_s=wall_s, build_s=build_s,
+            instance={"name": instance.name, "sha256": instance.sha256,
+                      "path": str(instance.path.resolve()) if instance.path else None},
+            current=evaluation_digest(instance, current),
+            reference=evaluation_digest(instance, reference), tables=tables)
+
+    # -- JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layerdef_solution": SOLUTION_FORMAT,
+            "status": self.status,
+            "objective_kind": self.objective_kind,
+            "objective": self.objective,
+            "bound": _finite(self.bound),
+            "gap": _finite(self.gap),
+            "solver": self.solver,
+            "wall_s": round(self.wall_s, 4),
+            "build_s": None if self.build_s is None else round(self.build_s, 4),
+            "instance": self.instance,
+            "current": self.current,
+            "reference": self.reference,
+            "tables": {name: _records(self.tables[name]) for name in TABLE_NAMES},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    def write_csv(self, directory: str | Path) -> list[Path]:
+        """One CSV per table in `directory`; returns the paths written."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name in TABLE_NAMES:
+            path = directory / f"{name}.csv"
+            self.tables[name].to_csv(path, index=False)
+            paths.append(path)
+        return paths
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Solution":
+        """Load a solution JSON; a file that is not one is a located input problem."""
+        path = Path(path)
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InstanceError([Problem(str(path), f"not a readable solution JSON: {error}")])
+        if not isinstance(document, dict) or document.get("layerdef_solution") != SOLUTION_FORMAT:
+            raise InstanceError([Problem(str(path), "not a layerdef solution "
+                                         "(missing `layerdef_solution: 1`)")])
+        try:
+            tables = {name: pd.DataFrame(document["tables"][name], columns=TABLE_COLUMNS[name])
+                      for name in TABLE_NAMES}
+            return cls(status=document["status"], objective_kind=document["objective_kind"],
+                       objective=document["objective"], bound=document["bound"],
+                       gap=document["gap"], solver=document["solver"], wall_s=document["wall_s"],
+                       build_s=document.get("build_s"), instance=document["instance"],
+                       current=document["current"], reference=document["reference"], tables=tables)
+        except (KeyError, TypeError, ValueError) as error:
+            raise InstanceError([Problem(str(path), f"solution JSON lacks {error}")])
+
+
+def summary_table(instance: "Instance", plan: "Evaluation", current: "Evaluation",
+                  reference: "Evaluation") -> pd.DataFrame:
+    """Per period: plan, current and reference coverage, the gap to the reference."""
+    reference_value = reference.value_by_period
+    share = [p / r if r > 0 else 1.0 for p, r in zip(plan.value_by_period, reference_value)]
+    cost_by_period = [0.0] * instance.T
+    period_index = {label: t for t, label in enumerate(instance.periods)}
+    for _, row in plan.substitutes.iterrows():
+        per_period = row["cost"] / row["periods"]
+        for t in range(period_index[row["first"]], period_index[row["last"]] + 1):
+            cost_by_period[t] += per_period
+    return pd.DataFrame({
+        "period": instance.periods,
+        "plan": plan.value_by_period,
+        "current": current.value_by_period,
+        "reference": reference_value,
+        "gap": reference_value - plan.value_by_period,
+        "share_of_reference": share,
+        "substitute_cost": cost_by_period,
+        "moves": plan.moves_by_period,
+        "unmet_requirements": (plan.shortfall > 0).sum(axis=(0, 1)),
+    })
+
+
+def assignment_table(instance: "Instance", posture: pd.DataFrame) -> pd.DataFrame:
+    """The posture with each unit's system and owner, and whether it is a substitute."""
+    unit_system = {u: instance.systems[k] for u, k in zip(instance.unit_ids, instance.unit_system)}
+    unit_owner = {u: instance.owners[o] for u, o in zip(instance.unit_ids, instance.unit_owner)}
+    for f in range(len(instance.offer_ids)):
+        for unit in instance.substitute_unit_ids(f):
+            unit_system[unit] = instance.systems[instance.offer_system[f]]
+            unit_owner[unit] = instance.owners[instance.offer_owner[f]]
+    table = posture[["period", "unit", "position"]].copy()
+    table.insert(2, "system", table["unit"].map(unit_system))
+    table.insert(3, "owner", table["unit"].map(unit_owner))
+    table["substitute"] = ~table["unit"].isin(instance.unit_ids)
+    return table.reset_index(drop=True)
+
+
+def evaluation_digest(instance: "Instance", evaluation: "Evaluation") -> dict[str, Any]:
+    """The figures of a comparison posture that the solution keeps."""
+    unmet = evaluation.unmet
+    return {
+        "coverage": evaluation.total,
+        "substitute_cost": evaluation.substitute_cost,
+        "moves": evaluation.moves_total,
+        "by_period": [float(v) for v in evaluation.value_by_period],
+        "unmet": _records(unmet[["period", "site", "layer", "required", "units", "shortfall"]]),
+    }
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(table.to_json(orient="records"))
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
