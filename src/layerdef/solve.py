@@ -151,7 +151,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
             other.deactivate()
         stage.activate()
         remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - started), 1.0)
-        result = runner.run(model, remaining, warm_start=index > 0)
+        result = runner.run(model, remaining)
         _progress(log, f"stage {index + 1}/{len(stages)} ({stage.name}): {result.status}, "
                        f"objective {result.objective}, {result.wall_s:.2f} s")
         if index == 0:

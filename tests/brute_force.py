@@ -1,0 +1,140 @@
+"""An exhaustive enumerator of per-unit postures for tiny instances, written without model.py.
+
+Every organic unit picks a position in each period it is present (its home if fixed); every
+substitute unit picks no rotation or one (arrival, length, positions). Each joint choice is
+scored with plain numpy and filtered by capacity, requirements, limits and (for `min-cost`)
+the per-period coverage target; the lexicographic optimum (coverage, then cost, then moves, or
+cost then moves) is returned. Vectorized over joint choices, so 10^6 postures take a second.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Agent:
+    system: int
+    owner: int
+    options: np.ndarray  # (O, T) position or -1 when not in theater
+    moves: np.ndarray  # (O, T) 1 where the option moves the unit in t
+    cost: np.ndarray  # (O,)
+
+
+def organic_agent(inst, u: int) -> Agent:
+    T = inst.T
+    allowed = ([int(inst.unit_home[u])] if inst.unit_fixed[u]
+               else [p for p in range(len(inst.position_ids)) if inst.admits[p, inst.unit_owner[u]]])
+    present = [t for t in range(T) if inst.present[u, t]]
+    options, moves = [], []
+    for choice in itertools.product(allowed, repeat=len(present)):
+        row = np.full(T, -1)
+        row[present] = choice
+        move = np.zeros(T, dtype=int)
+        for t in present:
+            before = int(inst.unit_home[u]) if t == 0 else row[t - 1]
+            if before >= 0 and before != row[t] and (t == 0 or inst.present[u, t - 1]):
+                move[t] = 1
+        options.append(row)
+        moves.append(move)
+    return Agent(int(inst.unit_system[u]), int(inst.unit_owner[u]), np.array(options).reshape(-1, T),
+                 np.array(moves).reshape(-1, T), np.zeros(len(options)))
+
+
+def substitute_agent(inst, f: int) -> Agent:
+    """One substitute unit of offer f: no rotation, or one rotation with its positions."""
+    T = inst.T
+    allowed = [p for p in range(len(inst.position_ids)) if inst.admits[p, inst.offer_owner[f]]]
+    options, moves, cost = [np.full(T, -1)], [np.zeros(T, dtype=int)], [0.0]
+    for arrival in range(int(inst.offer_earliest[f]), T):
+        shortest = min(int(inst.offer_min_periods[f]), T - arrival)
+        for length in range(shortest, min(int(inst.offer_max_periods[f]), T - arrival) + 1):
+            for choice in itertools.product(allowed, repeat=length):
+                row = np.full(T, -1)
+                row[arrival:arrival + length] = choice
+                move = np.zeros(T, dtype=int)
+                for t in range(arrival + 1, arrival + length):
+                    move[t] = int(row[t] != row[t - 1])
+                options.append(row)
+                moves.append(move)
+                cost.append(length * float(inst.offer_cost[f]))
+    return Agent(int(inst.offer_system[f]), int(inst.offer_owner[f]), np.array(options),
+                 np.array(moves), np.array(cost))
+
+
+def period_values(inst, positions: np.ndarray, systems: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For joint choices (N, A) of positions in one period: coverage value (N,) and units
+    covering each (site, layer) (N, S, L)."""
+    P, K = len(inst.position_ids), len(inst.systems)
+    counts = np.zeros((positions.shape[0], P, K), dtype=np.int64)
+    for a, k in enumerate(systems):
+        standing = positions[:, a] >= 0
+        np.add.at(counts, (np.nonzero(standing)[0], positions[standing, a], k), 1)
+    units = np.einsum("npk,kpsl->nsl", counts, inst.cover.astype(np.int64))
+    levels = np.concatenate([[0.0], np.cumsum(inst.depth_weights)])
+    value = (inst.site_weight[None, :, None] * inst.layer_weight[None, None, :]
+             * levels[np.minimum(units, len(inst.depth_weights))])
+    return value.sum(axis=(1, 2)), units, counts.sum(axis=2)
+
+
+def brute_force(inst, objective: str = "coverage") -> tuple[float, float, int] | None:
+    """(coverage, substitute cost, moves) of the lexicographic optimum, or None if infeasible."""
+    agents = [organic_agent(inst, u) for u in range(len(inst.unit_ids))]
+    for f in range(len(inst.offer_ids)):
+        agents += [substitute_agent(inst, f) for _ in range(int(inst.offer_count[f]))]
+    grids = np.meshgrid(*[np.arange(len(a.options)) for a in agents], indexing="ij")
+    choice = np.stack([g.ravel() for g in grids], axis=1)  # (N, A)
+    # identical substitute units of one offer: keep one order of each pair of choices
+    start = len(inst.unit_ids)
+    for f in range(len(inst.offer_ids)):
+        for a in range(start, start + int(inst.offer_count[f]) - 1):
+            choice = choice[choice[:, a] <= choice[:, a + 1]]
+        start += int(inst.offer_count[f])
+    N, T = choice.shape[0], inst.T
+    feasible = np.ones(N, dtype=bool)
+    coverage = np.zeros(N)
+    moves_by_period = np.zeros((N, T), dtype=int)
+    cost = np.zeros(N)
+    systems = [a.system for a in agents]
+    reference = reference_values(inst)
+    for a, agent in enumerate(agents):
+        moves_by_period += agent.moves[choice[:, a]]
+        cost += agent.cost[choice[:, a]]
+    for t in range(T):
+        positions = np.stack([agent.options[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
+        value, units, occupancy = period_values(inst, positions, systems)
+        coverage += value
+        feasible &= (occupancy <= inst.capacity[None, :]).all(axis=1)
+        feasible &= (units >= inst.requirement[None, :, :]).all(axis=(1, 2))
+        if objective == "min-cost":
+            feasible &= value >= inst.target * reference[t] - 1e-9
+    if inst.substitute_budget is not None:
+        feasible &= cost <= inst.substitute_budget + 1e-9
+    if inst.moves_per_period is not None:
+        feasible &= (moves_by_period <= inst.moves_per_period).all(axis=1)
+    moves = moves_by_period.sum(axis=1)
+    if inst.moves_total is not None:
+        feasible &= moves <= inst.moves_total
+    if not feasible.any():
+        return None
+    candidates = np.nonzero(feasible)[0]
+    if objective == "coverage":
+        best = coverage[candidates].max()
+        candidates = candidates[coverage[candidates] >= best - 1e-7]
+    cheapest = cost[candidates].min()
+    candidates = candidates[cost[candidates] <= cheapest + 1e-7]
+    fewest = moves[candidates].min()
+    candidates = candidates[moves[candidates] == fewest]
+    if objective == "coverage":
+        return float(coverage[candidates].max()), float(cheapest), int(fewest)
+    return float(coverage[candidates].max()), float(cheapest), int(fewest)
+
+
+def reference_values(inst) -> np.ndarray:
+    """(T,) coverage of every unit at home, none away."""
+    homes = np.tile(inst.unit_home[None, :], (1, 1))
+    value, _, _ = period_values(inst, homes, [int(k) for k in inst.unit_system])
+    return np.full(inst.T, value[0])

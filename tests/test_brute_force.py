@@ -1,0 +1,104 @@
+"""The solver's lexicographic optimum equals an exhaustive enumeration on random tiny instances,
+and the evaluator agrees with the solver on every one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brute_force import brute_force
+from conftest import load_document
+from layerdef.evaluate import evaluate
+from layerdef.solve import InfeasibleError, solve
+
+SEEDS = range(60)
+
+
+def random_document(seed: int, directory) -> dict:
+    """2-3 units, 3 positions, 3-4 sites, 3 periods, one substitute offer, random coverage,
+    capacities, hosts, away ranges, requirements, budgets and move limits."""
+    rng = np.random.default_rng(seed)
+    labels = ["2025-01", "2025-02", "2025-03"]
+    owners = ["A", "B"]
+    systems = ["PAC-3", "KM-SAM"]
+    n_sites, n_units = int(rng.integers(3, 5)), int(rng.integers(2, 4))
+    sites = [{"id": f"s{i}", "lat": 36.0, "lon": 127.0, "weight": int(rng.integers(0, 6))}
+             for i in range(n_sites)]
+    positions = []
+    for i in range(3):
+        row = {"id": f"p{i}", "lat": 36.0, "lon": 127.0, "capacity": int(rng.integers(1, 3))}
+        if rng.random() < 0.5:
+            row["hosts"] = [owners[int(rng.integers(0, 2))]]
+        positions.append(row)
+    room = [p["capacity"] for p in positions]
+    units = []
+    for i in range(n_units):
+        owner = owners[int(rng.integers(0, 2))]
+        homes = [j for j, p in enumerate(positions) if room[j] > 0 and owner in p.get("hosts", owners)]
+        if not homes:
+            owner = owners[1 - owners.index(owner)]
+            homes = [j for j, p in enumerate(positions) if room[j] > 0 and owner in p.get("hosts", owners)]
+        if not homes:
+            break
+        home = homes[int(rng.integers(0, len(homes)))]
+        room[home] -= 1
+        unit = {"id": f"u{i}", "system": systems[int(rng.integers(0, 2))], "owner": owner,
+                "home": f"p{home}", "fixed": bool(rng.random() < 0.1)}
+        if rng.random() < 0.4:
+            first = int(rng.integers(0, 3))
+            last = int(rng.integers(first, 3))
+            unit["away"] = [[labels[first], labels[last]]]
+        units.append(unit)
+    if rng.random() < 0.3:
+        site = sites[int(rng.integers(0, n_sites))]
+        site["require"] = {["lower", "air"][int(rng.integers(0, 2))]: 1}
+    minimum = int(rng.integers(1, 3))
+    offer = {"id": "sub", "system": systems[int(rng.integers(0, 2))], "owner": owners[int(rng.integers(0, 2))],
+             "count": 1 if n_units == 3 else int(rng.integers(1, 3)), "earliest": labels[int(rng.integers(0, 3))],
+             "min_periods": minimum, "max_periods": int(rng.integers(minimum, 4)),
+             "cost": float(rng.choice([0.5, 1.0, 2.0]))}
+    rows = ["position,site,system,layer"]
+    for p in range(3):
+        for s in range(n_sites):
+            for k in systems:
+                for layer in ("lower", "air"):
+                    if rng.random() < 0.3:
+                        rows.append(f"p{p},s{s},{k},{layer}")
+    (directory / "coverage.csv").write_text("\n".join(rows) + "\n")
+    limits = {}
+    if rng.random() < 0.6:
+        limits["substitute_budget"] = float(rng.choice([0, 1, 2, 3, 4]))
+    if rng.random() < 0.5:
+        limits["moves_per_period"] = int(rng.integers(0, 3))
+    if rng.random() < 0.5:
+        limits["moves_total"] = int(rng.integers(0, 4))
+    document = {
+        "layerdef": 1, "name": f"tiny-{seed}", "horizon": {"labels": labels},
+        "layers": {"lower": {"weight": 1.0}, "air": {"weight": float(rng.choice([0.5, 1.0]))}},
+        "depth_weights": sorted(rng.choice([1.0, 0.5, 0.25, 0.1], 2, replace=False).tolist(), reverse=True),
+        "sites": sites, "positions": positions, "units": units, "substitutes": [offer],
+        "limits": limits, "coverage": "coverage.csv",
+    }
+    if rng.random() < 0.25:
+        document["objective"] = "min-cost"
+        document["target"] = float(rng.choice([0.8, 1.0, 1.1]))
+    return document
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_solver_equals_enumeration(seed, tmp_path):
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    expected = brute_force(inst, inst.objective)
+    if expected is None:
+        with pytest.raises(InfeasibleError):
+            solve(inst)
+        return
+    plan = solve(inst)
+    coverage, cost, moves = expected
+    if inst.objective == "coverage":
+        assert plan.objective["coverage"] == pytest.approx(coverage, abs=1e-6)
+    assert plan.objective["substitute_cost"] == pytest.approx(cost, abs=1e-6)
+    assert plan.objective["moves"] == moves
+    check = evaluate(inst, plan.posture)
+    assert check.feasible, check.violations
+    assert check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)
