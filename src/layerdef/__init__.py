@@ -7,38 +7,18 @@
     layerdef.evaluate(inst, inst.current_posture())
     model = layerdef.build_model(inst)
 
-Heavy imports (Pyomo, HiGHS, pandas) happen on first use, so `layerdef --help` stays fast.
+The functions are imported here eagerly because two of them share their module's name
+(`layerdef.solve`, `layerdef.evaluate`): a lazy import would let the submodule shadow the
+function. Pyomo and HiGHS are still imported only when a model is built or solved.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
+from layerdef.evaluate import Evaluation, evaluate
+from layerdef.instance import Instance, load
+from layerdef.model import build_model
 from layerdef.problems import InstanceError, Problem
+from layerdef.solution import Solution
+from layerdef.solve import InfeasibleError, NoSolutionError, PlanCheckError, solve
 
 __version__ = "0.1.0"
 __all__ = ["load", "solve", "evaluate", "build_model", "Instance", "Solution", "Evaluation",
            "InstanceError", "Problem", "InfeasibleError", "NoSolutionError", "PlanCheckError"]
-
-_LAZY = {
-    "load": "layerdef.instance", "Instance": "layerdef.instance",
-    "solve": "layerdef.solve", "InfeasibleError": "layerdef.solve",
-    "NoSolutionError": "layerdef.solve", "PlanCheckError": "layerdef.solve",
-    "evaluate": "layerdef.evaluate", "Evaluation": "layerdef.evaluate",
-    "build_model": "layerdef.model", "Solution": "layerdef.solution",
-}
-
-if TYPE_CHECKING:
-    from layerdef.evaluate import Evaluation, evaluate
-    from layerdef.instance import Instance, load
-    from layerdef.model import build_model
-    from layerdef.solution import Solution
-    from layerdef.solve import InfeasibleError, NoSolutionError, PlanCheckError, solve
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'layerdef' has no attribute {name!r}")

@@ -11,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pyomo.environ as pyo
 
 from layerdef.instance import Instance, period_ranges
-from layerdef.model import build_model
+from layerdef.model import formulate
 
 RELAXATIONS = (
     ("substitute_budget", "raising substitute_budget", {"substitute_budget": None}),
@@ -23,34 +22,34 @@ RELAXATIONS = (
 )
 
 
-def elastic_shortfall(instance: Instance, objective: str, runner) -> tuple[dict, dict]:
+def elastic_shortfall(instance: Instance, objective: str, options) -> tuple[dict, dict]:
     """Least total shortfall: ({(s, l, t): units short}, {t: coverage value short})."""
-    model = build_model(instance, objective)
-    for (s, l, t), var in model.shortfall.items():
-        var.setub(float(instance.requirement[s, l]))
-    target = getattr(model, "target_shortfall", None)
-    scale = 0.0
+    from layerdef.solve import HighsBackend
+
+    form = formulate(instance, objective)
+    backend = HighsBackend(form, options)
+    shortfall = form.columns["shortfall"]
+    backend.relax("shortfall", instance.requirement[shortfall.index[:, 0], shortfall.index[:, 1]])
+    vector = np.zeros(form.n_cols)
+    vector[shortfall.ids] = 1.0
+    target = form.columns.get("target_shortfall")
     if target is not None:
-        for t, var in target.items():
-            var.setub(None)
-        scale = 1.0 / max(1.0, float(instance.site_weight.sum() * instance.layer_weight.sum()))
-    for stage in (model.maximize_coverage, model.minimize_cost, model.minimize_moves):
-        stage.deactivate()
-    model.minimize_shortfall = pyo.Objective(
-        expr=sum(model.shortfall.values()) + scale * sum(target.values() if target is not None else []),
-        sense=pyo.minimize)
-    result = runner.run(model, None)
-    if result.status not in ("optimal", "time_limit"):
+        backend.relax("target_shortfall", np.full(target.size, np.inf))
+        vector[target.ids] = 1.0 / max(1.0, float(instance.site_weight.sum() * instance.layer_weight.sum()))
+    backend.set_vector_objective(vector)
+    result = backend.run(None)
+    if result.solution is None:
         return {}, {}
-    units = {key: round(var.value) for key, var in model.shortfall.items() if (var.value or 0) > 0.5}
-    value = ({t: var.value for t, var in target.items() if (var.value or 0) > 1e-6}
-             if target is not None else {})
+    units = {tuple(int(i) for i in key): int(round(v))
+             for key, v in zip(shortfall.index, form.values(result.solution, "shortfall")) if v > 0.5}
+    value = ({int(key[0]): float(v) for key, v in zip(target.index, form.values(result.solution, "target_shortfall"))
+              if v > 1e-6} if target is not None else {})
     return units, value
 
 
-def explain_infeasibility(instance: Instance, objective: str, runner) -> list[str]:
+def explain_infeasibility(instance: Instance, objective: str, options) -> list[str]:
     """Lines that name each unmet requirement and what makes it unmeetable."""
-    units, value = elastic_shortfall(instance, objective, runner)
+    units, value = elastic_shortfall(instance, objective, options)
     lines = [f"{instance.name}: no plan meets every requirement"
              + (" and coverage target" if objective == "min-cost" else "") + "."]
     for (s, l), periods in _group(units).items():
@@ -69,7 +68,7 @@ def explain_infeasibility(instance: Instance, objective: str, runner) -> list[st
         if getattr(instance, name) is None:
             continue
         relaxed_units, relaxed_value = elastic_shortfall(dataclasses.replace(instance, **change),
-                                                         objective, runner)
+                                                         objective, options)
         relaxed = sum(relaxed_units.values()) + sum(relaxed_value.values())
         if relaxed < total - 1e-9:
             lines.append(f"  binding: {words} (now {getattr(instance, name)}) would cut the "
@@ -77,7 +76,7 @@ def explain_infeasibility(instance: Instance, objective: str, runner) -> list[st
     away = ~instance.present.all(axis=1)
     if away.any():
         relaxed_units, relaxed_value = elastic_shortfall(
-            dataclasses.replace(instance, present=np.ones_like(instance.present)), objective, runner)
+            dataclasses.replace(instance, present=np.ones_like(instance.present)), objective, options)
         relaxed = sum(relaxed_units.values()) + sum(relaxed_value.values())
         if relaxed < total - 1e-9:
             names = ", ".join(instance.unit_ids[u] for u in np.nonzero(away)[0])

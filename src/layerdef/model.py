@@ -1,21 +1,27 @@
-"""The Pyomo formulation: integer unit counts per class of interchangeable units.
+"""The formulation: integer unit counts per class of interchangeable units, built as arrays.
 
-Read it beside `models/coverage.md`, which gives the math and names each symbol defined here.
+Read it beside `models/coverage.md`, which gives the math and names each block defined here.
 Units that share system, owner, fixed flag and away periods form a class; the model decides
 how many of each class stand at each position in each period (`z`), never which one, so
-that HiGHS does not explore symmetric copies of the same posture. Substitute units are
-tracked per rotation cohort (the units of an offer that arrive in the same period), which
-keeps their moves exact when rotation lengths force particular units to leave.
+HiGHS does not explore symmetric copies of one posture. Substitute units are tracked per
+rotation cohort (the units of an offer that arrive in the same period), which keeps their
+moves exact when rotation lengths force particular units to leave.
+
+The model is built once, vectorized with numpy, as named blocks of columns and rows
+(`Formulation`). `solve` hands the arrays to HiGHS in one call; `build_model` turns the same
+blocks into a Pyomo model (variables and constraints under the same names) for users who
+want to extend it before solving.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import pyomo.environ as pyo
 
 from layerdef.instance import Instance
+
+INF = float("inf")
 
 
 @dataclass(frozen=True)
@@ -44,22 +50,6 @@ def unit_classes(instance: Instance) -> list[UnitClass]:
     return [UnitClass(*key, members=tuple(members)) for key, members in groups.items()]
 
 
-def home_counts(instance: Instance, unit_class: UnitClass) -> np.ndarray:
-    """(P,) units of the class whose home is each position."""
-    return np.bincount(instance.unit_home[list(unit_class.members)],
-                       minlength=len(instance.position_ids))
-
-
-def cohorts(instance: Instance) -> list[tuple[int, int, list[int]]]:
-    """(offer, arrival period, periods a rotation arriving then may stay on station)."""
-    result = []
-    for f in range(len(instance.offer_ids)):
-        for arrival in range(int(instance.offer_earliest[f]), instance.T):
-            last = min(instance.T, arrival + int(instance.offer_max_periods[f]))
-            result.append((f, arrival, list(range(arrival, last))))
-    return result
-
-
 def reference_coverage_by_period(instance: Instance) -> np.ndarray:
     """(T,) coverage value of the reference posture, the yardstick of the `min-cost` target."""
     from layerdef.evaluate import evaluate
@@ -67,166 +57,410 @@ def reference_coverage_by_period(instance: Instance) -> np.ndarray:
     return evaluate(instance, instance.reference_posture()).value_by_period
 
 
-def build_model(instance: Instance, objective: str | None = None) -> pyo.ConcreteModel:
-    """The Pyomo model of an instance; `objective` is `coverage` or `min-cost` (default: the
-    instance's). Every stage objective is present; `solve` activates one at a time."""
+@dataclass
+class Block:
+    """A named block of columns or rows: `index` holds one tuple of set indices per member."""
+
+    name: str
+    start: int
+    index: np.ndarray  # (n, d) int64
+    sets: tuple[str, ...]  # names of the index sets, e.g. ("p", "c", "t")
+
+    @property
+    def size(self) -> int:
+        return len(self.index)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.arange(self.start, self.start + self.size)
+
+
+@dataclass
+class Formulation:
+    """The whole model as arrays: columns, rows (COO matrix) and the stage objectives."""
+
+    instance: Instance
+    objective_kind: str
+    classes: list[UnitClass]
+    columns: dict[str, Block] = field(default_factory=dict)
+    rows: dict[str, Block] = field(default_factory=dict)
+    col_lower: list[np.ndarray] = field(default_factory=list)
+    col_upper: list[np.ndarray] = field(default_factory=list)
+    col_integer: list[np.ndarray] = field(default_factory=list)
+    row_lower: list[np.ndarray] = field(default_factory=list)
+    row_upper: list[np.ndarray] = field(default_factory=list)
+    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    objectives: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (n_cols,) vector
+    n_cols: int = 0
+    n_rows: int = 0
+
+    # -- assembly helpers
+
+    def add_columns(self, name: str, sets: tuple[str, ...], index: np.ndarray, lower, upper,
+                    integer: bool) -> Block:
+        index = _as_index(index, sets)
+        block = Block(name, self.n_cols, index, sets)
+        n = len(index)
+        self.columns[name] = block
+        self.col_lower.append(np.broadcast_to(np.asarray(lower, float), (n,)).copy())
+        self.col_upper.append(np.broadcast_to(np.asarray(upper, float), (n,)).copy())
+        self.col_integer.append(np.full(n, integer))
+        self.n_cols += n
+        return block
+
+    def add_rows(self, name: str, sets: tuple[str, ...], index: np.ndarray, lower, upper,
+                 row: np.ndarray, col: np.ndarray, value) -> Block:
+        """A block of rows; (row, col, value) are its entries, `row` local to the block."""
+        index = _as_index(index, sets)
+        block = Block(name, self.n_rows, index, sets)
+        n = len(index)
+        self.rows[name] = block
+        self.row_lower.append(np.broadcast_to(np.asarray(lower, float), (n,)).copy())
+        self.row_upper.append(np.broadcast_to(np.asarray(upper, float), (n,)).copy())
+        row = np.asarray(row, dtype=np.int64)
+        self.entries.append((row + self.n_rows, np.asarray(col, dtype=np.int64),
+                             np.broadcast_to(np.asarray(value, float), row.shape).copy()))
+        self.n_rows += n
+        return block
+
+    # -- finished arrays
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.concatenate(self.col_lower), np.concatenate(self.col_upper),
+                np.concatenate(self.col_integer))
+
+    def row_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(self.row_lower), np.concatenate(self.row_upper)
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row-wise (start, index, value) arrays, as HiGHS takes them."""
+        row = np.concatenate([e[0] for e in self.entries])
+        col = np.concatenate([e[1] for e in self.entries])
+        value = np.concatenate([e[2] for e in self.entries])
+        order = np.lexsort((col, row))
+        start = np.zeros(self.n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=self.n_rows), out=start[1:])
+        return start, col[order], value[order]
+
+    def values(self, solution: np.ndarray, name: str) -> np.ndarray:
+        """The solution's values of one column block, in the block's index order."""
+        block = self.columns[name]
+        return solution[block.start:block.start + block.size]
+
+    def dense(self, solution: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A column block's rounded values scattered into a dense integer array."""
+        out = np.zeros(shape, dtype=np.int64)
+        block = self.columns[name]
+        if block.size:
+            out[tuple(block.index.T)] = np.rint(self.values(solution, name)).astype(np.int64)
+        return out
+
+
+def _as_index(index, sets: tuple[str, ...]) -> np.ndarray:
+    """Index tuples as an (n, len(sets)) array; a block without sets has one member."""
+    if not sets:
+        return np.zeros((1, 0), dtype=np.int64)
+    return np.asarray(index, dtype=np.int64).reshape(-1, len(sets))
+
+
+def _lookup(shape: tuple[int, ...], block: Block) -> np.ndarray:
+    """Dense array of column ids (-1 where the block has no member) for vectorized lookups."""
+    table = np.full(shape, -1, dtype=np.int64)
+    if block.size:
+        table[tuple(block.index.T)] = block.ids
+    return table
+
+
+def formulate(instance: Instance, objective: str | None = None) -> Formulation:
+    """Build the model's arrays for an instance; `objective` is `coverage` or `min-cost`."""
     objective = objective or instance.objective
-    m = pyo.ConcreteModel(name=instance.name)
-    m.instance = instance
-    m.objective_kind = objective
+    form = Formulation(instance, objective, unit_classes(instance))
     T, P = instance.T, len(instance.position_ids)
     S, L, K = len(instance.site_ids), len(instance.layers), len(instance.systems)
-    J = len(instance.depth_weights)
-    cover = instance.cover  # (K, P, S, L)
-    classes = unit_classes(instance)
-    m.classes = classes
-    movable = [c for c, unit_class in enumerate(classes) if not unit_class.fixed]
+    F, J = len(instance.offer_ids), len(instance.depth_weights)
+    classes = form.classes
+    C = len(classes)
+    class_system = np.array([c.system for c in classes], dtype=np.int64)
+    class_owner = np.array([c.owner for c in classes], dtype=np.int64)
+    class_size = np.array([c.size for c in classes], dtype=np.int64)
+    class_present = np.array([c.present for c in classes], dtype=bool).reshape(C, T)
+    movable = np.array([not c.fixed for c in classes], dtype=bool)
+    homes = np.zeros((C, P), dtype=np.int64)
+    for c, unit_class in enumerate(classes):
+        np.add.at(homes[c], instance.unit_home[list(unit_class.members)], 1)
+    capacity = instance.capacity.astype(np.int64)
 
-    # -- organic units: z[p, c, t]
-    z_index = [(p, c, t) for c in movable for t in range(T) if classes[c].present[t]
-               for p in range(P) if instance.admits[p, classes[c].owner]]
-    m.z = pyo.Var(z_index, domain=pyo.NonNegativeIntegers,
-                  bounds=lambda _, p, c, t: (0, min(classes[c].size, int(instance.capacity[p]))))
-
-    def class_presence(m, c, t):
-        return sum(m.z[p, c, t] for p in range(P) if (p, c, t) in m.z) == classes[c].size
-    m.class_presence = pyo.Constraint(
-        [(c, t) for c in movable for t in range(T) if classes[c].present[t]], rule=class_presence)
-
-    # -- substitutes: rotation cohorts, on / start / stop
-    cohort_list = cohorts(instance)
-    m.cohorts = cohort_list
-    rotation_index = [(f, a, t) for f, a, stay in cohort_list for t in stay]
-    m.rotation = pyo.Var(rotation_index, domain=pyo.NonNegativeIntegers,
-                         bounds=lambda _, f, a, t: (0, int(instance.offer_count[f])))
-    F = len(instance.offer_ids)
-    m.on = pyo.Var(range(F), range(T), domain=pyo.NonNegativeReals)
-    m.start = pyo.Expression(range(F), range(T), rule=lambda m, f, t:
-                             m.rotation[f, t, t] if (f, t, t) in m.rotation else 0)
-    m.stop = pyo.Expression(range(F), range(T), rule=lambda m, f, t:
-                            (m.on[f, t - 1] if t else 0) + m.start[f, t] - m.on[f, t])
-
-    def on_definition(m, f, t):
-        return m.on[f, t] == sum(m.rotation[f, a, t] for a in range(t + 1) if (f, a, t) in m.rotation)
-    m.on_definition = pyo.Constraint(range(F), range(T), rule=on_definition)
-    m.rotations_per_offer = pyo.Constraint(range(F), rule=lambda m, f: sum(
-        m.start[f, t] for t in range(T)) <= int(instance.offer_count[f]))
-
-    def rotation_rule(m, f, a, t):
-        if t == a:
-            return pyo.Constraint.Skip
-        if t < a + int(instance.offer_min_periods[f]):
-            return m.rotation[f, a, t] == m.rotation[f, a, t - 1]  # min rotation length
-        return m.rotation[f, a, t] <= m.rotation[f, a, t - 1]  # leave, never return
-    m.rotation_length = pyo.Constraint(rotation_index, rule=rotation_rule)
-
-    z_sub_index = [(p, f, a, t) for f, a, t in rotation_index
-                   for p in range(P) if instance.admits[p, instance.offer_owner[f]]]
-    m.z_sub = pyo.Var(z_sub_index, domain=pyo.NonNegativeIntegers,
-                      bounds=lambda _, p, f, a, t: (0, min(int(instance.offer_count[f]),
-                                                           int(instance.capacity[p]))))
-    m.substitute_presence = pyo.Constraint(rotation_index, rule=lambda m, f, a, t: sum(
-        m.z_sub[p, f, a, t] for p in range(P) if (p, f, a, t) in m.z_sub) == m.rotation[f, a, t])
-
-    # -- units of each system at each position: units[p, k, t]
+    # fixed units are constants at their homes: units[p, k, t] and their coverage counts
     fixed_count = np.zeros((P, K, T), dtype=np.int64)
-    for unit_class in classes:
-        if unit_class.fixed:
-            fixed_count[:, unit_class.system, :] += (home_counts(instance, unit_class)[:, None]
-                                                     * np.array(unit_class.present)[None, :])
-    terms: dict[tuple[int, int, int], list] = {}
-    for (p, c, t) in z_index:
-        terms.setdefault((p, classes[c].system, t), []).append(m.z[p, c, t])
-    for (p, f, a, t) in z_sub_index:
-        terms.setdefault((p, int(instance.offer_system[f]), t), []).append(m.z_sub[p, f, a, t])
-    m.units = pyo.Var(sorted(terms), domain=pyo.NonNegativeReals)
-    m.units_definition = pyo.Constraint(sorted(terms), rule=lambda m, p, k, t:
-                                        m.units[p, k, t] == sum(terms[p, k, t]))
+    for c in np.nonzero(~movable)[0]:
+        fixed_count[:, class_system[c], :] += homes[c][:, None] * class_present[c][None, :]
+    cover = instance.cover.astype(np.int64)  # (K, P, S, L)
+    fixed_units = np.einsum("kpsl,pkt->slt", cover, fixed_count)
 
-    def standing(p: int, k: int, t: int):
-        """Units of system k at p in t: the variable plus the fixed units there."""
-        return (m.units[p, k, t] if (p, k, t) in m.units else 0) + int(fixed_count[p, k, t])
+    # z[p, c, t]: units of movable class c at p in t
+    z_mask = (instance.admits[:, class_owner][:, :, None] & class_present[None, :, :]
+              & movable[None, :, None])
+    z_index = np.argwhere(z_mask)
+    z = form.add_columns("z", ("p", "c", "t"), z_index, 0,
+                         np.minimum(class_size[z_index[:, 1]], capacity[z_index[:, 0]]), True)
+    z_col = _lookup((P, C, T), z)
 
-    m.capacity = pyo.Constraint(
-        [(p, t) for p in range(P) for t in range(T)],
-        rule=lambda m, p, t: sum(m.units[p, k, t] for k in range(K) if (p, k, t) in m.units)
-        + int(fixed_count[p, :, t].sum()) <= int(instance.capacity[p])
-        if any((p, k, t) in m.units for k in range(K)) else pyo.Constraint.Skip)
+    # rotation[f, a, t]: units of offer f that arrived in a and are still on station in t
+    stay = np.zeros((F, T, T), dtype=bool)
+    for f in range(F):
+        for a in range(int(instance.offer_earliest[f]), T):
+            stay[f, a, a:min(T, a + int(instance.offer_max_periods[f]))] = True
+    rotation_index = np.argwhere(stay)
+    rotation = form.add_columns("rotation", ("f", "a", "t"), rotation_index, 0,
+                                instance.offer_count[rotation_index[:, 0]], True)
+    rotation_col = _lookup((F, T, T), rotation)
 
-    # -- coverage counts n[s, l, t] and depth levels y[s, l, t, j]
-    coverers = {(s, l): [(p, k) for k, p in zip(*np.nonzero(cover[:, :, s, l]))]
-                for s in range(S) for l in range(L) if cover[:, :, s, l].any()}
-    m.n = pyo.Expression([(s, l, t) for (s, l) in coverers for t in range(T)],
-                         rule=lambda m, s, l, t: sum(standing(p, k, t) for p, k in coverers[s, l]))
+    # z_sub[p, f, a, t]: units of cohort (f, a) at p in t
+    z_sub_mask = instance.admits[:, instance.offer_owner][:, :, None, None] & stay[None]
+    z_sub_index = np.argwhere(z_sub_mask)
+    z_sub = form.add_columns(
+        "z_sub", ("p", "f", "a", "t"), z_sub_index, 0,
+        np.minimum(instance.offer_count[z_sub_index[:, 1]], capacity[z_sub_index[:, 0]]), True)
+    z_sub_col = _lookup((P, F, T, T), z_sub)
+
+    # units[p, k, t]: movable units of system k at p in t (classes and substitutes)
+    units_mask = np.zeros((P, K, T), dtype=bool)
+    units_mask[z_index[:, 0], class_system[z_index[:, 1]], z_index[:, 2]] = True
+    units_mask[z_sub_index[:, 0], instance.offer_system[z_sub_index[:, 1]], z_sub_index[:, 3]] = True
+    units_index = np.argwhere(units_mask)
+    units = form.add_columns("units", ("p", "k", "t"), units_index, 0, capacity[units_index[:, 0]],
+                             False)
+    units_col = _lookup((P, K, T), units)
+
+    # depth levels y[s, l, t, j] of the (site, layer) pairs some unit can cover and that count
     value = (instance.site_weight[:, None, None] * instance.layer_weight[None, :, None]
              * instance.depth_weights[None, None, :])  # (S, L, J)
-    y_index = [(s, l, t, j) for (s, l) in coverers for t in range(T) for j in range(J)
-               if value[s, l, j] > 0]
-    m.y = pyo.Var(y_index, bounds=(0, 1))
-    m.depth = pyo.Constraint(
-        [(s, l, t) for (s, l) in coverers for t in range(T) if value[s, l, 0] > 0],
-        rule=lambda m, s, l, t: sum(m.y[s, l, t, j] for j in range(J) if (s, l, t, j) in m.y)
-        <= m.n[s, l, t])
+    most = units_mask * capacity[:, None, None]  # (P, K, T) most movable units of k at p in t
+    depth_room = np.einsum("kpsl,pkt->slt", cover, most) + fixed_units  # (S, L, T)
+    y_mask = (value[:, :, None, :] > 0) & (np.arange(J)[None, None, None, :] < depth_room[..., None])
+    y_index = np.argwhere(y_mask)
+    y = form.add_columns("y", ("s", "l", "t", "j"), y_index, 0, 1, False)
 
-    # -- requirements, with shortfalls fixed at zero (the elastic model frees them)
-    required = [(s, l, t) for s, l in zip(*np.nonzero(instance.requirement)) for t in range(T)]
-    m.shortfall = pyo.Var(required, domain=pyo.NonNegativeReals, bounds=(0, 0))
-    m.requirement = pyo.Constraint(required, rule=lambda m, s, l, t: (
-        m.n[s, l, t] if (s, l, t) in m.n else 0) + m.shortfall[s, l, t]
-        >= int(instance.requirement[s, l]))
+    # shortfall[s, l, t]: units missing against a requirement (fixed at 0 unless elastic)
+    required = np.argwhere(np.broadcast_to(instance.requirement[:, :, None] > 0, (S, L, T)))
+    shortfall = form.add_columns("shortfall", ("s", "l", "t"), required, 0, 0, False)
 
-    # -- moves: units arriving at p by relocation (returns and arrivals are not moves)
-    move_index = [(p, c, t) for (p, c, t) in z_index if t == 0 or classes[c].present[t - 1]]
-    m.move_in = pyo.Var(move_index, domain=pyo.NonNegativeReals)
-    homes = {c: home_counts(instance, classes[c]) for c in movable}
+    # move_in[p, c, t] and move_in_sub[p, f, a, t]: units arriving at p by relocation
+    previous_present = np.concatenate([np.ones((C, 1), bool), class_present[:, :-1]], axis=1)
+    move_index = z_index[previous_present[z_index[:, 1], z_index[:, 2]]]
+    move_in = form.add_columns("move_in", ("p", "c", "t"), move_index, 0, INF, False)
+    sub_move_index = z_sub_index[z_sub_index[:, 3] > z_sub_index[:, 2]]
+    move_in_sub = form.add_columns("move_in_sub", ("p", "f", "a", "t"), sub_move_index, 0, INF, False)
 
-    def move_rule(m, p, c, t):
-        before = (int(homes[c][p]) if t == 0
-                  else m.z[p, c, t - 1] if (p, c, t - 1) in m.z else 0)
-        return m.move_in[p, c, t] >= m.z[p, c, t] - before
-    m.move_definition = pyo.Constraint(move_index, rule=move_rule)
-    sub_move_index = [(p, f, a, t) for (p, f, a, t) in z_sub_index if t > a]
-    m.move_in_sub = pyo.Var(sub_move_index, domain=pyo.NonNegativeReals)
-    m.move_definition_sub = pyo.Constraint(sub_move_index, rule=lambda m, p, f, a, t: (
-        m.move_in_sub[p, f, a, t] >= m.z_sub[p, f, a, t]
-        - (m.z_sub[p, f, a, t - 1] if (p, f, a, t - 1) in m.z_sub else 0)))
-    moves_by_period: dict[int, list] = {}
-    for key in move_index:
-        moves_by_period.setdefault(key[-1], []).append(m.move_in[key])
-    for key in sub_move_index:
-        moves_by_period.setdefault(key[-1], []).append(m.move_in_sub[key])
-    m.moves = pyo.Expression(range(T), rule=lambda m, t: sum(moves_by_period.get(t, [])))
-    m.moves_total_expr = pyo.Expression(expr=sum(m.moves[t] for t in range(T)))
-
-    # -- limits
-    m.substitute_cost = pyo.Expression(expr=sum(
-        float(instance.offer_cost[f]) * m.on[f, t] for f in range(F) for t in range(T)))
-    if instance.substitute_budget is not None and F:
-        m.substitute_budget = pyo.Constraint(expr=m.substitute_cost <= instance.substitute_budget)
-    if instance.moves_per_period is not None and moves_by_period:
-        m.moves_per_period = pyo.Constraint(
-            sorted(moves_by_period),
-            rule=lambda m, t: m.moves[t] <= instance.moves_per_period)
-    if instance.moves_total is not None and moves_by_period:
-        m.moves_total = pyo.Constraint(expr=m.moves_total_expr <= instance.moves_total)
-
-    # -- objectives: coverage value, then cost, then moves (one active at a time)
-    value_terms: dict[int, list] = {}
-    for (s, l, t, j) in y_index:
-        value_terms.setdefault(t, []).append(float(value[s, l, j]) * m.y[s, l, t, j])
-    m.coverage_by_period = pyo.Expression(range(T), rule=lambda m, t: sum(value_terms.get(t, [])))
-    m.coverage = pyo.Expression(expr=sum(m.coverage_by_period[t] for t in range(T)))
+    target_shortfall = None
     if objective == "min-cost":
         reference = reference_coverage_by_period(instance)
-        targeted = [t for t in range(T) if instance.target * reference[t] > 0]
-        m.target_shortfall = pyo.Var(targeted, domain=pyo.NonNegativeReals, bounds=(0, 0))
-        m.coverage_target = pyo.Constraint(targeted, rule=lambda m, t: m.coverage_by_period[t]
-                                           + m.target_shortfall[t]
-                                           >= instance.target * float(reference[t]))
-    m.maximize_coverage = pyo.Objective(expr=m.coverage, sense=pyo.maximize)
-    m.minimize_cost = pyo.Objective(expr=m.substitute_cost, sense=pyo.minimize)
-    m.minimize_moves = pyo.Objective(expr=m.moves_total_expr, sense=pyo.minimize)
-    for stage in (m.maximize_coverage, m.minimize_cost, m.minimize_moves):
+        targeted = np.nonzero(instance.target * reference > 0)[0]
+        target_shortfall = form.add_columns("target_shortfall", ("t",), targeted, 0, 0, False)
+
+    # ------------------------------------------------------------------ rows
+    # class_presence[c, t]: every present unit of a movable class stands somewhere
+    presence_index = np.argwhere(class_present & movable[:, None])
+    presence_row = np.full((C, T), -1, dtype=np.int64)
+    presence_row[tuple(presence_index.T)] = np.arange(len(presence_index))
+    size = class_size[presence_index[:, 0]]
+    form.add_rows("class_presence", ("c", "t"), presence_index, size, size,
+                  presence_row[z_index[:, 1], z_index[:, 2]], z.ids, 1.0)
+
+    # rotations_per_offer[f]: at most `count` rotations (one per unit) in the horizon
+    arrivals = rotation_index[:, 1] == rotation_index[:, 2]
+    form.add_rows("rotations_per_offer", ("f",), np.arange(F), -INF, instance.offer_count,
+                  rotation_index[arrivals, 0], rotation.ids[arrivals], 1.0)
+
+    # rotation_length[f, a, t]: a cohort stays whole for min_periods, then only shrinks
+    later = ~arrivals
+    length_index = rotation_index[later]
+    n_length = len(length_index)
+    within_min = length_index[:, 2] < length_index[:, 1] + instance.offer_min_periods[length_index[:, 0]]
+    local = np.arange(n_length)
+    earlier_col = rotation_col[length_index[:, 0], length_index[:, 1], length_index[:, 2] - 1]
+    form.add_rows("rotation_length", ("f", "a", "t"), length_index, np.where(within_min, 0.0, -INF),
+                  0.0, np.concatenate([local, local]),
+                  np.concatenate([rotation.ids[later], earlier_col]),
+                  np.concatenate([np.ones(n_length), -np.ones(n_length)]))
+
+    # substitute_presence[f, a, t]: the cohort's units stand somewhere
+    form.add_rows("substitute_presence", ("f", "a", "t"), rotation_index, 0.0, 0.0,
+                  np.concatenate([rotation_col[tuple(z_sub_index[:, 1:].T)] - rotation.start,
+                                  np.arange(rotation.size)]),
+                  np.concatenate([z_sub.ids, rotation.ids]),
+                  np.concatenate([np.ones(z_sub.size), -np.ones(rotation.size)]))
+
+    # units_definition[p, k, t]: units = sum of z and z_sub of system k at p in t
+    z_units = units_col[z_index[:, 0], class_system[z_index[:, 1]], z_index[:, 2]] - units.start
+    sub_units = (units_col[z_sub_index[:, 0], instance.offer_system[z_sub_index[:, 1]], z_sub_index[:, 3]]
+                 - units.start)
+    form.add_rows("units_definition", ("p", "k", "t"), units_index, 0.0, 0.0,
+                  np.concatenate([np.arange(units.size), z_units, sub_units]),
+                  np.concatenate([units.ids, z.ids, z_sub.ids]),
+                  np.concatenate([np.ones(units.size), -np.ones(z.size), -np.ones(z_sub.size)]))
+
+    # capacity[p, t]: units standing at p, fixed ones included, within its capacity
+    capacity_index = np.argwhere(units_mask.any(axis=1))
+    capacity_row = np.full((P, T), -1, dtype=np.int64)
+    capacity_row[tuple(capacity_index.T)] = np.arange(len(capacity_index))
+    fixed_occupancy = fixed_count.sum(axis=1)
+    form.add_rows("capacity", ("p", "t"), capacity_index, -INF,
+                  capacity[capacity_index[:, 0]] - fixed_occupancy[tuple(capacity_index.T)],
+                  capacity_row[units_index[:, 0], units_index[:, 2]], units.ids, 1.0)
+
+    # coverage terms: units[p, k, t] for every (p, k) covering (s, l), per row (s, l, t)
+    def coverage_entries(row_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of cover[k,p,s,l] * units[p,k,t] for the rows `row_of[s, l, t]`."""
+        k, p, s, l = np.nonzero(instance.cover)
+        rows, cols = [], []
+        for t in range(T):
+            column = units_col[p, k, t]
+            row = row_of[s, l, t]
+            keep = (column >= 0) & (row >= 0)
+            rows.append(row[keep])
+            cols.append(column[keep])
+        return np.concatenate(rows), np.concatenate(cols)
+
+    # depth[s, l, t]: filled depth levels cannot exceed the units covering (s, l) in t
+    depth_index = np.argwhere(y_mask.any(axis=3))
+    depth_row = np.full((S, L, T), -1, dtype=np.int64)
+    depth_row[tuple(depth_index.T)] = np.arange(len(depth_index))
+    cover_rows, cover_cols = coverage_entries(depth_row)
+    form.add_rows("depth", ("s", "l", "t"), depth_index, -INF, fixed_units[tuple(depth_index.T)],
+                  np.concatenate([depth_row[tuple(y_index[:, :3].T)], cover_rows]),
+                  np.concatenate([y.ids, cover_cols]),
+                  np.concatenate([np.ones(y.size), -np.ones(len(cover_cols))]))
+
+    # requirement[s, l, t]: units covering (s, l) in t, plus any allowed shortfall, >= req
+    requirement_row = np.full((S, L, T), -1, dtype=np.int64)
+    requirement_row[tuple(required.T)] = np.arange(len(required))
+    cover_rows, cover_cols = coverage_entries(requirement_row)
+    form.add_rows("requirement", ("s", "l", "t"), required,
+                  instance.requirement[required[:, 0], required[:, 1]] - fixed_units[tuple(required.T)],
+                  INF, np.concatenate([cover_rows, np.arange(len(required))]),
+                  np.concatenate([cover_cols, shortfall.ids]),
+                  1.0)
+
+    # move_definition[p, c, t]: move_in >= z[t] - z[t-1] (in the first period, minus the homes)
+    n_moves = move_in.size
+    first = move_index[:, 2] == 0
+    before_col = z_col[move_index[:, 0], move_index[:, 1], np.maximum(move_index[:, 2] - 1, 0)]
+    local = np.arange(n_moves)
+    form.add_rows("move_definition", ("p", "c", "t"), move_index,
+                  np.where(first, -homes[move_index[:, 1], move_index[:, 0]], 0.0), INF,
+                  np.concatenate([local, local, local[~first]]),
+                  np.concatenate([move_in.ids, z_col[tuple(move_index.T)], before_col[~first]]),
+                  np.concatenate([np.ones(n_moves), -np.ones(n_moves), np.ones((~first).sum())]))
+
+    # move_definition_sub[p, f, a, t]: move_in_sub >= z_sub[t] - z_sub[t-1]
+    n_sub_moves = move_in_sub.size
+    local = np.arange(n_sub_moves)
+    earlier = sub_move_index.copy()
+    earlier[:, 3] -= 1
+    form.add_rows("move_definition_sub", ("p", "f", "a", "t"), sub_move_index, 0.0, INF,
+                  np.concatenate([local, local, local]),
+                  np.concatenate([move_in_sub.ids, z_sub_col[tuple(sub_move_index.T)],
+                                  z_sub_col[tuple(earlier.T)]]),
+                  np.concatenate([np.ones(n_sub_moves), -np.ones(n_sub_moves), np.ones(n_sub_moves)]))
+
+    # stage objectives, as vectors over all columns
+    coverage_vector = np.zeros(form.n_cols)
+    coverage_vector[y.ids] = value[y_index[:, 0], y_index[:, 1], y_index[:, 3]]
+    cost_vector = np.zeros(form.n_cols)
+    cost_vector[rotation.ids] = instance.offer_cost[rotation_index[:, 0]]
+    moves_vector = np.zeros(form.n_cols)
+    moves_vector[move_in.ids] = 1.0
+    moves_vector[move_in_sub.ids] = 1.0
+    form.objectives = {"coverage": coverage_vector, "substitute_cost": cost_vector,
+                       "moves": moves_vector}
+
+    # limits
+    if instance.substitute_budget is not None and rotation.size:
+        form.add_rows("substitute_budget", (), None, -INF, instance.substitute_budget,
+                      np.zeros(rotation.size), rotation.ids, cost_vector[rotation.ids])
+    move_period = np.concatenate([move_index[:, 2], sub_move_index[:, 3]])
+    move_ids = np.concatenate([move_in.ids, move_in_sub.ids])
+    if instance.moves_per_period is not None and len(move_ids):
+        periods = np.unique(move_period)
+        period_row = np.full(T, -1, dtype=np.int64)
+        period_row[periods] = np.arange(len(periods))
+        form.add_rows("moves_per_period", ("t",), periods, -INF, instance.moves_per_period,
+                      period_row[move_period], move_ids, 1.0)
+    if instance.moves_total is not None and len(move_ids):
+        form.add_rows("moves_total", (), None, -INF, instance.moves_total,
+                      np.zeros(len(move_ids)), move_ids, 1.0)
+    if target_shortfall is not None:
+        # coverage_target[t]: the period's coverage value >= target x reference coverage
+        targeted = target_shortfall.index[:, 0]
+        target_row = np.full(T, -1, dtype=np.int64)
+        target_row[targeted] = np.arange(len(targeted))
+        in_target = target_row[y_index[:, 2]] >= 0
+        form.add_rows("coverage_target", ("t",), targeted, instance.target * reference[targeted], INF,
+                      np.concatenate([target_row[y_index[in_target, 2]], np.arange(len(targeted))]),
+                      np.concatenate([y.ids[in_target], target_shortfall.ids]),
+                      np.concatenate([coverage_vector[y.ids[in_target]], np.ones(len(targeted))]))
+    return form
+
+
+def build_model(instance: Instance, objective: str | None = None):
+    """The Pyomo model of an instance, to extend before `layerdef.solve(inst, model=...)`.
+
+    Variables and constraints carry the names of `models/coverage.md` (`z`, `z_sub`,
+    `rotation`, `units`, `y`, ..., `class_presence`, `depth`, `requirement`, ...); the
+    stage objectives are `maximize_coverage`, `minimize_cost` and `minimize_moves`, with
+    one active. Same arrays as the fast path, so both solve the same model.
+    """
+    import pyomo.environ as pyo
+    from pyomo.core.expr.numeric_expr import LinearExpression
+
+    form = formulate(instance, objective)
+    model = pyo.ConcreteModel(name=instance.name)
+    model.formulation = form
+    lower, upper, integer = form.bounds()
+    columns = []
+    for name, block in form.columns.items():
+        column_of = {_key(key): block.start + i for i, key in enumerate(block.index)}
+        var = pyo.Var(list(column_of), domain=pyo.Integers if block.size and integer[block.start] else pyo.Reals,
+                      bounds=lambda _, *key, _columns=column_of: (
+                          _finite(lower[_columns[_key(key)]]), _finite(upper[_columns[_key(key)]])))
+        model.add_component(name, var)
+        columns.extend(var[key] for key in column_of)
+    start, index, value = form.csr()
+    row_lower, row_upper = form.row_bounds()
+
+    def row(i: int):
+        terms = slice(start[i], start[i + 1])
+        expression = LinearExpression(constant=0, linear_coefs=value[terms].tolist(),
+                                      linear_vars=[columns[j] for j in index[terms]])
+        return (_finite(row_lower[i]), expression, _finite(row_upper[i]))
+
+    for name, block in form.rows.items():
+        if not block.sets:
+            model.add_component(name, pyo.Constraint(expr=row(block.start)))
+            continue
+        row_of = {_key(key): block.start + i for i, key in enumerate(block.index)}
+        model.add_component(name, pyo.Constraint(list(row_of), rule=lambda _, *key, _rows=row_of:
+                                                 row(_rows[_key(key)])))
+    for name, vector in form.objectives.items():
+        nonzero = np.nonzero(vector)[0]
+        model.add_component(name, pyo.Expression(expr=LinearExpression(
+            constant=0, linear_coefs=vector[nonzero].tolist(),
+            linear_vars=[columns[j] for j in nonzero])))
+    model.maximize_coverage = pyo.Objective(expr=model.coverage, sense=pyo.maximize)
+    model.minimize_cost = pyo.Objective(expr=model.substitute_cost, sense=pyo.minimize)
+    model.minimize_moves = pyo.Objective(expr=model.moves, sense=pyo.minimize)
+    for stage in (model.maximize_coverage, model.minimize_cost, model.minimize_moves):
         stage.deactivate()
-    (m.minimize_cost if objective == "min-cost" else m.maximize_coverage).activate()
-    return m
+    (model.minimize_cost if form.objective_kind == "min-cost" else model.maximize_coverage).activate()
+    model.columns = columns
+    return model
+
+
+def _key(row) -> tuple | int:
+    values = tuple(int(v) for v in row)
+    return values[0] if len(values) == 1 else values
+
+
+def _finite(bound: float) -> float | None:
+    return None if not np.isfinite(bound) else float(bound)

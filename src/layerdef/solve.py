@@ -2,9 +2,14 @@
 
 Stages: the primary objective (coverage, or cost for `min-cost`), then with it held, the
 substitute cost, then the moves. Each later stage keeps the earlier values within a tiny
-tolerance, so a plan never gives up coverage for cost or moves. The per-unit posture is
-restored with the fewest moves the counts allow and evaluated independently: a plan whose
-evaluation disagrees with the solver is a bug and raises PlanCheckError.
+tolerance, so a plan never gives up coverage for cost or moves, and starts from the previous
+stage's plan. The per-unit posture is restored with the fewest moves the counts allow and
+evaluated independently: a plan whose evaluation disagrees with the solver is a bug and
+raises PlanCheckError.
+
+Two back-ends run the same stages: `HighsBackend` passes the formulation's arrays to highspy
+in one call (the default, fast path); `PyomoBackend` solves a Pyomo model from `build_model`
+that the user may have extended, through Pyomo's appsi HiGHS interface.
 """
 
 from __future__ import annotations
@@ -18,15 +23,17 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
 
-from layerdef.evaluate import evaluate
+from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
-from layerdef.model import build_model
+from layerdef.model import Formulation, formulate
 from layerdef.solution import Solution
 
 STAGE_TOLERANCE_ABS = 1e-6
 STAGE_TOLERANCE_REL = 1e-9
+#: (objective vector, sense) of each stage, per objective kind; +1 minimize, -1 maximize
+STAGES = {"coverage": [("coverage", -1), ("substitute_cost", 1), ("moves", 1)],
+          "min-cost": [("substitute_cost", 1), ("moves", 1)]}
 
 
 class InfeasibleError(Exception):
@@ -59,8 +66,8 @@ class SolverOptions:
 @dataclass
 class StageResult:
     status: str  # optimal | time_limit | no_solution | infeasible
-    objective: float | None
-    bound: float | None
+    solution: np.ndarray | None  # column values in the formulation's order
+    bound: float | None  # the solver's bound on this stage's objective
     wall_s: float
 
 
@@ -79,13 +86,126 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-class HighsRunner:
-    """Pyomo's persistent appsi HiGHS interface, with status mapping and guarded loading."""
+class HighsBackend:
+    """The formulation's arrays in highspy, in memory, passed in one call."""
 
-    def __init__(self, options: SolverOptions):
+    name = "highspy"
+
+    def __init__(self, form: Formulation, options: SolverOptions):
+        import highspy
+
+        self.form = form
+        self.cost = np.zeros(form.n_cols)
+        with stdout_to_stderr():
+            self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", bool(options.log))
+        self.highs.setOptionValue("mip_rel_gap", float(options.gap))
+        self.highs.setOptionValue("mip_abs_gap", 1e-9)
+        self.highs.setOptionValue("mip_feasibility_tolerance", 1e-9)
+        self.highs.setOptionValue("primal_feasibility_tolerance", 1e-9)
+        if options.threads:
+            self.highs.setOptionValue("threads", int(options.threads))
+        lower, upper, integer = form.bounds()
+        row_lower, row_upper = form.row_bounds()
+        start, index, value = form.csr()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = form.n_cols, form.n_rows
+        lp.col_cost_ = np.zeros(form.n_cols)
+        lp.col_lower_, lp.col_upper_ = lower, upper
+        lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = start.astype(np.int32)
+        lp.a_matrix_.index_ = index.astype(np.int32)
+        lp.a_matrix_.value_ = value
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = form.n_cols, form.n_rows
+        lp.integrality_ = np.where(integer, highspy.HighsVarType.kInteger,
+                                   highspy.HighsVarType.kContinuous).tolist()
+        with stdout_to_stderr():
+            self.highs.passModel(lp)
+
+    @property
+    def version(self) -> str:
+        return f"{self.highs.version()}"
+
+    def set_objective(self, name: str, sense: int) -> None:
+        import highspy
+
+        self.cost = self.form.objectives[name]
+        self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
+                                  self.cost)
+        self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize if sense > 0
+                                        else highspy.ObjSense.kMaximize)
+
+    def hold(self, name: str, sense: int, bound: float) -> None:
+        vector = self.form.objectives[name]
+        nonzero = np.nonzero(vector)[0].astype(np.int32)
+        lower, upper = (-np.inf, bound) if sense > 0 else (bound, np.inf)
+        self.highs.addRow(lower, upper, len(nonzero), nonzero, vector[nonzero])
+
+    def start_from(self, solution: np.ndarray) -> None:
+        import highspy
+
+        start = highspy.HighsSolution()
+        start.col_value = solution.tolist()
+        start.value_valid = True
+        self.highs.setSolution(start)
+
+    def relax(self, block: str, upper: np.ndarray) -> None:
+        """New upper bounds for one column block (the elastic model frees the shortfalls)."""
+        ids = self.form.columns[block].ids.astype(np.int32)
+        if len(ids):
+            self.highs.changeColsBounds(len(ids), ids, np.zeros(len(ids)), np.asarray(upper, float))
+
+    def set_vector_objective(self, vector: np.ndarray) -> None:
+        import highspy
+
+        self.cost = vector
+        self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32), vector)
+        self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize)
+
+    def run(self, time_limit: float | None, retry: bool = True) -> StageResult:
+        import highspy
+
+        self.highs.setOptionValue("time_limit", float(time_limit) if time_limit else np.inf)
+        started = time.perf_counter()
+        with stdout_to_stderr():
+            self.highs.run()
+        wall = time.perf_counter() - started
+        status = self.highs.getModelStatus()
+        info = self.highs.getInfo()
+        has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        model_status = highspy.HighsModelStatus
+        if status == model_status.kOptimal:
+            result = "optimal"
+        elif status in (model_status.kInfeasible, model_status.kUnboundedOrInfeasible):
+            result = "infeasible"
+        else:
+            result = "time_limit" if has_solution else "no_solution"
+        solution = (np.array(self.highs.getSolution().col_value)
+                    if result in ("optimal", "time_limit") else None)
+        if (retry and solution is not None
+                and not self._consistent(solution, info.objective_function_value)):
+            # HiGHS 1.16 may hand back the MIP start instead of the better plan it reports
+            # (seen when presolve solves the stage outright): solve once more from scratch.
+            self.highs.clearSolver()
+            return self.run(time_limit, retry=False)
+        bound = info.mip_dual_bound if self.form.n_cols and np.isfinite(info.mip_dual_bound) else None
+        return StageResult(result, solution, bound, wall)
+
+    def _consistent(self, solution: np.ndarray, reported: float) -> bool:
+        achieved = float(self.cost @ solution) if self.form.n_cols else 0.0
+        return abs(achieved - reported) <= 1e-6 * max(1.0, abs(reported))
+
+
+class PyomoBackend:
+    """A (possibly user-extended) Pyomo model from `build_model`, through appsi HiGHS."""
+
+    name = "pyomo.appsi"
+
+    def __init__(self, model, options: SolverOptions):
         from pyomo.contrib.appsi.solvers import Highs
 
-        self.options = options
+        self.model, self.form = model, model.formulation
         with stdout_to_stderr():
             self.solver = Highs()
         self.solver.config.load_solution = False
@@ -96,118 +216,144 @@ class HighsRunner:
                                      "primal_feasibility_tolerance": 1e-9}
         if options.threads:
             self.solver.highs_options["threads"] = int(options.threads)
+        self.holds = 0
 
     @property
     def version(self) -> str:
         return ".".join(str(part) for part in self.solver.version())
 
-    def run(self, model: pyo.ConcreteModel, time_limit: float | None,
-            warm_start: bool = False) -> StageResult:
-        """Solve once; `warm_start` hands the variables' current values to HiGHS."""
+    def set_objective(self, name: str, sense: int) -> None:
+        stage = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
+                 "moves": "minimize_moves"}[name]
+        for other in ("maximize_coverage", "minimize_cost", "minimize_moves"):
+            getattr(self.model, other).deactivate()
+        getattr(self.model, stage).activate()
+
+    def hold(self, name: str, sense: int, bound: float) -> None:
+        import pyomo.environ as pyo
+
+        expression = getattr(self.model, name)
+        self.holds += 1
+        self.model.add_component(f"hold_{self.holds}_{name}", pyo.Constraint(
+            expr=expression <= bound if sense > 0 else expression >= bound))
+
+    def start_from(self, solution: np.ndarray) -> None:
+        """Appsi's warm start left stale values loaded in our tests; start cold instead."""
+
+    def run(self, time_limit: float | None) -> StageResult:
         from pyomo.contrib.appsi.base import TerminationCondition as TC
 
         self.solver.config.time_limit = time_limit
-        self.solver.config.warmstart = warm_start
         started = time.perf_counter()
         with stdout_to_stderr():
-            result = self.solver.solve(model)
+            result = self.solver.solve(self.model)
         wall = time.perf_counter() - started
         condition = result.termination_condition
-        has_incumbent = result.best_feasible_objective is not None and np.isfinite(
-            result.best_feasible_objective)
+        feasible = result.best_feasible_objective
+        has_solution = feasible is not None and np.isfinite(feasible)
         if condition == TC.optimal:
             status = "optimal"
         elif condition in (TC.infeasible, TC.infeasibleOrUnbounded):
             status = "infeasible"
-        elif has_incumbent:
-            status = "time_limit"
         else:
-            status = "no_solution"
+            status = "time_limit" if has_solution else "no_solution"
+        solution = None
         if status in ("optimal", "time_limit"):
             with stdout_to_stderr():
                 result.solution_loader.load_vars()
+            solution = np.array([var.value or 0.0 for var in self.model.columns])
         bound = result.best_objective_bound
-        return StageResult(status, result.best_feasible_objective if has_incumbent else None,
-                           float(bound) if bound is not None and np.isfinite(bound) else None, wall)
+        return StageResult(status, solution, bound if bound is not None and np.isfinite(bound)
+                           else None, wall)
 
 
 def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
           gap: float = 0.0, threads: int | None = None, log: bool = False,
-          write_model: str | None = None) -> Solution:
-    """Solve lexicographically and return the checked plan with its comparisons."""
+          write_model: str | None = None, model=None) -> Solution:
+    """Solve lexicographically and return the checked plan with its comparisons.
+
+    `model`: a Pyomo model from `build_model(instance)`, possibly extended; solved through
+    Pyomo instead of the fast path.
+    """
     started = time.perf_counter()
-    objective = objective or instance.objective
     options = SolverOptions(time_limit, gap, threads, log)
-    model = build_model(instance, objective)
+    if model is not None:
+        backend = PyomoBackend(model, options)
+    else:
+        backend = HighsBackend(formulate(instance, objective), options)
+    form = backend.form
     build_s = time.perf_counter() - started
+    _progress(log, f"model: {form.n_rows} rows, {form.n_cols} columns, "
+                   f"{sum(len(e[0]) for e in form.entries)} nonzeros, built in {build_s:.2f} s")
     if write_model:
-        model.write(write_model, io_options={"symbolic_solver_labels": True})
-    runner = HighsRunner(options)
-    stages = ([model.maximize_coverage, model.minimize_cost, model.minimize_moves]
-              if objective == "coverage" else [model.minimize_cost, model.minimize_moves])
-    first = None
-    for index, stage in enumerate(stages):
-        for other in stages:
-            other.deactivate()
-        stage.activate()
+        _write_model(backend, write_model)
+    first, solution = None, None
+    for index, (name, sense) in enumerate(STAGES[form.objective_kind]):
+        backend.set_objective(name, sense)
+        if solution is not None:
+            backend.start_from(solution)
         remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - started), 1.0)
-        result = runner.run(model, remaining)
-        _progress(log, f"stage {index + 1}/{len(stages)} ({stage.name}): {result.status}, "
-                       f"objective {result.objective}, {result.wall_s:.2f} s")
+        result = backend.run(remaining)
+        _progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
         if index == 0:
             if result.status == "infeasible":
                 from layerdef.explain import explain_infeasibility
 
-                raise InfeasibleError(explain_infeasibility(instance, objective, runner))
+                raise InfeasibleError(explain_infeasibility(instance, form.objective_kind, options))
             if result.status == "no_solution":
                 raise NoSolutionError(f"no plan found within {time_limit} s")
             first = result
         elif result.status in ("no_solution", "infeasible"):
-            break  # keep the previous stage's plan: its values are still loaded
-        if index + 1 < len(stages):
-            _hold(model, stage, pyo.value(stage.expr))
-    posture = restore_posture(instance, model)
+            break  # keep the previous stage's plan, which meets every held value
+        solution = result.solution
+        achieved = float(form.objectives[name] @ solution)
+        tolerance = STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)
+        backend.hold(name, sense, achieved + sense * tolerance)
+    posture = restore_posture(form, solution)
     plan = evaluate(instance, posture)
-    _check(instance, model, plan, first, objective)
-    status = "optimal" if first.status == "optimal" else "time_limit"
-    primary = plan.total if objective == "coverage" else plan.substitute_cost
-    bound = first.bound if first.bound is not None else primary
-    gap_value = abs(bound - primary) / max(abs(primary), 1e-9) if status != "optimal" else 0.0
+    primary_name, primary_sense = STAGES[form.objective_kind][0]
+    primary = float(form.objectives[primary_name] @ first.solution)
+    _check(form, solution, plan, primary if primary_name == "coverage" else None)
+    status = first.status
+    achieved = plan.total if primary_name == "coverage" else plan.substitute_cost
+    bound = first.bound if first.bound is not None else achieved
+    if primary_sense < 0:
+        bound = max(bound, achieved)
+    gap_value = 0.0 if status == "optimal" else abs(bound - achieved) / max(abs(achieved), 1e-9)
     return Solution.from_evaluations(
-        instance=instance, objective_kind=objective, status=status, bound=bound, gap=gap_value,
-        solver={"name": "highs", "interface": "pyomo.appsi", "version": runner.version,
-                "options": options.as_dict()},
+        instance=instance, objective_kind=form.objective_kind, status=status, bound=bound,
+        gap=gap_value, solver={"name": "highs", "interface": backend.name,
+                               "version": backend.version, "options": options.as_dict()},
         wall_s=time.perf_counter() - started, build_s=build_s, plan=plan, posture=posture,
         current=evaluate(instance, instance.current_posture()),
         reference=evaluate(instance, instance.reference_posture()))
 
 
-def _hold(model: pyo.ConcreteModel, stage: pyo.Objective, value: float) -> None:
-    """Keep a finished stage's objective at its value (within tolerance) for later stages."""
-    tolerance = STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(value)
-    name = f"hold_{stage.name}"
-    bound = value - tolerance if stage.sense == pyo.maximize else value + tolerance
-    constraint = stage.expr >= bound if stage.sense == pyo.maximize else stage.expr <= bound
-    model.add_component(name, pyo.Constraint(expr=constraint))
+def _write_model(backend, path: str) -> None:
+    if isinstance(backend, HighsBackend):
+        with stdout_to_stderr():
+            backend.highs.writeModel(str(path))
+    else:
+        backend.model.write(str(path), io_options={"symbolic_solver_labels": True})
 
 
-def _check(instance: Instance, model: pyo.ConcreteModel, plan, first: StageResult, objective: str):
+def _check(form: Formulation, solution: np.ndarray, plan: Evaluation, coverage: float | None) -> None:
     """The evaluation of the restored posture must reproduce the solver's figures."""
     problems = list(plan.violations)
     if plan.shortfall.any():
         problems.append("requirements unmet in the restored plan")
-    model_cost = pyo.value(model.substitute_cost)
-    model_moves = pyo.value(model.moves_total_expr)
+    model_cost = float(form.objectives["substitute_cost"] @ solution)
+    model_moves = float(form.objectives["moves"] @ solution)
+    model_coverage = float(form.objectives["coverage"] @ solution)
     if abs(plan.substitute_cost - model_cost) > 1e-6 * max(1.0, abs(model_cost)):
         problems.append(f"substitute cost: evaluation {plan.substitute_cost} vs model {model_cost}")
     if abs(plan.moves_total - model_moves) > 1e-6:
         problems.append(f"moves: evaluation {plan.moves_total} vs model {model_moves}")
-    model_coverage = pyo.value(model.coverage)
     tolerance = 1e-6 * max(1.0, abs(model_coverage))
     if plan.total < model_coverage - tolerance:
         problems.append(f"coverage: evaluation {plan.total} below model {model_coverage}")
-    if objective == "coverage" and plan.total < first.objective - tolerance:
-        problems.append(f"coverage: evaluation {plan.total} below stage-1 value {first.objective}")
+    if coverage is not None and plan.total < coverage - tolerance:
+        problems.append(f"coverage: evaluation {plan.total} below the first stage's {coverage}")
     if problems:
         raise PlanCheckError("the plan contradicts its own evaluation (a bug in layerdef):\n  "
                              + "\n  ".join(problems))
@@ -221,13 +367,13 @@ def _progress(log: bool, message: str) -> None:
 # ----------------------------------------------------------------------------- identities
 
 
-def _place(previous: list[int], quota: np.ndarray) -> list[int | None]:
+def _place(previous: list[int | None], quota: np.ndarray) -> list[int | None]:
     """New position of each unit given where it stood: stay where the count allows, fill the
     remaining counts with the others (a move each), and let the rest leave (None)."""
     quota = quota.copy()
     placed: list[int | None] = [None] * len(previous)
     for i, p in enumerate(previous):
-        if p is not None and p >= 0 and quota[p] > 0:
+        if p is not None and quota[p] > 0:
             placed[i] = p
             quota[p] -= 1
     open_slots = [p for p in range(len(quota)) for _ in range(int(quota[p]))]
@@ -237,50 +383,41 @@ def _place(previous: list[int], quota: np.ndarray) -> list[int | None]:
     return placed
 
 
-def _counts(model: pyo.ConcreteModel, variable: str, key_of, size: int) -> dict:
-    """Rounded values of z or z_sub as {group key: (P,) counts}."""
-    out: dict = {}
-    for index, var in getattr(model, variable).items():
-        count = int(round(var.value or 0))
-        if count:
-            p, key = index[0], key_of(index)
-            out.setdefault(key, np.zeros(size, dtype=np.int64))[p] += count
-    return out
-
-
-def restore_posture(instance: Instance, model: pyo.ConcreteModel) -> pd.DataFrame:
+def restore_posture(form: Formulation, solution: np.ndarray) -> pd.DataFrame:
     """Per-unit posture from the solved class counts, with the fewest moves they allow."""
-    P, T = len(instance.position_ids), instance.T
+    instance = form.instance
+    P, T, F = len(instance.position_ids), instance.T, len(instance.offer_ids)
     rows: list[tuple[int, str, int]] = []
-    z = _counts(model, "z", lambda i: (i[1], i[2]), P)
-    for c, unit_class in enumerate(model.classes):
+    z = form.dense(solution, "z", (P, len(form.classes), T))
+    for c, unit_class in enumerate(form.classes):
         members = list(unit_class.members)
         homes = [int(instance.unit_home[u]) for u in members]
-        where = homes
+        where: list[int | None] = list(homes)
         for t in range(T):
             if not unit_class.present[t]:
                 continue
-            if unit_class.fixed:
-                where = homes
-            else:
+            if not unit_class.fixed:
                 returning = t > 0 and not unit_class.present[t - 1]
-                where = _place(homes if returning else where,
-                               z.get((c, t), np.zeros(P, dtype=np.int64)))
+                where = _place(homes if returning else where, z[:, c, t])
             rows.extend((t, instance.unit_ids[u], p) for u, p in zip(members, where))
-    z_sub = _counts(model, "z_sub", lambda i: (i[1], i[2], i[3]), P)
-    next_unit = [0] * len(instance.offer_ids)
-    for f, arrival, stay in model.cohorts:
-        size = int(round(model.rotation[f, arrival, arrival].value or 0))
-        if not size:
-            continue
-        ids = instance.substitute_unit_ids(f)[next_unit[f]:next_unit[f] + size]
-        next_unit[f] += size
-        where: list[int | None] = [None] * size
-        for t in stay:
-            where = _place(where, z_sub.get((f, arrival, t), np.zeros(P, dtype=np.int64)))
-            rows.extend((t, unit, p) for unit, p in zip(ids, where) if p is not None)
-            ids = [unit for unit, p in zip(ids, where) if p is not None]
-            where = [p for p in where if p is not None]
+    rotation = form.dense(solution, "rotation", (F, T, T))
+    z_sub = form.dense(solution, "z_sub", (P, F, T, T))
+    next_unit = [0] * F
+    for f in range(F):
+        for arrival in range(T):
+            size = int(rotation[f, arrival, arrival])
+            if not size:
+                continue
+            ids = instance.substitute_unit_ids(f)[next_unit[f]:next_unit[f] + size]
+            next_unit[f] += size
+            where = [None] * size
+            for t in range(arrival, T):
+                if not rotation[f, arrival, t]:
+                    break
+                where = _place(where, z_sub[:, f, arrival, t])
+                ids = [unit for unit, p in zip(ids, where) if p is not None]
+                where = [p for p in where if p is not None]
+                rows.extend((t, unit, p) for unit, p in zip(ids, where))
     rows.sort(key=lambda r: (r[0], r[1]))
     return pd.DataFrame({"period": [instance.periods[t] for t, _, _ in rows],
                          "unit": [u for _, u, _ in rows],
