@@ -91,6 +91,8 @@ class Formulation:
     row_upper: list[np.ndarray] = field(default_factory=list)
     entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
     objectives: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (n_cols,) vector
+    cost_weight: float | None = None  # weight of cost in `cost_then_moves`
+    most_moves: int = 0  # no plan makes more moves
     n_cols: int = 0
     n_rows: int = 0
 
@@ -248,9 +250,10 @@ def formulate(instance: Instance, objective: str | None = None) -> Formulation:
     # move_in[p, c, t] and move_in_sub[p, f, a, t]: units arriving at p by relocation
     previous_present = np.concatenate([np.ones((C, 1), bool), class_present[:, :-1]], axis=1)
     move_index = z_index[previous_present[z_index[:, 1], z_index[:, 2]]]
-    move_in = form.add_columns("move_in", ("p", "c", "t"), move_index, 0, INF, False)
+    move_in = form.add_columns("move_in", ("p", "c", "t"), move_index, 0, INF, True)
     sub_move_index = z_sub_index[z_sub_index[:, 3] > z_sub_index[:, 2]]
-    move_in_sub = form.add_columns("move_in_sub", ("p", "f", "a", "t"), sub_move_index, 0, INF, False)
+    move_in_sub = form.add_columns("move_in_sub", ("p", "f", "a", "t"), sub_move_index, 0, INF,
+                                   True)
 
     target_shortfall = None
     if objective == "min-cost":
@@ -374,6 +377,16 @@ def formulate(instance: Instance, objective: str | None = None) -> Formulation:
     moves_vector[move_in_sub.ids] = 1.0
     form.objectives = {"coverage": coverage_vector, "substitute_cost": cost_vector,
                        "moves": moves_vector}
+    most_moves = int(class_size[movable].sum() * T + instance.offer_count.sum() * T)
+    if instance.moves_total is not None:
+        most_moves = min(most_moves, instance.moves_total)
+    if instance.moves_per_period is not None:
+        most_moves = min(most_moves, instance.moves_per_period * T)
+    form.most_moves = most_moves
+    form.cost_weight = cost_then_moves_weight(cost_vector, moves_vector, instance.offer_cost,
+                                              most_moves)
+    if form.cost_weight is not None:
+        form.objectives["cost_then_moves"] = form.cost_weight * cost_vector + moves_vector
 
     # limits
     if instance.substitute_budget is not None and rotation.size:
@@ -401,6 +414,35 @@ def formulate(instance: Instance, objective: str | None = None) -> Formulation:
                       np.concatenate([y.ids[in_target], target_shortfall.ids]),
                       np.concatenate([coverage_vector[y.ids[in_target]], np.ones(len(targeted))]))
     return form
+
+
+def decimal_grid(values: np.ndarray, finest: int = 10_000) -> int | None:
+    """Smallest power of ten D <= `finest` with every value x D an integer, else None."""
+    grid = 1
+    while grid <= finest:
+        scaled = np.asarray(values, float) * grid
+        if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
+            return grid
+        grid *= 10
+    return None
+
+
+def cost_then_moves_weight(cost: np.ndarray, moves: np.ndarray, offer_cost: np.ndarray,
+                           most_moves: int) -> float | None:
+    """Weight W such that W x cost + moves is least at the least cost, then fewest moves.
+
+    When every offer's cost lies on a decimal grid 1/D, two plans' costs differ by at least
+    1/D, so weighting cost by D x (most moves + 1) puts any cost difference above every
+    difference in moves. None when no such grid exists or the weights would get too large
+    for double precision; the stages then run one after the other.
+    """
+    grid = decimal_grid(offer_cost)
+    if grid is None:
+        return None
+    weight = float(grid * (most_moves + 1))
+    if weight * float(np.abs(cost).max(initial=0.0)) > 1e8:
+        return None
+    return weight
 
 
 def build_model(instance: Instance, objective: str | None = None):
@@ -450,7 +492,11 @@ def build_model(instance: Instance, objective: str | None = None):
     model.maximize_coverage = pyo.Objective(expr=model.coverage, sense=pyo.maximize)
     model.minimize_cost = pyo.Objective(expr=model.substitute_cost, sense=pyo.minimize)
     model.minimize_moves = pyo.Objective(expr=model.moves, sense=pyo.minimize)
-    for stage in (model.maximize_coverage, model.minimize_cost, model.minimize_moves):
+    stages = [model.maximize_coverage, model.minimize_cost, model.minimize_moves]
+    if "cost_then_moves" in form.objectives:
+        model.minimize_cost_then_moves = pyo.Objective(expr=model.cost_then_moves, sense=pyo.minimize)
+        stages.append(model.minimize_cost_then_moves)
+    for stage in stages:
         stage.deactivate()
     (model.minimize_cost if form.objective_kind == "min-cost" else model.maximize_coverage).activate()
     model.columns = columns

@@ -31,9 +31,17 @@ from layerdef.solution import Solution
 
 STAGE_TOLERANCE_ABS = 1e-6
 STAGE_TOLERANCE_REL = 1e-9
-#: (objective vector, sense) of each stage, per objective kind; +1 minimize, -1 maximize
-STAGES = {"coverage": [("coverage", -1), ("substitute_cost", 1), ("moves", 1)],
-          "min-cost": [("substitute_cost", 1), ("moves", 1)]}
+#: Pyomo objective of each stage objective vector
+PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
+                    "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves"}
+
+
+def lexicographic_stages(form: Formulation) -> list[tuple[str, int]]:
+    """(objective vector, sense) of each stage, +1 minimize, -1 maximize: the primary
+    objective first, then cost and moves, in one stage when `cost_then_moves` is exact."""
+    tie_break = ([("cost_then_moves", 1)] if "cost_then_moves" in form.objectives
+                 else [("substitute_cost", 1), ("moves", 1)])
+    return ([("coverage", -1)] if form.objective_kind == "coverage" else []) + tie_break
 
 
 class InfeasibleError(Exception):
@@ -223,11 +231,10 @@ class PyomoBackend:
         return ".".join(str(part) for part in self.solver.version())
 
     def set_objective(self, name: str, sense: int) -> None:
-        stage = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
-                 "moves": "minimize_moves"}[name]
-        for other in ("maximize_coverage", "minimize_cost", "minimize_moves"):
-            getattr(self.model, other).deactivate()
-        getattr(self.model, stage).activate()
+        for objective in PYOMO_OBJECTIVES.values():
+            if hasattr(self.model, objective):
+                getattr(self.model, objective).deactivate()
+        getattr(self.model, PYOMO_OBJECTIVES[name]).activate()
 
     def hold(self, name: str, sense: int, bound: float) -> None:
         import pyomo.environ as pyo
@@ -288,7 +295,8 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     if write_model:
         _write_model(backend, write_model)
     first, solution = None, None
-    for index, (name, sense) in enumerate(STAGES[form.objective_kind]):
+    stages = lexicographic_stages(form)
+    for index, (name, sense) in enumerate(stages):
         backend.set_objective(name, sense)
         if solution is not None:
             backend.start_from(solution)
@@ -306,20 +314,17 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         elif result.status in ("no_solution", "infeasible"):
             break  # keep the previous stage's plan, which meets every held value
         solution = result.solution
-        achieved = float(form.objectives[name] @ solution)
-        tolerance = STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)
-        backend.hold(name, sense, achieved + sense * tolerance)
+        if index + 1 < len(stages):
+            achieved = float(form.objectives[name] @ solution)
+            tolerance = STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)
+            backend.hold(name, sense, achieved + sense * tolerance)
     posture = restore_posture(form, solution)
     plan = evaluate(instance, posture)
-    primary_name, primary_sense = STAGES[form.objective_kind][0]
+    primary_name = stages[0][0]
     primary = float(form.objectives[primary_name] @ first.solution)
     _check(form, solution, plan, primary if primary_name == "coverage" else None)
     status = first.status
-    achieved = plan.total if primary_name == "coverage" else plan.substitute_cost
-    bound = first.bound if first.bound is not None else achieved
-    if primary_sense < 0:
-        bound = max(bound, achieved)
-    gap_value = 0.0 if status == "optimal" else abs(bound - achieved) / max(abs(achieved), 1e-9)
+    bound, gap_value = _bound_and_gap(form, primary_name, first, plan)
     return Solution.from_evaluations(
         instance=instance, objective_kind=form.objective_kind, status=status, bound=bound,
         gap=gap_value, solver={"name": "highs", "interface": backend.name,
@@ -327,6 +332,23 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         wall_s=time.perf_counter() - started, build_s=build_s, plan=plan, posture=posture,
         current=evaluate(instance, instance.current_posture()),
         reference=evaluate(instance, instance.reference_posture()))
+
+
+def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
+                   plan: Evaluation) -> tuple[float, float]:
+    """The first stage's bound in the primary objective's own units, and the relative gap."""
+    if primary == "coverage":
+        achieved = plan.total
+        bound = max(first.bound if first.bound is not None else achieved, achieved)
+    else:
+        achieved = plan.substitute_cost
+        bound = first.bound if first.bound is not None else achieved
+        if primary == "cost_then_moves":  # W x cost + moves >= bound, moves <= most_moves
+            bound = max(0.0, (bound - form.most_moves) / form.cost_weight)
+        bound = min(bound, achieved)
+    if first.status == "optimal":
+        return achieved, 0.0
+    return bound, abs(bound - achieved) / max(abs(achieved), 1e-9)
 
 
 def _write_model(backend, path: str) -> None:
