@@ -416,6 +416,32 @@ def formulate(instance: Instance, objective: str | None = None) -> Formulation:
     return form
 
 
+def current_posture_solution(form: Formulation) -> np.ndarray:
+    """Column values of the current posture (every present unit at home, no substitute):
+    a plan HiGHS can start from whenever it meets the requirements."""
+    instance = form.instance
+    P, T, K = len(instance.position_ids), instance.T, len(instance.systems)
+    z = np.zeros((P, len(form.classes), T))
+    movable, fixed = np.zeros((P, K, T)), np.zeros((P, K, T))
+    for c, unit_class in enumerate(form.classes):
+        homes = np.bincount(instance.unit_home[list(unit_class.members)], minlength=P)
+        here = homes[:, None] * np.array(unit_class.present)[None, :]
+        if unit_class.fixed:
+            fixed[:, unit_class.system, :] += here
+        else:
+            z[:, c, :] = here
+            movable[:, unit_class.system, :] += here
+    solution = np.zeros(form.n_cols)
+    for name, table in (("z", z), ("units", movable)):
+        block = form.columns[name]
+        solution[block.ids] = table[tuple(block.index.T)]
+    covering = np.einsum("kpsl,pkt->slt", instance.cover.astype(np.int64), movable + fixed)
+    block = form.columns["y"]
+    s, l, t, j = block.index.T
+    solution[block.ids] = (j < covering[s, l, t]).astype(float)
+    return solution
+
+
 def decimal_grid(values: np.ndarray, finest: int = 10_000) -> int | None:
     """Smallest power of ten D <= `finest` with every value x D an integer, else None."""
     grid = 1

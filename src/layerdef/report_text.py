@@ -47,7 +47,8 @@ def solution_summary(plan: "Solution") -> str:
     objective = plan.objective
     reference, current = plan.reference["coverage"], plan.current["coverage"]
     share = objective["coverage"] / reference if reference else 1.0
-    gap_text = "" if plan.status == "optimal" else f", gap {plan.gap:.3%}"
+    gap_text = ("" if plan.status == "optimal" else ", gap unknown (no bound yet)"
+                if plan.gap is None else f", gap {plan.gap:.3%}")
     lines = [
         f"{plan.instance['name']}: {plan.status}{gap_text} ({plan.objective_kind}, "
         f"{plan.wall_s:.2f} s, HiGHS {plan.solver.get('version', '')}). {NOTICE}",

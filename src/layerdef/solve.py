@@ -26,7 +26,7 @@ import pandas as pd
 
 from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
-from layerdef.model import Formulation, formulate
+from layerdef.model import Formulation, current_posture_solution, formulate
 from layerdef.solution import Solution
 
 STAGE_TOLERANCE_ABS = 1e-6
@@ -80,18 +80,20 @@ class StageResult:
 
 
 @contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Send file descriptor 1 to stderr while HiGHS runs: its banner and log are progress,
-    not results, and stdout must stay clean for them."""
+def stdout_to_stderr(log: bool = True) -> Iterator[None]:
+    """Send file descriptor 1 to stderr (or nowhere, when not logging) while HiGHS runs: its
+    banner and log are progress, not results, and stdout must stay clean for them."""
     sys.stdout.flush()
     saved = os.dup(1)
+    target = os.open(os.devnull, os.O_WRONLY) if not log else os.dup(2)
     try:
-        os.dup2(2, 1)
+        os.dup2(target, 1)
         yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        os.close(target)
 
 
 class HighsBackend:
@@ -103,8 +105,9 @@ class HighsBackend:
         import highspy
 
         self.form = form
+        self.log = options.log
         self.cost = np.zeros(form.n_cols)
-        with stdout_to_stderr():
+        with stdout_to_stderr(self.log):
             self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", bool(options.log))
         self.highs.setOptionValue("mip_rel_gap", float(options.gap))
@@ -128,7 +131,7 @@ class HighsBackend:
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = form.n_cols, form.n_rows
         lp.integrality_ = np.where(integer, highspy.HighsVarType.kInteger,
                                    highspy.HighsVarType.kContinuous).tolist()
-        with stdout_to_stderr():
+        with stdout_to_stderr(self.log):
             self.highs.passModel(lp)
 
     @property
@@ -176,7 +179,7 @@ class HighsBackend:
 
         self.highs.setOptionValue("time_limit", float(time_limit) if time_limit else np.inf)
         started = time.perf_counter()
-        with stdout_to_stderr():
+        with stdout_to_stderr(self.log):
             self.highs.run()
         wall = time.perf_counter() - started
         status = self.highs.getModelStatus()
@@ -214,7 +217,8 @@ class PyomoBackend:
         from pyomo.contrib.appsi.solvers import Highs
 
         self.model, self.form = model, model.formulation
-        with stdout_to_stderr():
+        self.log = options.log
+        with stdout_to_stderr(self.log):
             self.solver = Highs()
         self.solver.config.load_solution = False
         self.solver.config.stream_solver = options.log
@@ -252,7 +256,7 @@ class PyomoBackend:
 
         self.solver.config.time_limit = time_limit
         started = time.perf_counter()
-        with stdout_to_stderr():
+        with stdout_to_stderr(self.log):
             result = self.solver.solve(self.model)
         wall = time.perf_counter() - started
         condition = result.termination_condition
@@ -266,7 +270,7 @@ class PyomoBackend:
             status = "time_limit" if has_solution else "no_solution"
         solution = None
         if status in ("optimal", "time_limit"):
-            with stdout_to_stderr():
+            with stdout_to_stderr(self.log):
                 result.solution_loader.load_vars()
             solution = np.array([var.value or 0.0 for var in self.model.columns])
         bound = result.best_objective_bound
@@ -296,12 +300,16 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         _write_model(backend, write_model)
     first, solution = None, None
     stages = lexicographic_stages(form)
+    if evaluate(instance, instance.current_posture()).feasible:
+        solution = current_posture_solution(form)  # the first stage starts from "nobody acts"
     for index, (name, sense) in enumerate(stages):
         backend.set_objective(name, sense)
         if solution is not None:
             backend.start_from(solution)
-        remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - started), 1.0)
-        result = backend.run(remaining)
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        if remaining is not None and remaining <= 0 and index > 0:
+            break  # out of time: keep the plan of the stages done
+        result = backend.run(None if remaining is None else max(remaining, 0.05))
         _progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
         if index == 0:
             if result.status == "infeasible":
@@ -335,8 +343,11 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
 
 
 def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
-                   plan: Evaluation) -> tuple[float, float]:
-    """The first stage's bound in the primary objective's own units, and the relative gap."""
+                   plan: Evaluation) -> tuple[float | None, float | None]:
+    """The first stage's bound in the primary objective's own units, and the relative gap;
+    both None when the time ran out before HiGHS had a bound."""
+    if first.status != "optimal" and first.bound is None:
+        return None, None
     if primary == "coverage":
         achieved = plan.total
         bound = max(first.bound if first.bound is not None else achieved, achieved)
@@ -353,7 +364,7 @@ def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
 
 def _write_model(backend, path: str) -> None:
     if isinstance(backend, HighsBackend):
-        with stdout_to_stderr():
+        with stdout_to_stderr(self.log):
             backend.highs.writeModel(str(path))
     else:
         backend.model.write(str(path), io_options={"symbolic_solver_labels": True})

@@ -1,0 +1,58 @@
+"""Every code name in the models/ documentation exists in the code, so math and code stay paired."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from conftest import INSTANCES, ROOT, load_document
+from layerdef import model as model_module
+from layerdef import solve as solve_module
+from layerdef.instance import build_document, load
+from layerdef.model import formulate
+
+DOCS = sorted((ROOT / "models").glob("*.md"))
+
+
+def code_names(text: str) -> set[str]:
+    """Backticked names in the last column of the documentation's tables."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            names.update(re.findall(r"`([^`]+)`", cells[-1]))
+    names.discard("code")
+    return names
+
+
+def known_names(tmp_path) -> set[str]:
+    inst = load(INSTANCES / "korea-2025.yaml")
+    document = build_document(INSTANCES / "korea-2025")
+    document["objective"] = "min-cost"
+    min_cost = load_document(copy.deepcopy(document), tmp_path)
+    names = set()
+    for form in (formulate(inst), formulate(min_cost)):
+        names |= set(form.columns) | set(form.rows) | set(form.objectives)
+    names |= {n for n in dir(model_module) if not n.startswith("_")}
+    names |= {n for n in dir(solve_module) if not n.startswith("_")}
+    names |= {f"instance.{n}" for n in dir(inst) if not n.startswith("_")}
+    return names
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
+def test_every_documented_symbol_exists(doc, tmp_path):
+    names = code_names(doc.read_text())
+    assert len(names) > 10
+    source = (ROOT / "src" / "layerdef" / "model.py").read_text()
+    known = known_names(tmp_path)
+    missing = [n for n in names if n not in known and not re.search(rf"\b{re.escape(n)}\b", source)]
+    assert not missing, f"{doc.name} names symbols the code no longer has: {missing}"
+
+
+def test_every_block_is_documented():
+    names = code_names((ROOT / "models" / "coverage.md").read_text())
+    form = formulate(load(INSTANCES / "korea-2025.yaml"))
+    undocumented = (set(form.columns) | set(form.rows) | set(form.objectives)) - names
+    assert not undocumented, undocumented

@@ -1,0 +1,187 @@
+"""Solving: the Korea plan, the solution contract, the CLI around it, and the Pyomo path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import layerdef
+from brute_force import brute_force
+from conftest import INSTANCES, load_document
+from layerdef.cli import main
+from layerdef.solution import TABLE_COLUMNS, Solution
+from test_brute_force import random_document
+
+KOREA = INSTANCES / "korea-2025.yaml"
+
+
+@pytest.fixture(scope="module")
+def korea_run(tmp_path_factory):
+    """Solve Korea once through the CLI, keeping the JSON and CSV tables."""
+    directory = tmp_path_factory.mktemp("korea")
+    result = CliRunner().invoke(main, ["solve", str(KOREA), "-o", str(directory / "plan.json"),
+                                       "--csv", str(directory / "tables"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return directory
+
+
+def test_korea_is_proven_optimal_and_meets_the_no_gap_requirement(korea_run):
+    plan = Solution.read(korea_run / "plan.json")
+    inst = layerdef.load(KOREA)
+    assert plan.status == "optimal" and plan.gap == 0.0
+    summary = plan.summary
+    assert (summary["plan"] >= summary["current"] - 1e-9).all()
+    assert (summary["unmet_requirements"] == 0).all()
+    coverage = plan.coverage
+    for site in ("humphreys", "osan"):
+        rows = coverage[(coverage["site"] == site) & (coverage["layer"] == "lower")]
+        assert len(rows) == inst.T and (rows["units"] >= 1).all()
+    check = layerdef.evaluate(inst, plan.posture)
+    assert check.feasible
+    assert check.total == pytest.approx(plan.objective["coverage"])
+    assert check.substitute_cost == pytest.approx(plan.objective["substitute_cost"])
+    assert check.moves_total == plan.objective["moves"]
+    assert plan.objective["substitute_cost"] <= inst.substitute_budget
+    assert plan.objective["moves"] <= inst.moves_total
+
+
+def test_solution_json_contract(korea_run):
+    document = json.loads((korea_run / "plan.json").read_text())
+    for key in ("status", "objective", "bound", "gap", "solver", "wall_s", "instance", "current",
+                "reference", "tables"):
+        assert key in document
+    assert set(document["objective"]) == {"coverage", "substitute_cost", "moves"}
+    assert {"name", "version", "options"} <= set(document["solver"])
+    inst = layerdef.load(KOREA)
+    assert document["instance"] == {"name": "korea-2025", "sha256": inst.sha256,
+                                    "path": str(KOREA.resolve())}
+    assert document["current"]["coverage"] == pytest.approx(
+        layerdef.evaluate(inst, inst.current_posture()).total)
+    assert document["reference"]["coverage"] == pytest.approx(
+        layerdef.evaluate(inst, inst.reference_posture()).total)
+    for name, columns in TABLE_COLUMNS.items():
+        table = pd.read_csv(korea_run / "tables" / f"{name}.csv")
+        assert list(table.columns) == columns
+        assert len(table) == len(document["tables"][name])
+
+
+@pytest.mark.parametrize("fmt", ["text", "csv", "json", "markdown"])
+def test_show_formats(korea_run, fmt):
+    result = CliRunner().invoke(main, ["show", str(korea_run / "plan.json"), "--table", "moves",
+                                       "--format", fmt])
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        assert isinstance(json.loads(result.output), list)
+    if fmt == "markdown":
+        assert result.output.startswith("| period | unit | from | to |")
+    if fmt == "csv":
+        assert result.output.startswith("period,unit,from,to")
+
+
+def test_solve_without_output_prints_the_comparison_on_stdout_only(tmp_path):
+    result = CliRunner().invoke(main, ["solve", str(INSTANCES / "textbook" / "depth.yaml")])
+    assert result.exit_code == 0
+    assert "optimal" in result.stdout and "reference" in result.stdout
+    assert "layerdef: stage" in result.stderr and "layerdef: stage" not in result.stdout
+    quiet = CliRunner().invoke(main, ["solve", "-q", str(INSTANCES / "textbook" / "depth.yaml")])
+    assert quiet.stderr == ""
+
+
+def test_write_model(tmp_path):
+    path = tmp_path / "model.lp"
+    result = CliRunner().invoke(main, ["solve", "-q", str(INSTANCES / "textbook" / "depth.yaml"),
+                                       "-o", str(tmp_path / "p.json"), "--write-model", str(path)])
+    assert result.exit_code == 0 and path.stat().st_size > 0
+    bad = CliRunner().invoke(main, ["solve", "-q", str(INSTANCES / "textbook" / "depth.yaml"),
+                                    "--write-model", str(tmp_path / "model.txt")])
+    assert bad.exit_code == 2
+
+
+def test_evaluate_cli_scores_a_hand_made_posture(tmp_path):
+    inst = layerdef.load(INSTANCES / "textbook" / "move-limit.yaml")
+    posture = inst.current_posture()
+    path = tmp_path / "posture.csv"
+    posture.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["evaluate", str(INSTANCES / "textbook" / "move-limit.yaml"), str(path)])
+    assert result.exit_code == 0 and "coverage 2," in result.output
+    moved = posture.copy()
+    moved.loc[:, "position"] = "pa"
+    moved.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["evaluate", str(INSTANCES / "textbook" / "move-limit.yaml"), str(path)])
+    assert result.exit_code == 0
+    assert "coverage 8," in result.output and "2 moves exceed moves_total 1" in result.output
+
+
+def test_evaluate_cli_locates_bad_rows(tmp_path):
+    path = tmp_path / "posture.csv"
+    path.write_text("period,unit,position\n1,u1,pa\n7,u1,pa\n1,ghost,pa\n1,u2,nowhere\n")
+    result = CliRunner().invoke(main, ["evaluate", str(INSTANCES / "textbook" / "move-limit.yaml"), str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 3
+    assert f"{path}:3: posture[1] (id=u1).period: '7'" in lines[0]
+    assert "posture[2] (id=ghost).unit" in lines[1] and "posture[3] (id=u2).position" in lines[2]
+    path.write_text("when,who\n1,u1\n")
+    result = CliRunner().invoke(main, ["evaluate", str(INSTANCES / "textbook" / "move-limit.yaml"), str(path)])
+    assert result.exit_code == 2 and "missing column(s) period, unit, position" in result.output
+
+
+def test_api_as_in_the_design():
+    inst = layerdef.load(INSTANCES / "textbook" / "substitute-worth.yaml")
+    plan = layerdef.solve(inst, objective="coverage", time_limit=60)
+    for table in (plan.assignments, plan.coverage, plan.summary):
+        assert isinstance(table, pd.DataFrame) and len(table)
+    current = layerdef.evaluate(inst, inst.current_posture())
+    assert list(current.coverage.columns) == TABLE_COLUMNS["coverage"]
+    assert plan.summary["current"].sum() == pytest.approx(current.total)
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 6))
+def test_pyomo_model_solves_to_the_same_optimum(seed, tmp_path):
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    expected = brute_force(inst, inst.objective)
+    if expected is None:
+        return
+    model = layerdef.build_model(inst)
+    plan = layerdef.solve(inst, model=model)
+    assert plan.solver["interface"] == "pyomo.appsi"
+    assert plan.objective["substitute_cost"] == pytest.approx(expected[1], abs=1e-6)
+    assert plan.objective["moves"] == expected[2]
+    if inst.objective == "coverage":
+        assert plan.objective["coverage"] == pytest.approx(expected[0], abs=1e-6)
+
+
+def test_a_user_constraint_on_the_pyomo_model_is_honoured():
+    import pyomo.environ as pyo
+
+    inst = layerdef.load(INSTANCES / "textbook" / "move-limit.yaml")
+    model = layerdef.build_model(inst)
+    pa = inst.position_ids.index("pa")
+    model.keep_pa_free = pyo.Constraint(expr=sum(v for (p, c, t), v in model.z.items() if p == pa) == 0)
+    plan = layerdef.solve(inst, model=model)
+    assert "pa" not in set(plan.assignments["position"])
+    assert plan.objective["coverage"] == pytest.approx(8.0)  # one unit to pb instead
+
+
+def test_time_limit_returns_a_plan_with_bound_and_gap(tmp_path):
+    from layerdef.generate import generate_document
+    from layerdef.instance import dump_document
+
+    path = tmp_path / "g.yaml"
+    path.write_text(dump_document(generate_document(60, 60, 20, 6, seed=3)))
+    inst = layerdef.load(path)
+    current = layerdef.evaluate(inst, inst.current_posture()).total
+    for limit in (0.2, 1.0):
+        plan = layerdef.solve(inst, time_limit=limit)
+        assert plan.status in ("optimal", "time_limit")
+        assert plan.wall_s < limit + 1.0
+        assert plan.objective["coverage"] >= current - 1e-6  # it starts from "nobody acts"
+        if plan.bound is not None:
+            assert plan.bound >= plan.objective["coverage"] - 1e-6
+            assert plan.gap >= 0 and np.isfinite(plan.gap)
+        else:
+            assert plan.status == "time_limit" and plan.gap is None
