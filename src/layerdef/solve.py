@@ -364,7 +364,7 @@ def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
 
 def _write_model(backend, path: str) -> None:
     if isinstance(backend, HighsBackend):
-        with stdout_to_stderr(self.log):
+        with stdout_to_stderr(backend.log):
             backend.highs.writeModel(str(path))
     else:
         backend.model.write(str(path), io_options={"symbolic_solver_labels": True})
