@@ -173,10 +173,15 @@ def _lookup(shape: tuple[int, ...], block: Block) -> np.ndarray:
     return table
 
 
-def formulate(instance: Instance, objective: str | None = None) -> Formulation:
-    """Build the model's arrays for an instance; `objective` is `coverage` or `min-cost`."""
+def formulate(instance: Instance, objective: str | None = None,
+              classes: list[UnitClass] | None = None) -> Formulation:
+    """Build the model's arrays for an instance; `objective` is `coverage` or `min-cost`.
+
+    `classes` replaces the classes of interchangeable units (the benchmarks' per-unit
+    baseline passes one class per unit).
+    """
     objective = objective or instance.objective
-    form = Formulation(instance, objective, unit_classes(instance))
+    form = Formulation(instance, objective, classes if classes is not None else unit_classes(instance))
     T, P = instance.T, len(instance.position_ids)
     S, L, K = len(instance.site_ids), len(instance.layers), len(instance.systems)
     F, J = len(instance.offer_ids), len(instance.depth_weights)

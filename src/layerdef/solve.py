@@ -31,6 +31,7 @@ from layerdef.solution import Solution
 
 STAGE_TOLERANCE_ABS = 1e-6
 STAGE_TOLERANCE_REL = 1e-9
+PROGRESS_EVERY_S = 5.0
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
                     "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves"}
@@ -133,6 +134,22 @@ class HighsBackend:
                                    highspy.HighsVarType.kContinuous).tolist()
         with stdout_to_stderr(self.log):
             self.highs.passModel(lp)
+        self.trace: list[tuple[float, float, float]] = []  # (seconds, incumbent, bound)
+        self._last_report = 0.0
+        self.highs.cbMipInterrupt.subscribe(self._on_progress)
+
+    def _on_progress(self, event) -> None:
+        """Keep the incumbent and bound over time (benchmarks read `trace`) and report them
+        on stderr every few seconds when logging."""
+        out = event.data_out
+        point = (out.running_time, out.mip_primal_bound, out.mip_dual_bound)
+        if not self.trace or point[1:] != self.trace[-1][1:]:
+            self.trace.append(point)
+        if self.log and out.running_time - self._last_report >= PROGRESS_EVERY_S:
+            self._last_report = out.running_time
+            gap = abs(out.mip_gap) if np.isfinite(out.mip_gap) else float("inf")
+            print(f"layerdef: {out.running_time:7.1f} s  incumbent {out.mip_primal_bound:.6g}  "
+                  f"bound {out.mip_dual_bound:.6g}  gap {gap:.4%}", file=sys.stderr, flush=True)
 
     @property
     def version(self) -> str:

@@ -1,0 +1,135 @@
+"""The benchmark suite: Korea and generated theaters at three sizes, our class-count model
+against the per-unit baseline in the same run, figures as ratios against the baseline.
+
+    python benchmarks/run.py                 # full: limits 60 s (small, medium, Korea), 300 s (large)
+    python benchmarks/run.py --quick         # 10 s limits, large left out (a smoke run)
+    python benchmarks/run.py --only korea,medium
+
+Writes benchmarks/results/latest.csv and latest.md and prints the markdown table.
+Each case runs in its own process (benchmarks/case.py), so peak memory is per case.
+Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+#: name: (sites, positions, units, periods, seed, time limit s)
+SIZES = {
+    "small": (30, 30, 10, 6, 1, 60.0),
+    "medium": (200, 150, 40, 12, 2, 60.0),
+    "large": (1000, 400, 100, 12, 3, 300.0),
+}
+TARGETS = """Targets (issue 4, 2-core machine): Korea proven optimal in < 2 s for the whole `layerdef solve`
+process; medium gap <= 0.1% within 60 s; large gap <= 1% within 300 s with build + hand-over < 5 s
+and peak memory < 2 GB; >= 10x faster than the per-unit baseline to reach 1% gap on medium."""
+
+
+def instance_path(name: str, directory: Path) -> Path:
+    if name == "korea":
+        return ROOT / "instances" / "korea-2025.yaml"
+    sites, positions, units, periods, seed, _ = SIZES[name]
+    path = directory / f"{name}.yaml"
+    if not path.exists():
+        subprocess.run([sys.executable, "-m", "layerdef.cli", "generate", "--sites", str(sites),
+                        "--positions", str(positions), "--units", str(units), "--periods",
+                        str(periods), "--seed", str(seed), "-o", str(path)], check=True)
+    return path
+
+
+def run_case(path: Path, formulation: str, time_limit: float) -> dict:
+    print(f"benchmark: {path.stem} / {formulation} (limit {time_limit:g} s) ...", file=sys.stderr,
+          flush=True)
+    done = subprocess.run([sys.executable, str(HERE / "case.py"), str(path), "--formulation",
+                           formulation, "--time-limit", str(time_limit)],
+                          capture_output=True, text=True, timeout=time_limit * 3 + 120)
+    if done.returncode != 0:
+        return {"instance": path.stem, "formulation": formulation, "status": "error",
+                "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def whole_process_seconds(path: Path) -> tuple[float, str]:
+    """Wall time of `layerdef solve -q` as a user runs it, imports included."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "layerdef.cli", "solve", "-q", str(path), "-o",
+                           os.devnull], capture_output=True, text=True)
+    return time.perf_counter() - started, "ok" if done.returncode == 0 else f"exit {done.returncode}"
+
+
+def ratio(baseline, ours) -> str:
+    if ours is None or baseline is None:
+        return "n/a" if ours is None else f">{baseline if baseline else 0:.0f}x (baseline never)"
+    return f"{baseline / max(ours, 1e-3):.1f}x"
+
+
+def fmt(value, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| instance | model | rows | cols | nonzeros | build+hand-over s | solve s | status | gap | "
+             "to 1% s | to 0.1% s | peak MB | to 1%: baseline/ours | gap at limit: ours vs baseline |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    by_case = {(r["instance"], r["formulation"]): r for r in rows}
+    for row in rows:
+        base = by_case.get((row["instance"], "per-unit"), {})
+        lines.append("| " + " | ".join([
+            row["instance"], row["formulation"], str(row.get("rows", "-")), str(row.get("columns", "-")),
+            str(row.get("nonzeros", "-")),
+            fmt((row.get("build_s") or 0) + (row.get("handover_s") or 0), ".3f"),
+            fmt(row.get("solve_s")), row.get("status", "-"), fmt(row.get("gap"), ".4%"),
+            fmt(row.get("time_to_1pct_s")), fmt(row.get("time_to_0.1pct_s")), fmt(row.get("peak_mb"), ".0f"),
+            ratio(base.get("time_to_1pct_s"), row.get("time_to_1pct_s")) if row["formulation"] == "classes" else "1.0x",
+            (f"{fmt(row.get('gap'), '.3%')} vs {fmt(base.get('gap'), '.3%')}" if row["formulation"] == "classes"
+             else ""),
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10 s limits, no large instance")
+    parser.add_argument("--only", help="comma-separated: korea,small,medium,large")
+    parser.add_argument("-o", "--output", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else ["korea", "small", "medium"] + ([] if args.quick else ["large"])
+    args.output.mkdir(parents=True, exist_ok=True)
+    generated = args.output / "instances"
+    generated.mkdir(exist_ok=True)
+    rows, notes = [], []
+    for name in names:
+        path = instance_path(name, generated)
+        limit = 10.0 if args.quick else (SIZES[name][5] if name in SIZES else 60.0)
+        for formulation in ("per-unit", "classes"):
+            rows.append(run_case(path, formulation, limit))
+        if name == "korea":
+            seconds, status = whole_process_seconds(path)
+            notes.append(f"Korea, whole `layerdef solve -q` process (imports, three checks, "
+                         f"lexicographic stages): {seconds:.2f} s ({status}).")
+    import csv
+
+    columns = sorted({key for row in rows for key in row})
+    with open(args.output / "latest.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    machine = (f"{platform.node() or 'machine'}: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+               f"Python {platform.python_version()}")
+    text = "\n\n".join([f"Benchmark run {time.strftime('%Y-%m-%d %H:%M')} on {machine}"
+                        f"{' (quick)' if args.quick else ''}.", table(rows), *notes, TARGETS])
+    (args.output / "latest.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
