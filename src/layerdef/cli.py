@@ -193,5 +193,31 @@ def evaluate(instance: Path, posture: Path, fmt: str) -> None:
     click.echo(evaluation_summary(inst, result, fmt), nl=fmt != "csv")
 
 
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.argument("solutions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv", "json"]),
+              default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the comparison here instead of stdout.")
+@handles_errors
+def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+    """Reference vs current vs plans, per period and per site (figures from evaluate)."""
+    from layerdef.compare import compare as compare_plans
+    from layerdef.compare import render
+    from layerdef.instance import load
+    from layerdef.solution import Solution
+
+    inst = load(instance)
+    plans = [(str(path), Solution.read(path)) for path in solutions]
+    if output is not None:
+        _refuse_overwrite(output, True, instance, *solutions)
+    text = render(compare_plans(inst, plans), fmt)
+    if output is not None:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,151 @@
+"""Reference vs current vs plans: per period, per site and layer, requirements, cost and moves.
+
+Every figure comes from `evaluate` on the postures themselves (the plans' assignment tables),
+so a comparison always agrees with the evaluator. Plans solved on another instance file
+(a different SHA-256) are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from layerdef.evaluate import Evaluation, evaluate
+from layerdef.instance import Instance, period_ranges
+from layerdef.problems import InstanceError, Problem
+from layerdef.solution import Solution
+
+
+@dataclass
+class Comparison:
+    """The postures side by side; `names` are reference, current, then one per plan."""
+
+    instance: Instance
+    names: list[str]
+    evaluations: dict[str, Evaluation]
+    solutions: dict[str, Solution]
+
+    @property
+    def by_period(self) -> pd.DataFrame:
+        """Coverage per period of every posture, each plan's share of the reference and the
+        share of the withdrawal's loss (reference - current) it closes."""
+        reference = self.evaluations["reference"].value_by_period
+        current = self.evaluations["current"].value_by_period
+        table = pd.DataFrame({"period": self.instance.periods, "reference": reference, "current": current})
+        loss = reference - current
+        for name in self.names[2:]:
+            value = self.evaluations[name].value_by_period
+            table[name] = value
+            table[f"{name}_share"] = [v / r if r > 0 else 1.0 for v, r in zip(value, reference)]
+            table[f"{name}_gap_closed"] = [(v - c) / g if g > 1e-12 else None
+                                           for v, c, g in zip(value, current, loss)]
+        return table
+
+    @property
+    def by_site(self) -> pd.DataFrame:
+        """Per site and layer: coverage over the horizon for each posture, and the periods in
+        which each posture covers it less than the reference does."""
+        inst = self.instance
+        frames = {name: evaluation.coverage for name, evaluation in self.evaluations.items()}
+        keys = ["site", "layer"]
+        table = frames["reference"].groupby(keys, sort=False)["value"].sum().rename("reference").reset_index()
+        reference = frames["reference"].set_index(["period", *keys])["value"]
+        for name in self.names[1:]:
+            frame = frames[name]
+            table = table.merge(frame.groupby(keys, sort=False)["value"].sum().rename(name).reset_index(),
+                                on=keys)
+            below = frame.set_index(["period", *keys])["value"] < reference - 1e-9
+            lost = below[below].reset_index().groupby(keys, sort=False)["period"].apply(
+                lambda periods: _span(inst.periods, list(periods)))
+            table[f"{name}_below_reference"] = [lost.get((s, l), "") for s, l in zip(table["site"], table["layer"])]
+        return table
+
+    @property
+    def plans(self) -> pd.DataFrame:
+        """One row per posture: coverage, share of the reference, requirements met, cost, moves,
+        substitutes requested."""
+        reference_total = self.evaluations["reference"].total
+        rows = []
+        for name in self.names:
+            evaluation = self.evaluations[name]
+            required = int((self.instance.requirement > 0).sum() * self.instance.T)
+            unmet = int((evaluation.shortfall > 0).sum())
+            subs = evaluation.substitutes
+            rows.append({
+                "posture": name, "coverage": evaluation.total,
+                "share_of_reference": evaluation.total / reference_total if reference_total else 1.0,
+                "requirements_met": f"{required - unmet}/{required}",
+                "substitute_cost": evaluation.substitute_cost, "moves": evaluation.moves_total,
+                "substitutes": "; ".join(f"{r.unit} {r.first}..{r.last}" for r in subs.itertuples()),
+                "status": self.solutions[name].status if name in self.solutions else "",
+            })
+        return pd.DataFrame(rows)
+
+    @property
+    def long(self) -> pd.DataFrame:
+        """Tidy table: posture, period, site, layer, units, value, required, shortfall."""
+        frames = []
+        for name in self.names:
+            frame = self.evaluations[name].coverage.copy()
+            frame.insert(0, "posture", name)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+
+def compare(instance: Instance, solutions: list[tuple[str, Solution]]) -> Comparison:
+    """Evaluate the reference, the current posture and every plan on one instance."""
+    problems = [Problem(str(path), f"solved on instance {solution.instance.get('name')!r} with "
+                        f"sha256 {str(solution.instance.get('sha256'))[:12]}..., not on this file "
+                        f"({instance.sha256[:12]}...); solve it again on this instance")
+                for path, solution in solutions if solution.instance.get("sha256") != instance.sha256]
+    if problems:
+        raise InstanceError(problems)
+    evaluations = {"reference": evaluate(instance, instance.reference_posture()),
+                   "current": evaluate(instance, instance.current_posture())}
+    names = ["reference", "current"]
+    plans = {}
+    for path, solution in solutions:
+        name = _unique(Path(path).stem, names)
+        names.append(name)
+        plans[name] = solution
+        evaluations[name] = evaluate(instance, solution.posture)
+    return Comparison(instance, names, evaluations, plans)
+
+
+def render(comparison: Comparison, fmt: str) -> str:
+    """The comparison as text, markdown, csv (the tidy table) or json (every table)."""
+    from layerdef.report_text import NOTICE, format_table
+
+    if fmt == "csv":
+        return comparison.long.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps({name: json.loads(getattr(comparison, name).to_json(orient="records"))
+                           for name in ("plans", "by_period", "by_site")}, indent=1)
+    style = "markdown" if fmt == "markdown" else "text"
+    heading = (lambda title: f"## {title}") if style == "markdown" else (lambda title: f"{title}:")
+    by_site = comparison.by_site
+    losing = by_site[(by_site.filter(like="_below_reference") != "").any(axis=1)]
+    return "\n\n".join([
+        f"{comparison.instance.name}: reference vs current vs {len(comparison.names) - 2} plan(s). {NOTICE}",
+        heading("postures"), format_table(comparison.plans, style),
+        heading("coverage per period (share of reference, share of the loss closed)"),
+        format_table(comparison.by_period, style),
+        heading("sites and layers covered less than in the reference"),
+        format_table(losing, style) if len(losing) else "(none)",
+    ])
+
+
+def _unique(name: str, taken: list[str]) -> str:
+    candidate, index = name, 2
+    while candidate in taken:
+        candidate, index = f"{name}-{index}", index + 1
+    return candidate
+
+
+def _span(labels: list[str], periods: list[str]) -> str:
+    mask = np.isin(np.array(labels, dtype=object), periods)
+    return period_ranges(labels, mask)
