@@ -219,5 +219,36 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
         click.echo(text, nl=not text.endswith("\n"))
 
 
+@main.command()
+@click.argument("solution", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--instance", "instance_path", type=click.Path(path_type=Path),
+              help="The instance solved (default: the path recorded in the solution).")
+@click.option("--png", "png_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Also write the maps and charts as PNG files here.")
+@handles_errors
+def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Path | None) -> None:
+    """One self-contained HTML report (offline): map, charts, timeline, moves, comparison."""
+    from layerdef.instance import load
+    from layerdef.problems import InstanceError, Problem
+    from layerdef.report import write_html, write_pngs
+    from layerdef.solution import Solution
+
+    plan = Solution.read(solution)
+    if instance_path is None:
+        recorded = plan.instance.get("path")
+        if not recorded or not Path(recorded).exists():
+            raise InstanceError([Problem(str(solution), f"the instance it was solved on "
+                                         f"({recorded!r}) is not there; give --instance FILE")])
+        instance_path = Path(recorded)
+    _refuse_overwrite(output, True, solution, instance_path)
+    inst = load(instance_path)
+    write_html(output, inst, plan, str(solution))
+    click.echo(f"wrote {output}", err=True)
+    if png_dir is not None:
+        paths = write_pngs(png_dir, inst, plan, str(solution))
+        click.echo(f"wrote {len(paths)} PNG files to {png_dir}", err=True)
+
+
 if __name__ == "__main__":
     main()

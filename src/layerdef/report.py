@@ -1,0 +1,250 @@
+"""The planner's report: one self-contained, offline HTML file, and PNGs for slides.
+
+Figures are drawn once with matplotlib and embedded as inline SVG (text as paths, so no font
+or any other request leaves the page); the same figures are written as PNG with `--png`.
+The map shows the coastline (Natural Earth, shipped in `data/coastline.json`), sites sized by
+weight and coloured by coverage, positions with the units standing there and each unit's
+coverage rings per layer, for every period (a selector shows one at a time). Then coverage
+per period for plan, current and reference; a timeline of units away and substitutes on
+station; the moves; and the tables of `compare`.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from layerdef.compare import Comparison, compare
+from layerdef.evaluate import Evaluation
+from layerdef.instance import Instance
+from layerdef.solution import Solution
+
+KM_PER_DEGREE = 111.32
+LAYER_COLOURS = ["#7b3294", "#d7191c", "#2c7bb6", "#1a9641", "#fdae61"]
+NOTICE = "All data public and notional."
+
+
+@lru_cache(maxsize=1)
+def coastline() -> list[np.ndarray]:
+    """Coastline polylines (lon, lat) from the shipped Natural Earth extract."""
+    text = resources.files("layerdef").joinpath("data/coastline.json").read_text(encoding="utf-8")
+    return [np.array(line) for line in json.loads(text)["lines"]]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "path"
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _extent(instance: Instance) -> tuple[float, float, float, float]:
+    lon = np.concatenate([instance.site_lon, instance.position_lon])
+    lat = np.concatenate([instance.site_lat, instance.position_lat])
+    margin_lat = max(0.3, 0.08 * (lat.max() - lat.min()))
+    margin_lon = max(0.3, 0.08 * (lon.max() - lon.min()))
+    return lon.min() - margin_lon, lon.max() + margin_lon, lat.min() - margin_lat, lat.max() + margin_lat
+
+
+def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, period: int):
+    """The theater in one period: coastline, sites, positions with their units, rings."""
+    plt = _pyplot()
+    from matplotlib.patches import Ellipse
+
+    west, east, south, north = _extent(instance)
+    middle = np.radians((south + north) / 2)
+    ratio = (north - south) / max((east - west) * np.cos(middle), 1e-6)
+    figure, axes = plt.subplots(figsize=(8, float(np.clip(8 * ratio, 4, 12))))
+    axes.set_aspect(1 / np.cos(middle))
+    for line in coastline():
+        if line[:, 0].max() >= west - 5 and line[:, 0].min() <= east + 5:
+            axes.plot(line[:, 0], line[:, 1], color="#8c8c8c", linewidth=0.7)
+    label = instance.periods[period]
+    here = posture[posture["period"] == label]
+    system_of = _systems_of(instance)
+    position_index = {p: i for i, p in enumerate(instance.position_ids)}
+    for unit, position in zip(here["unit"], here["position"]):
+        p = position_index[position]
+        k = system_of[unit]
+        for l, radius in enumerate(instance.system_radius[k]):
+            if np.isfinite(radius) and radius > 0:
+                axes.add_patch(Ellipse(
+                    (instance.position_lon[p], instance.position_lat[p]),
+                    2 * radius / (KM_PER_DEGREE * np.cos(np.radians(instance.position_lat[p]))),
+                    2 * radius / KM_PER_DEGREE, fill=False, linewidth=0.6, alpha=0.55,
+                    linestyle="--", edgecolor=LAYER_COLOURS[l % len(LAYER_COLOURS)]))
+    best = (instance.site_weight[:, None] * instance.layer_weight[None, :] * instance.depth_weights.sum())
+    share = plan.value[:, :, period].sum(axis=1) / np.maximum(best.sum(axis=1), 1e-12)
+    points = axes.scatter(instance.site_lon, instance.site_lat, s=12 + 14 * instance.site_weight,
+                          c=share, cmap="RdYlGn", vmin=0, vmax=1, edgecolors="black",
+                          linewidths=0.4, zorder=3)
+    counts = here.groupby("position")["unit"].apply(list)
+    for position, units in counts.items():
+        p = position_index[position]
+        axes.scatter([instance.position_lon[p]], [instance.position_lat[p]], marker="s", s=30,
+                     color="black", zorder=4)
+        axes.annotate(", ".join(units), (instance.position_lon[p], instance.position_lat[p]),
+                      fontsize=5.5, xytext=(3, 3), textcoords="offset points", zorder=5)
+    for l, layer in enumerate(instance.layers):
+        axes.plot([], [], linestyle="--", color=LAYER_COLOURS[l % len(LAYER_COLOURS)], label=f"{layer} ring")
+    axes.legend(loc="lower right", fontsize=7)
+    figure.colorbar(points, ax=axes, shrink=0.6, label="site coverage (share of the most possible)")
+    axes.set_xlim(west, east)
+    axes.set_ylim(south, north)
+    axes.set_title(f"{instance.name}, {label}: plan (squares: positions and units; {NOTICE})", fontsize=8)
+    return figure
+
+
+def coverage_figure(solution: Solution):
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 3.2))
+    summary = solution.summary
+    x = np.arange(len(summary))
+    for column, style in (("reference", "k--"), ("current", "C3-"), ("plan", "C0-")):
+        axes.plot(x, summary[column], style, marker="o", markersize=3, label=column)
+    axes.set_xticks(x, summary["period"], rotation=45, fontsize=7)
+    axes.set_ylabel("coverage value")
+    axes.legend(fontsize=8)
+    axes.set_title(f"Coverage per period: plan, current and reference ({NOTICE})", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def timeline_figure(instance: Instance, solution: Solution):
+    """Bars of units away (red) and substitutes on station (blue), one row each."""
+    plt = _pyplot()
+    rows: list[tuple[str, int, int, str]] = []
+    for u in np.nonzero(~instance.present.all(axis=1))[0]:
+        absent = np.nonzero(~instance.present[u])[0]
+        for start, end in _runs(absent):
+            rows.append((f"{instance.unit_ids[u]} (away)", start, end, "#d7191c"))
+    index = {label: t for t, label in enumerate(instance.periods)}
+    for row in solution.substitutes.itertuples():
+        rows.append((f"{row.unit} ({row.offer})", index[row.first], index[row.last], "#2c7bb6"))
+    figure, axes = plt.subplots(figsize=(8, 0.8 + 0.32 * max(len(rows), 1)))
+    labels = list(dict.fromkeys(r[0] for r in rows))
+    for name, start, end, colour in rows:
+        axes.barh(labels.index(name), end - start + 1, left=start - 0.5, color=colour, height=0.6)
+    axes.set_yticks(range(len(labels)), labels, fontsize=7)
+    axes.set_xticks(range(instance.T), instance.periods, rotation=45, fontsize=7)
+    axes.set_xlim(-0.5, instance.T - 0.5)
+    axes.invert_yaxis()
+    axes.set_title("Units away (red) and substitutes on station (blue)", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for i, t in enumerate(indices):
+        if start is None:
+            start = t
+        if i + 1 == len(indices) or indices[i + 1] != t + 1:
+            runs.append((int(start), int(t)))
+            start = None
+    return runs
+
+
+def _systems_of(instance: Instance) -> dict[str, int]:
+    systems = {u: int(k) for u, k in zip(instance.unit_ids, instance.unit_system)}
+    for f in range(len(instance.offer_ids)):
+        for unit in instance.substitute_unit_ids(f):
+            systems[unit] = int(instance.offer_system[f])
+    return systems
+
+
+def _svg(figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    _pyplot().close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, border=0, classes="table", float_format=lambda v: f"{v:.4g}",
+                         na_rep="")
+
+
+def figures(instance: Instance, solution: Solution, comparison: Comparison) -> dict:
+    plan = comparison.evaluations[comparison.names[-1]]
+    return {
+        "maps": [map_figure(instance, plan, solution.posture, t) for t in range(instance.T)],
+        "coverage": coverage_figure(solution),
+        "timeline": timeline_figure(instance, solution),
+    }
+
+
+def write_html(path: Path, instance: Instance, solution: Solution, solution_path: str) -> None:
+    """The self-contained report: nothing in it refers to anything outside the file."""
+    comparison = compare(instance, [(solution_path, solution)])
+    drawn = figures(instance, solution, comparison)
+    options = "".join(f'<option value="{t}">{html.escape(label)}</option>'
+                      for t, label in enumerate(instance.periods))
+    maps = "".join(f'<div class="map" data-period="{t}" style="display:{"block" if t == 0 else "none"}">'
+                   f"{_svg(figure)}</div>" for t, figure in enumerate(drawn["maps"]))
+    objective = solution.objective
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<title>layerdef report: {html.escape(instance.name)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; max-width: 1100px; color: #222; }}
+.table {{ border-collapse: collapse; font-size: 12px; margin-bottom: 1em; }}
+.table td, .table th {{ padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; }}
+.notice {{ color: #a00; }}
+svg {{ max-width: 100%; height: auto; }}
+</style></head><body>
+<h1>layerdef: {html.escape(instance.name)}</h1>
+<p class="notice">{NOTICE} {html.escape(instance.description)}</p>
+<p>Status <b>{html.escape(solution.status)}</b> ({html.escape(solution.objective_kind)}); coverage
+{objective['coverage']:.4g} against {solution.reference['coverage']:.4g} (reference) and
+{solution.current['coverage']:.4g} (current posture); substitute cost {objective['substitute_cost']:g};
+moves {objective['moves']}.</p>
+<section id="map"><h2>Map</h2>
+<label>Period <select id="period">{options}</select></label>
+{maps}</section>
+<section id="coverage"><h2>Coverage per period</h2>{_svg(drawn['coverage'])}</section>
+<section id="timeline"><h2>Timeline</h2>{_svg(drawn['timeline'])}</section>
+<section id="moves"><h2>Moves</h2>{_table(solution.moves) if len(solution.moves) else '<p>none</p>'}</section>
+<section id="compare"><h2>Comparison</h2>
+<h3>Postures</h3>{_table(comparison.plans)}
+<h3>Per period</h3>{_table(comparison.by_period)}
+<h3>Per site and layer</h3>{_table(comparison.by_site)}</section>
+<script>
+document.getElementById('period').addEventListener('change', function (event) {{
+  document.querySelectorAll('#map .map').forEach(function (div) {{
+    div.style.display = div.dataset.period === event.target.value ? 'block' : 'none';
+  }});
+}});
+</script>
+</body></html>
+"""
+    Path(path).write_text(page, encoding="utf-8")
+
+
+def write_pngs(directory: Path, instance: Instance, solution: Solution, solution_path: str) -> list[Path]:
+    """The map of every period, the coverage chart and the timeline as PNG files."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    comparison = compare(instance, [(solution_path, solution)])
+    drawn = figures(instance, solution, comparison)
+    written = []
+    for t, figure in enumerate(drawn["maps"]):
+        written.append(directory / f"map-{instance.periods[t]}.png")
+        figure.savefig(written[-1], dpi=150, bbox_inches="tight")
+    for name in ("coverage", "timeline"):
+        written.append(directory / f"{name}.png")
+        drawn[name].savefig(written[-1], dpi=150, bbox_inches="tight")
+    _pyplot().close("all")
+    return written

@@ -1,0 +1,88 @@
+"""report: one self-contained HTML file that renders offline, checked in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import INSTANCES, ROOT
+from layerdef.cli import main
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT = ROOT / "docs" / "report-korea.png"
+
+
+@pytest.fixture(scope="module")
+def korea_report(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("report")
+    plan = directory / "plan.json"
+    assert CliRunner().invoke(main, ["solve", "-q", str(INSTANCES / "korea-2025.yaml"), "-o", str(plan)]).exit_code == 0
+    report = directory / "report.html"
+    result = CliRunner().invoke(main, ["report", str(plan), "-o", str(report), "--png", str(directory / "png")])
+    assert result.exit_code == 0, result.output
+    return directory, report
+
+
+def test_report_is_self_contained(korea_report):
+    directory, report = korea_report
+    text = report.read_text()
+    for section in ("map", "coverage", "timeline", "moves", "compare"):
+        assert f'<section id="{section}">' in text
+    assert text.count('<div class="map"') == 11
+    references = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)', text)
+    assert not [r for r in references if not r.startswith(("#", "data:"))], references
+    assert "public and notional" in text
+    pngs = sorted(p.name for p in (directory / "png").glob("*.png"))
+    assert "coverage.png" in pngs and "timeline.png" in pngs and "map-2025-06.png" in pngs
+
+
+def test_report_needs_the_instance_when_its_path_is_gone(korea_report, tmp_path):
+    directory, _ = korea_report
+    document = (directory / "plan.json").read_text().replace(
+        str((INSTANCES / "korea-2025.yaml").resolve()), "/nowhere/korea.yaml")
+    moved = tmp_path / "plan.json"
+    moved.write_text(document)
+    result = CliRunner().invoke(main, ["report", str(moved), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and "--instance" in result.output
+    result = CliRunner().invoke(main, ["report", str(moved), "-o", str(tmp_path / "r.html"),
+                                       "--instance", str(INSTANCES / "korea-2025.yaml")])
+    assert result.exit_code == 0
+
+
+def test_report_renders_offline_in_headless_chromium(korea_report, tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra) is not installed")
+    _, report = korea_report
+    requests, errors = [], []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1200, "height": 1600})
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(report.as_uri())
+        page.wait_for_load_state("load")
+        for selector in ("#map .map svg", "#coverage svg", "#timeline svg"):
+            assert page.locator(selector).first.is_visible(), selector
+        visible = page.locator("#map .map:visible")
+        assert visible.count() == 1 and visible.get_attribute("data-period") == "0"
+        page.select_option("#period", "4")
+        assert page.locator("#map .map:visible").get_attribute("data-period") == "4"
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=False)
+        browser.close()
+    assert requests == [report.as_uri()], requests
+    assert errors == []
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("LAYERDEF_UPDATE_SCREENSHOT"):
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, SCREENSHOT)
