@@ -250,5 +250,64 @@ def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Pa
         click.echo(f"wrote {len(paths)} PNG files to {png_dir}", err=True)
 
 
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--budgets", default="0:12:1", show_default=True,
+              help="start:stop:step (inclusive) or a comma-separated list.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds per point.")
+@click.option("-q", "--quiet", is_flag=True)
+@handles_errors
+def frontier(instance: Path, output: Path, budgets: str, time_limit: float | None, quiet: bool) -> None:
+    """Coverage against substitute budget: DIR/frontier.csv and DIR/frontier.png."""
+    from layerdef.instance import load
+    from layerdef.studies import frontier as budget_frontier
+    from layerdef.studies import frontier_figure, marginal_lines, parse_range
+
+    points = parse_range(budgets)
+    inst = load(instance)
+    output.mkdir(parents=True, exist_ok=True)
+    table = budget_frontier(inst, points, time_limit=time_limit, log=not quiet)
+    table.to_csv(output / "frontier.csv", index=False)
+    frontier_figure(table, inst.name, output / "frontier.png")
+    click.echo("\n".join(marginal_lines(table)))
+    if not quiet:
+        click.echo(f"wrote {output / 'frontier.csv'} and {output / 'frontier.png'}", err=True)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--vary", multiple=True, help="PATH=VALUES, repeatable (their product is swept), "
+              "e.g. limits.substitute_budget=0:12:2 or units.A-2-1ADA.away=2025-03/2025-06,2025-03/2025-10")
+@click.option("--cases", "cases_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A CSV with one case per row; columns are dotted paths.")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Local worker processes.")
+@click.option("--scheduler", help="Address of a Dask distributed scheduler (tcp://host:8786).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds per case.")
+@click.option("--gap", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@handles_errors
+def sweep(instance: Path, output: Path, vary: tuple[str, ...], cases_file: Path | None, workers: int,
+          scheduler: str | None, time_limit: float | None, gap: float, quiet: bool) -> None:
+    """Solve many variants of an instance; resumable; local processes or Dask."""
+    from layerdef.studies import parse_vary, product_cases, read_cases
+    from layerdef.studies import sweep as run_sweep
+
+    if bool(vary) == bool(cases_file):
+        _fail(EXIT_INPUT, ["give --vary PATH=VALUES (repeatable) or --cases FILE.csv, not both"])
+    cases = read_cases(cases_file) if cases_file else product_cases([parse_vary(v) for v in vary])
+    options = {"time_limit": time_limit, "gap": gap}
+    summary = run_sweep(instance, cases, output, options, workers=workers, scheduler=scheduler,
+                        log=not quiet)
+    columns = [c for c in summary.columns if c not in ("key", "error", "wall_s")]
+    from layerdef.report_text import format_table
+
+    click.echo(format_table(summary[columns], "text"))
+    if not quiet:
+        click.echo(f"wrote {output / 'summary.csv'} and {output / 'results.parquet'}", err=True)
+
+
 if __name__ == "__main__":
     main()

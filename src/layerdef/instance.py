@@ -785,25 +785,45 @@ def build_document(directory: str | Path) -> dict[str, Any]:
     """
     directory = Path(directory)
     settings = directory / "settings.yaml"
-    reader = _Reader(settings)
-    try:
-        raw = settings.read_bytes()
-    except OSError as error:
-        raise InstanceError([Problem(str(settings), f"cannot read the file: {error.strerror}")])
-    document = reader.parse(raw)
-    if document is None:
-        raise InstanceError(reader.problems)
+    reader, document = _parse_file(settings)
     for table in TABLES:
         if table not in document and (directory / f"{table}.csv").exists():
             document[table] = f"{table}.csv"
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    loads(text, settings)  # every problem, located in the folder's own files
+    loads(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), settings)
+    return _inline_tables(reader, document)
+
+
+def inline_document(path: str | Path) -> dict[str, Any]:
+    """An instance file's document, validated, with every table inline (CSV tables read)."""
+    path = Path(path)
+    load(path)  # every problem, located, before anything is inlined
+    reader, document = _parse_file(path)
+    return _inline_tables(reader, document)
+
+
+def _parse_file(path: Path) -> tuple[_Reader, dict[str, Any]]:
+    reader = _Reader(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InstanceError([Problem(str(path), f"cannot read the file: {error.strerror}")])
+    document = reader.parse(raw)
+    if document is None:
+        raise InstanceError(reader.problems)
+    return reader, document
+
+
+def _inline_tables(reader: _Reader, document: dict[str, Any]) -> dict[str, Any]:
+    """Replace CSV table paths by their rows, each as its schema writes it."""
     for table in TABLES:
         rows = document.get(table)
         if isinstance(rows, str):
             rows = reader.read_csv(table, rows) or []
-        document[table] = [ROW_MODELS[table](**row).model_dump(mode="json", exclude_none=True)
-                           for row in rows or []]
+        if rows is None:
+            continue
+        dumped = [ROW_MODELS[table](**row).model_dump(mode="json", exclude_none=True) for row in rows]
+        document[table] = [{k: v for k, v in row.items() if k != "note"}
+                           | ({"note": row["note"]} if "note" in row else {}) for row in dumped]
         for row in document[table]:
             if "away" in row:
                 row["away"] = [list(span) for span in row["away"]]

@@ -1,0 +1,330 @@
+"""Studies: how the answer moves. A budget frontier, and sweeps over instance parameters run on
+local processes or a Dask cluster, resumable.
+
+A sweep case is a copy of the instance document with some values replaced, addressed by dotted
+paths: `limits.substitute_budget`, `units.<id>.away`, `substitutes.<id>.count`, `sites.<id>.weight`
+(a table row is addressed by its id). Every case is validated before anything runs. Each
+solved case is kept as `cases/<key>.json`, where the key hashes the case's document and the
+solve options, so rerunning a sweep skips what is done and an interrupted sweep loses only the
+cases in flight (files are written whole, then renamed).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from layerdef.instance import TABLES, Instance, dump_document, inline_document, loads
+from layerdef.problems import InstanceError, Problem
+
+FRONTIER_COLUMNS = ["budget", "coverage", "share_of_reference", "substitute_cost", "substitutes_used",
+                    "moves", "status", "gap"]
+
+
+# ----------------------------------------------------------------------------- frontier
+
+
+def parse_range(text: str, what: str = "--budgets") -> list[float]:
+    """`start:stop:step` (inclusive) or `a,b,c` as numbers."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(part) for part in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            return [round(start + i * step, 10) for i in range(int(np.floor((stop - start) / step + 1e-9)) + 1)]
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InstanceError([Problem(what, f"{text!r}: expected start:stop:step with step > 0 "
+                                     "or a comma-separated list of numbers")])
+
+
+def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | None = None,
+             log: bool = False) -> pd.DataFrame:
+    """Coverage against substitute budget, each point solved lexicographically.
+
+    A plan for a smaller budget is feasible for a larger one, so the curve cannot fall; a
+    time-limited point that does worse keeps the previous point's plan (status says so).
+    """
+    from layerdef.solve import solve
+
+    rows: list[dict[str, Any]] = []
+    for budget in sorted(budgets):
+        started = time.perf_counter()
+        plan = solve(dataclasses.replace(instance, substitute_budget=float(budget)),
+                     time_limit=time_limit)
+        row = {"budget": float(budget), "coverage": plan.objective["coverage"],
+               "share_of_reference": plan.objective["coverage"] / plan.reference["coverage"]
+               if plan.reference["coverage"] else 1.0,
+               "substitute_cost": plan.objective["substitute_cost"],
+               "substitutes_used": len(plan.substitutes), "moves": plan.objective["moves"],
+               "status": plan.status, "gap": plan.gap}
+        if rows and row["coverage"] < rows[-1]["coverage"] - 1e-6:
+            row = {**rows[-1], "budget": float(budget), "status": "kept-previous"}
+        rows.append(row)
+        _say(log, f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
+                  f"{time.perf_counter() - started:.1f} s)")
+    return pd.DataFrame(rows, columns=FRONTIER_COLUMNS)
+
+
+def marginal_lines(table: pd.DataFrame) -> list[str]:
+    """What each extra unit of budget buys, point to point."""
+    lines = []
+    for before, after in zip(table.itertuples(), table.iloc[1:].itertuples()):
+        step = after.budget - before.budget
+        gain = after.coverage - before.coverage
+        lines.append(f"budget {before.budget:g} -> {after.budget:g}: +{gain:.4g} coverage "
+                     f"({gain / step if step else 0:.4g} per unit of budget)")
+    return lines
+
+
+def frontier_figure(table: pd.DataFrame, name: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.5, 3.5))
+    axes.step(table["budget"], table["coverage"], where="post", marker="o", markersize=3)
+    axes.set_xlabel("substitute budget")
+    axes.set_ylabel("coverage value")
+    axes.set_title(f"{name}: coverage against substitute budget (public, notional data)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
+# ----------------------------------------------------------------------------- sweep cases
+
+
+def parse_vary(spec: str) -> tuple[str, list[Any]]:
+    """`PATH=VALUES`: `a:b:step` numbers, or comma-separated values; for an `away` path a
+    value `first/last` is one range and `none` is no absence."""
+    path, sep, values = spec.partition("=")
+    if not sep or not path or not values:
+        raise InstanceError([Problem("--vary", f"{spec!r}: expected PATH=VALUES, e.g. "
+                                     "limits.substitute_budget=0:12:2")])
+    if ":" in values and not path.endswith(".away"):
+        return path, parse_range(values, f"--vary {path}")
+    return path, [_value(path, part.strip()) for part in values.split(",")]
+
+
+def _value(path: str, text: str) -> Any:
+    if path.endswith(".away"):
+        if text.lower() in ("none", ""):
+            return []
+        return [[part.strip() for part in span.split("/", 1)] if "/" in span else [span, span]
+                for span in text.split(";")]
+    return yaml.safe_load(text) if text else None
+
+
+def read_cases(path: Path) -> list[dict[str, Any]]:
+    """One case per row of a CSV whose columns are dotted paths."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise InstanceError([Problem(str(path), f"cannot read the cases CSV: {error}")])
+    return [{column: _value(column, str(row[column])) for column in table.columns}
+            for _, row in table.iterrows()]
+
+
+def product_cases(varies: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    paths = [path for path, _ in varies]
+    return [dict(zip(paths, combination)) for combination in itertools.product(*(v for _, v in varies))]
+
+
+def apply_case(document: dict[str, Any], case: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A copy of the document with the case's values set; problems for paths that do not
+    resolve."""
+    document = copy.deepcopy(document)
+    problems = []
+    for path, value in case.items():
+        parts = path.split(".")
+        target: Any = document
+        for depth, part in enumerate(parts[:-1]):
+            if part in TABLES and isinstance(target, dict) and isinstance(target.get(part), list):
+                target = target[part]
+            elif isinstance(target, list):
+                match = [row for row in target if str(row.get("id")) == part]
+                if not match:
+                    problems.append(f"{path}: no row with id {part!r} in {'.'.join(parts[:depth])}")
+                    break
+                target = match[0]
+            elif isinstance(target, dict):
+                target = target.setdefault(part, {})
+            else:
+                problems.append(f"{path}: {'.'.join(parts[:depth + 1])} is not a table or mapping")
+                break
+        else:
+            if isinstance(target, dict):
+                target[parts[-1]] = value
+            else:
+                problems.append(f"{path}: cannot set a value inside a table; name a row by its id")
+    return document, problems
+
+
+@dataclasses.dataclass
+class Case:
+    index: int
+    params: dict[str, Any]
+    text: str  # the case's instance document as YAML
+    key: str
+
+
+def prepare_cases(instance_path: Path, cases: list[dict[str, Any]], options: dict[str, Any]) -> list[Case]:
+    """Every case validated before anything runs; all problems located by case, at once."""
+    base = inline_document(instance_path)
+    prepared, problems = [], []
+    for index, params in enumerate(cases):
+        document, unresolved = apply_case(base, params)
+        label = ", ".join(f"{k}={v}" for k, v in params.items())
+        problems += [Problem(f"case {index} ({label})", message) for message in unresolved]
+        text = dump_document(document)
+        if not unresolved:
+            try:
+                loads(text, instance_path)
+            except InstanceError as error:
+                problems += [Problem(f"case {index} ({label})", str(p)) for p in error.problems]
+        key = hashlib.sha256((text + json.dumps(options, sort_keys=True)).encode()).hexdigest()[:16]
+        prepared.append(Case(index, params, text, key))
+    if problems:
+        raise InstanceError(problems)
+    return prepared
+
+
+def solve_case(text: str, instance_path: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Solve one case (in a worker process or on a Dask worker); errors come back as data."""
+    from layerdef.solve import InfeasibleError, solve
+
+    try:
+        instance = loads(text, instance_path)
+        plan = solve(instance, **options)
+        return {"ok": True, "solution": plan.to_dict()}
+    except InfeasibleError as error:
+        return {"ok": False, "error": "infeasible: " + " | ".join(error.explanation)}
+    except Exception as error:  # noqa: BLE001 - a failing case is recorded, the sweep goes on
+        return {"ok": False, "error": f"{type(error).__name__}: {error}"}
+
+
+# ----------------------------------------------------------------------------- sweep run
+
+
+def sweep(instance_path: Path, cases: list[dict[str, Any]], output: Path, options: dict[str, Any],
+          workers: int = 1, scheduler: str | None = None, log: bool = True) -> pd.DataFrame:
+    """Run every case not yet solved, then write `summary.csv` and `results.parquet`."""
+    prepared = prepare_cases(instance_path, cases, options)
+    case_dir = output / "cases"
+    case_dir.mkdir(parents=True, exist_ok=True)
+    todo = [case for case in prepared if not (case_dir / f"{case.key}.json").exists()]
+    _say(log, f"sweep: {len(prepared)} cases, {len(prepared) - len(todo)} already solved, "
+              f"{len(todo)} to run on {scheduler or f'{workers} local worker(s)'}")
+    runner = _run_dask if scheduler else _run_local
+    runner(todo, str(instance_path), options, case_dir, workers, scheduler, log)
+    summary, results = collect(prepared, case_dir)
+    summary.to_csv(output / "summary.csv", index=False)
+    results.to_parquet(output / "results.parquet", index=False)
+    return summary
+
+
+def _store(case_dir: Path, case: Case, outcome: dict[str, Any]) -> None:
+    record = {"params": case.params, "key": case.key, **outcome}
+    temporary = case_dir / f".{case.key}.json.tmp"
+    temporary.write_text(json.dumps(record, default=str), encoding="utf-8")
+    os.replace(temporary, case_dir / f"{case.key}.json")
+
+
+class _Progress:
+    def __init__(self, total: int, log: bool):
+        self.total, self.log, self.done, self.failed = total, log, 0, 0
+        self.started = time.perf_counter()
+
+    def step(self, outcome: dict[str, Any]) -> None:
+        self.done += 1
+        self.failed += not outcome.get("ok")
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / self.done * (self.total - self.done)
+        _say(self.log, f"sweep: {self.done}/{self.total} done, {self.failed} failed, "
+                       f"{elapsed:.0f} s elapsed, ETA {eta:.0f} s")
+
+
+def _run_local(todo: list[Case], instance_path: str, options: dict, case_dir: Path, workers: int,
+               scheduler: str | None, log: bool) -> None:
+    progress = _Progress(len(todo), log)
+    if workers <= 1:
+        for case in todo:
+            outcome = solve_case(case.text, instance_path, options)
+            _store(case_dir, case, outcome)
+            progress.step(outcome)
+        return
+    # spawn, not fork: a forked child inherits HiGHS's thread pool mid-lock and can hang
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = {pool.submit(solve_case, case.text, instance_path, options): case for case in todo}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                case = pending.pop(future)
+                outcome = future.result()
+                _store(case_dir, case, outcome)
+                progress.step(outcome)
+
+
+def _run_dask(todo: list[Case], instance_path: str, options: dict, case_dir: Path, workers: int,
+              scheduler: str | None, log: bool) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InstanceError([Problem("--scheduler", "Dask is not installed: "
+                                     "pip install 'layerdef[dask]'")])
+    progress = _Progress(len(todo), log)
+    with Client(scheduler) as client:
+        futures = {client.submit(solve_case, case.text, instance_path, options, key=f"layerdef-{case.key}",
+                                 pure=False): case for case in todo}
+        for future in as_completed(futures):
+            case = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as error:  # noqa: BLE001 - a lost worker fails one case only
+                outcome = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+            _store(case_dir, case, outcome)
+            progress.step(outcome)
+
+
+def collect(prepared: list[Case], case_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """summary: one row per case; results: one row per case and period."""
+    summary, results = [], []
+    for case in prepared:
+        path = case_dir / f"{case.key}.json"
+        if not path.exists():
+            continue
+        record = json.loads(path.read_text(encoding="utf-8"))
+        params = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in case.params.items()}
+        row = {"case": case.index, "key": case.key, **params}
+        if not record.get("ok"):
+            summary.append({**row, "status": "failed", "error": record.get("error")})
+            continue
+        solution = record["solution"]
+        summary.append({**row, "status": solution["status"], **solution["objective"],
+                        "reference": solution["reference"]["coverage"],
+                        "current": solution["current"]["coverage"], "gap": solution["gap"],
+                        "wall_s": solution["wall_s"], "error": None})
+        for period in solution["tables"]["summary"]:
+            results.append({**row, **period})
+    return pd.DataFrame(summary), pd.DataFrame(results)
+
+
+def _say(log: bool, message: str) -> None:
+    if log:
+        print(f"layerdef: {message}", file=sys.stderr, flush=True)

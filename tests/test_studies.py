@@ -1,0 +1,103 @@
+"""Studies: the budget frontier, and sweeps locally and on a Dask LocalCluster, with resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import layerdef
+from conftest import INSTANCES, load_document
+from layerdef.cli import main
+from layerdef.studies import frontier, parse_range, parse_vary, product_cases, sweep
+from test_brute_force import random_document
+
+WORTH = INSTANCES / "textbook" / "substitute-worth.yaml"
+VARY = ["limits.substitute_budget=0:2:1", "sites.b.weight=1,3"]
+
+
+def test_parse_range_and_vary():
+    assert parse_range("0:12:4") == [0, 4, 8, 12]
+    assert parse_range("1,2.5") == [1.0, 2.5]
+    assert parse_vary("units.u1.away=1/2,none") == ("units.u1.away", [[["1", "2"]], []])
+    with pytest.raises(layerdef.InstanceError):
+        parse_range("5:1:1")
+
+
+def test_frontier_cli_writes_csv_png_and_marginals(tmp_path):
+    result = CliRunner().invoke(main, ["frontier", str(WORTH), "-o", str(tmp_path), "--budgets", "0:3:1", "-q"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "frontier.csv")
+    assert table["coverage"].tolist() == [15.0, 18.0, 21.0, 21.0]  # worked by hand: 3 per period of b
+    assert (tmp_path / "frontier.png").stat().st_size > 1000
+    assert "budget 0 -> 1: +3 coverage" in result.output
+
+
+@pytest.mark.parametrize("seed", [1, 4, 9])
+def test_frontier_never_falls(seed, tmp_path):
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    if inst.objective != "coverage":
+        inst = layerdef.load(WORTH)
+    try:
+        table = frontier(inst, [0, 1, 2, 3, 4, 6])
+    except layerdef.InfeasibleError:
+        return
+    assert (np.diff(table["coverage"]) >= -1e-9).all()
+    assert (table["substitute_cost"] <= table["budget"] + 1e-9).all()
+
+
+def summary_without_timing(directory):
+    table = pd.read_csv(directory / "summary.csv")
+    return table.drop(columns=["wall_s"]).sort_values("case").reset_index(drop=True)
+
+
+def test_sweep_local_resume_and_dask_agree(tmp_path):
+    local = tmp_path / "local"
+    result = CliRunner().invoke(main, ["sweep", str(WORTH), "-o", str(local), "--workers", "2", "-q",
+                                       *sum((["--vary", v] for v in VARY), [])])
+    assert result.exit_code == 0, result.output
+    summary = summary_without_timing(local)
+    assert len(summary) == 6 and (summary["status"] == "optimal").all()
+    best = summary.set_index(["limits.substitute_budget", "sites.b.weight"])["coverage"]
+    assert best[(2, 3)] == pytest.approx(21.0) and best[(0, 1)] == pytest.approx(15.0)
+    results = pd.read_parquet(local / "results.parquet")
+    assert len(results) == 6 * 3 and {"case", "period", "plan", "current", "reference"} <= set(results.columns)
+
+    # resume: a case removed is the only one solved again
+    removed = sorted((local / "cases").glob("*.json"))[0]
+    removed.unlink()
+    rerun = CliRunner().invoke(main, ["sweep", str(WORTH), "-o", str(local), *sum((["--vary", v] for v in VARY), [])])
+    assert rerun.exit_code == 0
+    assert "5 already solved, 1 to run" in rerun.stderr
+    pd.testing.assert_frame_equal(summary_without_timing(local), summary)
+
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] (the dev extra) is not installed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        cases = product_cases([parse_vary(v) for v in VARY])
+        on_dask = sweep(WORTH, cases, tmp_path / "dask", {"time_limit": None, "gap": 0.0},
+                        scheduler=cluster.scheduler_address, log=False)
+    pd.testing.assert_frame_equal(summary_without_timing(tmp_path / "dask"), summary)
+    assert len(on_dask) == 6
+
+
+def test_bad_cases_are_located_before_anything_runs(tmp_path):
+    result = CliRunner().invoke(main, ["sweep", str(WORTH), "-o", str(tmp_path / "s"),
+                                       "--vary", "limits.substitute_budget=-1,2", "--vary", "units.ghost.away=1/2"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "case 0 (limits.substitute_budget=-1" in result.output
+    assert "no row with id 'ghost'" in result.output
+    assert not (tmp_path / "s" / "cases").exists()
+
+
+def test_a_failing_case_is_recorded_and_the_sweep_goes_on(tmp_path):
+    infeasible = INSTANCES / "textbook" / "infeasible.yaml"
+    result = CliRunner().invoke(main, ["sweep", str(infeasible), "-o", str(tmp_path), "-q",
+                                       "--vary", "limits.substitute_budget=0,2"])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "summary.csv").sort_values("case")
+    assert summary["status"].tolist() == ["failed", "optimal"]
+    assert "infeasible" in summary["error"].iloc[0] and "site hq" in summary["error"].iloc[0]
