@@ -421,21 +421,23 @@ def formulate(instance: Instance, objective: str | None = None,
     return form
 
 
-def current_posture_solution(form: Formulation) -> np.ndarray:
-    """Column values of the current posture (every present unit at home, no substitute):
-    a plan HiGHS can start from whenever it meets the requirements."""
+def posture_solution(form: Formulation, where: np.ndarray) -> np.ndarray:
+    """Column values of a posture of the organic units alone (no substitute): `where[u, t]` is
+    the position of unit u in t (its home when fixed, ignored when away). HiGHS starts from
+    such a plan (the current posture, or the greedy one) when it meets the requirements."""
     instance = form.instance
     P, T, K = len(instance.position_ids), instance.T, len(instance.systems)
-    z = np.zeros((P, len(form.classes), T))
+    C = len(form.classes)
+    z = np.zeros((P, C, T))
     movable, fixed = np.zeros((P, K, T)), np.zeros((P, K, T))
+    homes = np.zeros((P, C))
     for c, unit_class in enumerate(form.classes):
-        homes = np.bincount(instance.unit_home[list(unit_class.members)], minlength=P)
-        here = homes[:, None] * np.array(unit_class.present)[None, :]
-        if unit_class.fixed:
-            fixed[:, unit_class.system, :] += here
-        else:
-            z[:, c, :] = here
-            movable[:, unit_class.system, :] += here
+        for u in unit_class.members:
+            homes[instance.unit_home[u], c] += 1
+            for t in np.nonzero(instance.present[u])[0]:
+                p = instance.unit_home[u] if unit_class.fixed else where[u, t]
+                (fixed if unit_class.fixed else movable)[p, unit_class.system, t] += 1
+                z[p, c, t] += 0 if unit_class.fixed else 1
     solution = np.zeros(form.n_cols)
     for name, table in (("z", z), ("units", movable)):
         block = form.columns[name]
@@ -444,6 +446,10 @@ def current_posture_solution(form: Formulation) -> np.ndarray:
     block = form.columns["y"]
     s, l, t, j = block.index.T
     solution[block.ids] = (j < covering[s, l, t]).astype(float)
+    block = form.columns["move_in"]
+    p, c, t = block.index.T
+    before = np.where(t == 0, homes[p, c], z[p, c, np.maximum(t - 1, 0)])
+    solution[block.ids] = np.maximum(z[p, c, t] - before, 0.0)
     return solution
 
 
