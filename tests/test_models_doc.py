@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import re
 
 import pytest
 
 from conftest import INSTANCES, ROOT, load_document
+from layerdef import heuristic as heuristic_module
 from layerdef import model as model_module
-from layerdef import solve as solve_module
 from layerdef.instance import build_document, load
 from layerdef.model import formulate
 
+solve_module = importlib.import_module("layerdef.solve")  # the module, not layerdef.solve()
 DOCS = sorted((ROOT / "models").glob("*.md"))
 
 
@@ -37,6 +39,7 @@ def known_names(tmp_path) -> set[str]:
         names |= set(form.columns) | set(form.rows) | set(form.objectives)
     names |= {n for n in dir(model_module) if not n.startswith("_")}
     names |= {n for n in dir(solve_module) if not n.startswith("_")}
+    names |= {n for n in dir(heuristic_module) if not n.startswith("_")}
     names |= {f"instance.{n}" for n in dir(inst) if not n.startswith("_")}
     return names
 

@@ -85,6 +85,16 @@ class StageResult:
     wall_s: float
 
 
+def stage_status(optimal: bool, infeasible: bool, has_solution: bool) -> str:
+    """The solver's termination in our terms: optimal, infeasible, time_limit (with a plan)
+    or no_solution (no plan within the limits)."""
+    if optimal:
+        return "optimal"
+    if infeasible:
+        return "infeasible"
+    return "time_limit" if has_solution else "no_solution"
+
+
 @contextlib.contextmanager
 def stdout_to_stderr(log: bool = True) -> Iterator[None]:
     """Send file descriptor 1 to stderr (or nowhere, when not logging) while HiGHS runs: its
@@ -210,12 +220,9 @@ class HighsBackend:
         info = self.highs.getInfo()
         has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
         model_status = highspy.HighsModelStatus
-        if status == model_status.kOptimal:
-            result = "optimal"
-        elif status in (model_status.kInfeasible, model_status.kUnboundedOrInfeasible):
-            result = "infeasible"
-        else:
-            result = "time_limit" if has_solution else "no_solution"
+        result = stage_status(status == model_status.kOptimal,
+                              status in (model_status.kInfeasible, model_status.kUnboundedOrInfeasible),
+                              has_solution)
         solution = (np.array(self.highs.getSolution().col_value)
                     if result in ("optimal", "time_limit") else None)
         if (retry and solution is not None
@@ -286,12 +293,8 @@ class PyomoBackend:
         condition = result.termination_condition
         feasible = result.best_feasible_objective
         has_solution = feasible is not None and np.isfinite(feasible)
-        if condition == TC.optimal:
-            status = "optimal"
-        elif condition in (TC.infeasible, TC.infeasibleOrUnbounded):
-            status = "infeasible"
-        else:
-            status = "time_limit" if has_solution else "no_solution"
+        status = stage_status(condition == TC.optimal,
+                              condition in (TC.infeasible, TC.infeasibleOrUnbounded), has_solution)
         solution = None
         if status in ("optimal", "time_limit"):
             with stdout_to_stderr(self.log):
