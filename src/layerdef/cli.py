@@ -1,4 +1,5 @@
-"""The `layerdef` command line. Heavy modules are imported inside commands, so `--help` is fast.
+"""The `layerdef` command line. Pyomo and HiGHS are imported only by the commands that solve,
+so `--help` stays fast.
 
 Exit codes: 0 done; 1 a bug; 2 bad input or usage (one line per problem); 3 infeasible (with
 the explanation); 4 no plan found within the limits. Progress goes to stderr, results to
@@ -14,6 +15,9 @@ from typing import Callable
 
 import click
 
+from layerdef.problems import InstanceError
+from layerdef.solve import InfeasibleError, NoSolutionError
+
 EXIT_BUG, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 1, 2, 3, 4
 
 
@@ -28,21 +32,14 @@ def handles_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from layerdef.problems import InstanceError
-
         try:
             return command(*args, **kwargs)
         except InstanceError as error:
             _fail(EXIT_INPUT, [str(p) for p in error.problems] or [str(error)])
-        except click.ClickException:
-            raise
-        except Exception as error:  # noqa: BLE001 - mapped to exit codes below
-            name = type(error).__name__
-            if name == "InfeasibleError":
-                _fail(EXIT_INFEASIBLE, ["infeasible: " + line for line in error.explanation])
-            if name == "NoSolutionError":
-                _fail(EXIT_NO_SOLUTION, [f"no plan: {error}"])
-            raise
+        except InfeasibleError as error:
+            _fail(EXIT_INFEASIBLE, ["infeasible: " + line for line in error.explanation])
+        except NoSolutionError as error:
+            _fail(EXIT_NO_SOLUTION, [f"no plan: {error}"])
 
     return wrapper
 
@@ -230,7 +227,7 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
 def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Path | None) -> None:
     """One self-contained HTML report (offline): map, charts, timeline, moves, comparison."""
     from layerdef.instance import load
-    from layerdef.problems import InstanceError, Problem
+    from layerdef.problems import Problem
     from layerdef.report import write_html, write_pngs
     from layerdef.solution import Solution
 
