@@ -129,7 +129,6 @@ class Instance:
     description: str
     path: Path | None
     sha256: str
-    document: dict[str, Any]
     periods: list[str]
     layers: list[str]
     layer_weight: np.ndarray  # (L,)
@@ -163,7 +162,7 @@ class Instance:
     offer_min_periods: np.ndarray
     offer_max_periods: np.ndarray
     offer_cost: np.ndarray
-    offer_lead: np.ndarray
+    offer_lead: np.ndarray  # periods between request and arrival; matters only across scenarios
     substitute_budget: float | None
     moves_per_period: int | None
     moves_total: int | None
@@ -648,7 +647,7 @@ class _Reader:
         limits = limits or LimitsSpec()
         return Instance(
             name=str(doc.get("name") or self.path.stem), description=str(doc.get("description") or ""),
-            path=self.path, sha256="", document=doc, periods=periods, layers=layers,
+            path=self.path, sha256="", periods=periods, layers=layers,
             layer_weight=layer_weight, depth_weights=depth, systems=system_names,
             system_radius=radius, owners=owners,
             site_ids=[s.id for s in sites], site_names=[s.name or s.id for s in sites],
