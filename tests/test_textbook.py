@@ -70,3 +70,15 @@ def test_infeasible_exit_code_3_through_the_cli():
     assert result.exit_code == 3
     assert "site hq, layer lower, periods 2..3" in result.output
     assert "Traceback" not in result.output
+
+
+def test_min_cost_target_out_of_reach_is_explained(tmp_path):
+    text = (TEXTBOOK / "min-cost-needs-substitute.yaml").read_text()
+    text = text.replace("coverage: min-cost.coverage.csv", f"coverage: {TEXTBOOK / 'min-cost.coverage.csv'}")
+    path = tmp_path / "no-budget.yaml"
+    path.write_text(text + "limits: {substitute_budget: 1.0}\n")
+    with pytest.raises(InfeasibleError) as caught:
+        solve(load(path))
+    text = "\n".join(caught.value.explanation)
+    assert "coverage target not met: period 2, short by 3" in text
+    assert "raising substitute_budget" in text
