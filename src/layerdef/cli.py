@@ -306,5 +306,24 @@ def sweep(instance: Path, output: Path, vary: tuple[str, ...], cases_file: Path 
         click.echo(f"wrote {output / 'summary.csv'} and {output / 'results.parquet'}", err=True)
 
 
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.argument("solution", type=click.Path(path_type=Path))
+@click.option("--scenario", required=True, help="A scenario id of the instance.")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "markdown"]),
+              default="text", show_default=True)
+@handles_errors
+def replay(instance: Path, solution: Path, scenario: str, fmt: str) -> None:
+    """Play a plan in a scenario where units return at other dates, and score it."""
+    from layerdef.instance import load
+    from layerdef.replay import replay as replay_plan
+    from layerdef.report_text import evaluation_summary
+    from layerdef.solution import Solution
+
+    inst = load(instance)
+    world, result = replay_plan(inst, Solution.read(solution).posture, scenario)
+    click.echo(evaluation_summary(world, result, fmt), nl=fmt != "csv")
+
+
 if __name__ == "__main__":
     main()

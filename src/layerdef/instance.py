@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 TABLES = ("sites", "positions", "units", "substitutes")
 TOP_LEVEL_KEYS = {
     "layerdef", "name", "description", "horizon", "layers", "depth_weights", "systems",
-    *TABLES, "limits", "objective", "target", "coverage",
+    *TABLES, "limits", "objective", "target", "coverage", "scenarios",
 }
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -67,6 +67,12 @@ class LimitsSpec(_Row):
     substitute_budget: float | None = Field(None, ge=0)
     moves_per_period: int | None = Field(None, ge=0)
     moves_total: int | None = Field(None, ge=0)
+
+
+class ScenarioRow(_TableRow):
+    id: str = Field(min_length=1)
+    probability: float = Field(ge=0, le=1)
+    away: dict[str, list[tuple[str, str]]] = Field(default_factory=dict)
 
 
 class SiteRow(_TableRow):
@@ -169,6 +175,22 @@ class Instance:
     objective: str
     target: float
     explicit_coverage: np.ndarray | None = None  # (K, P, S, L) bool from a coverage CSV
+    scenario_ids: list[str] = field(default_factory=list)
+    scenario_probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scenario_present: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), bool))  # (N, U, T)
+
+    def in_scenario(self, scenario: str) -> "Instance":
+        """This instance with the units present as in one scenario (for replay)."""
+        import dataclasses
+
+        if scenario not in self.scenario_ids:
+            known = ", ".join(self.scenario_ids) or "none"
+            raise InstanceError([Problem(str(self.path), f"scenario {scenario!r} does not exist "
+                                         f"(scenarios: {known})", "scenarios")])
+        present = self.scenario_present[self.scenario_ids.index(scenario)]
+        return dataclasses.replace(self, present=present.copy(), scenario_ids=[],
+                                   scenario_probability=np.zeros(0),
+                                   scenario_present=np.zeros((0, 0, 0), bool))
 
     @cached_property
     def cover(self) -> np.ndarray:
@@ -636,6 +658,8 @@ class _Reader:
             explicit = self.coverage_rows(doc["coverage"], position_index, site_index,
                                           system_index, systems, layer_index,
                                           (len(system_names), len(positions), len(sites), len(layers)))
+        scenarios = self.scenario_table(doc.get("scenarios"), {u.id: i for i, u in enumerate(units)},
+                                        present, period_index)
         if self.problems:
             return None
 
@@ -672,8 +696,58 @@ class _Reader:
             offer_lead=np.array([f.lead for f in offers], np.int64),
             substitute_budget=limits.substitute_budget, moves_per_period=limits.moves_per_period,
             moves_total=limits.moves_total, objective=objective, target=target,
-            explicit_coverage=explicit,
+            explicit_coverage=explicit, scenario_ids=scenarios[0],
+            scenario_probability=scenarios[1], scenario_present=scenarios[2],
         )
+
+    def scenario_table(self, spec: Any, unit_index: dict[str, int], present: np.ndarray,
+                       period_index: dict[str, int]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Scenarios of return dates: ids, probabilities summing to 1, presence per scenario
+        (units not named keep their `away`)."""
+        empty = ([], np.zeros(0), np.zeros((0,) + present.shape, dtype=bool))
+        if spec is None:
+            return empty
+        if not isinstance(spec, list) or not spec:
+            self.problem("expected a non-empty list of {id, probability, away}", table="scenarios")
+            return empty
+        ids, probabilities, presence, seen = [], [], [], {}
+        for index, row in enumerate(spec):
+            if not isinstance(row, dict):
+                self.problem(f"{row!r}: expected a mapping", table="scenarios", row=index)
+                continue
+            try:
+                scenario = ScenarioRow(**{str(k): v for k, v in row.items()})
+            except ValidationError as error:
+                for detail in error.errors():
+                    self.problem(_describe(detail), "scenarios", index, str(row.get("id")),
+                                 ".".join(str(part) for part in detail["loc"]))
+                continue
+            if scenario.id in seen:
+                self.problem(f"duplicate id {scenario.id!r} (first used in row {seen[scenario.id]})",
+                             "scenarios", index, scenario.id, "id")
+                continue
+            seen[scenario.id] = index
+            here = present.copy()
+            for unit, spans in scenario.away.items():
+                if unit not in unit_index:
+                    self.problem(f"unit {unit!r} does not exist", "scenarios", index, scenario.id,
+                                 f"away.{unit}")
+                    continue
+                here[unit_index[unit]] = True
+                for k, (first, last) in enumerate(spans):
+                    span = self.period_range(first, last, period_index, "scenarios", index,
+                                             scenario.id, f"away.{unit}.{k}")
+                    if span is not None:
+                        here[unit_index[unit], span[0]:span[1] + 1] = False
+            ids.append(scenario.id)
+            probabilities.append(scenario.probability)
+            presence.append(here)
+        if ids and abs(sum(probabilities) - 1.0) > 1e-9:
+            self.problem(f"probabilities sum to {sum(probabilities):.12g}; expected 1 (within 1e-9)",
+                         table="scenarios")
+        if not ids:
+            return empty
+        return ids, np.array(probabilities), np.array(presence)
 
     def dangling(self, target: str, reference: str, table: str, row: int, row_id: str,
                  field: str) -> None:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
+from layerdef.problems import InstanceError, Problem
 from layerdef.heuristic import greedy_posture
 from layerdef.model import Formulation, formulate, posture_solution
 from layerdef.solution import Solution
@@ -314,6 +315,11 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     Pyomo instead of the fast path.
     """
     started = time.perf_counter()
+    if instance.scenario_ids:
+        raise InstanceError([Problem(str(instance.path), "hedged plans over scenarios are not "
+                                     "implemented yet; `layerdef replay` scores a plan in each "
+                                     "scenario (remove `scenarios` to plan for the base dates)",
+                                     "scenarios")])
     options = SolverOptions(time_limit, gap, threads, log)
     if model is not None:
         backend = PyomoBackend(model, options)
