@@ -18,6 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import formulate_per_unit  # noqa: E402
+from layerdef.evaluate import evaluate  # noqa: E402
 from layerdef.instance import load  # noqa: E402
 from layerdef.model import formulate  # noqa: E402
 from layerdef.solve import HighsBackend, SolverOptions, starting_plan  # noqa: E402
@@ -47,7 +48,8 @@ def main() -> None:
     backend = HighsBackend(form, SolverOptions(time_limit=args.time_limit))
     handed = time.perf_counter()
     backend.set_objective("coverage", -1)
-    start = starting_plan(instance, form, args.time_limit)  # the same greedy start for both
+    current = evaluate(instance, instance.current_posture())
+    start = starting_plan(instance, form, args.time_limit, current)  # the same greedy start for both
     if start is not None:
         backend.start_from(start)
     started_solve = time.perf_counter()

@@ -331,9 +331,10 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
                    f"{sum(len(e[0]) for e in form.entries)} nonzeros, built in {build_s:.2f} s")
     if write_model:
         _write_model(backend, write_model)
-    first, solution = None, None
+    first = None
     stages = lexicographic_stages(form)
-    solution = starting_plan(instance, form, time_limit)
+    current = evaluate(instance, instance.current_posture())
+    solution = starting_plan(instance, form, time_limit, current)
     for index, (name, sense) in enumerate(stages):
         backend.set_objective(name, sense)
         if solution is not None:
@@ -370,14 +371,14 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         gap=gap_value, solver={"name": "highs", "interface": backend.name,
                                "version": backend.version, "options": options.as_dict()},
         wall_s=time.perf_counter() - started, build_s=build_s, plan=plan, posture=posture,
-        current=evaluate(instance, instance.current_posture()),
-        reference=evaluate(instance, instance.reference_posture()))
+        current=current, reference=evaluate(instance, instance.reference_posture()))
 
 
-def starting_plan(instance: Instance, form: Formulation, time_limit: float | None) -> np.ndarray | None:
-    """The greedy plan (first-period relocations that pay), else the current posture, when it
-    meets every requirement and limit; HiGHS starts its first stage from it."""
-    if not evaluate(instance, instance.current_posture()).feasible:
+def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
+                  current: Evaluation) -> np.ndarray | None:
+    """The greedy plan (first-period relocations that pay; at worst the current posture) when
+    the current posture meets every requirement and limit; HiGHS starts its first stage from it."""
+    if not current.feasible:
         return None
     where = greedy_posture(instance, seconds=5.0 if time_limit is None else min(10.0, 0.1 * time_limit))
     return posture_solution(form, where)
