@@ -228,7 +228,7 @@ def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Pa
     """One self-contained HTML report (offline): map, charts, timeline, moves, comparison."""
     from layerdef.instance import load
     from layerdef.problems import Problem
-    from layerdef.report import write_html, write_pngs
+    from layerdef.report import write_report
     from layerdef.solution import Solution
 
     plan = Solution.read(solution)
@@ -240,10 +240,9 @@ def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Pa
         instance_path = Path(recorded)
     _refuse_overwrite(output, True, solution, instance_path)
     inst = load(instance_path)
-    write_html(output, inst, plan, str(solution))
+    paths = write_report(output, inst, plan, str(solution), png_dir)
     click.echo(f"wrote {output}", err=True)
     if png_dir is not None:
-        paths = write_pngs(png_dir, inst, plan, str(solution))
         click.echo(f"wrote {len(paths)} PNG files to {png_dir}", err=True)
 
 

@@ -166,7 +166,6 @@ def _systems_of(instance: Instance) -> dict[str, int]:
 def _svg(figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight")
-    _pyplot().close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg"):]
 
@@ -185,10 +184,20 @@ def figures(instance: Instance, solution: Solution, comparison: Comparison) -> d
     }
 
 
-def write_html(path: Path, instance: Instance, solution: Solution, solution_path: str) -> None:
-    """The self-contained report: nothing in it refers to anything outside the file."""
+def write_report(path: Path, instance: Instance, solution: Solution, solution_path: str,
+                 png_dir: Path | None = None) -> list[Path]:
+    """Draw the figures once; write the HTML report and, when asked, the PNGs."""
     comparison = compare(instance, [(solution_path, solution)])
     drawn = figures(instance, solution, comparison)
+    write_html(path, instance, solution, comparison, drawn)
+    written = write_pngs(png_dir, instance, drawn) if png_dir is not None else []
+    _pyplot().close("all")
+    return written
+
+
+def write_html(path: Path, instance: Instance, solution: Solution, comparison: Comparison,
+               drawn: dict) -> None:
+    """The self-contained report: nothing in it refers to anything outside the file."""
     options = "".join(f'<option value="{t}">{html.escape(label)}</option>'
                       for t, label in enumerate(instance.periods))
     maps = "".join(f'<div class="map" data-period="{t}" style="display:{"block" if t == 0 else "none"}">'
@@ -233,12 +242,10 @@ document.getElementById('period').addEventListener('change', function (event) {{
     Path(path).write_text(page, encoding="utf-8")
 
 
-def write_pngs(directory: Path, instance: Instance, solution: Solution, solution_path: str) -> list[Path]:
+def write_pngs(directory: Path, instance: Instance, drawn: dict) -> list[Path]:
     """The map of every period, the coverage chart and the timeline as PNG files."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    comparison = compare(instance, [(solution_path, solution)])
-    drawn = figures(instance, solution, comparison)
     written = []
     for t, figure in enumerate(drawn["maps"]):
         written.append(directory / f"map-{instance.periods[t]}.png")
@@ -246,5 +253,4 @@ def write_pngs(directory: Path, instance: Instance, solution: Solution, solution
     for name in ("coverage", "timeline"):
         written.append(directory / f"{name}.png")
         drawn[name].savefig(written[-1], dpi=150, bbox_inches="tight")
-    _pyplot().close("all")
     return written
