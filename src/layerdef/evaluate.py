@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from layerdef.geometry import coverage_value, covering_units
 from layerdef.instance import Instance
 from layerdef.problems import InstanceError, Problem
 
@@ -100,10 +101,8 @@ def evaluate(instance: Instance, posture: pd.DataFrame | str | Path) -> Evaluati
 
     counts = np.zeros((P, K, T), dtype=np.int64)
     np.add.at(counts, (rows["position"], rows["system"], rows["period"]), 1)
-    units = np.tensordot(instance.cover.astype(np.int64), counts, axes=([0, 1], [1, 0]))  # (S, L, T)
-    levels = np.concatenate([[0.0], np.cumsum(instance.depth_weights)])
-    depth = levels[np.minimum(units, len(instance.depth_weights))]
-    value = (instance.site_weight[:, None, None] * instance.layer_weight[None, :, None] * depth)
+    units = covering_units(instance, counts)  # (S, L, T)
+    value = coverage_value(instance, units)
     shortfall = np.maximum(instance.requirement[:, :, None] - units, 0)
 
     occupancy = counts.sum(axis=1)  # (P, T)

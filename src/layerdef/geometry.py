@@ -32,3 +32,16 @@ def coverage_array(instance: "Instance") -> np.ndarray:
                             instance.site_lat, instance.site_lon)  # (P, S)
     radius = np.nan_to_num(instance.system_radius, nan=-1.0)  # (K, L); -1: does not cover
     return distance[None, :, :, None] <= radius[:, None, None, :]
+
+
+def covering_units(instance: "Instance", standing: np.ndarray) -> np.ndarray:
+    """(S, L, T) units covering each site in each layer, from `standing[p, k, t]` counts."""
+    return np.tensordot(instance.cover.astype(np.int64), standing, axes=([0, 1], [1, 0]))
+
+
+def coverage_value(instance: "Instance", units: np.ndarray) -> np.ndarray:
+    """(S, L, T) value of `units` covering each site in each layer: site weight x layer weight
+    x the depth weights of the first min(units, J) levels."""
+    levels = np.concatenate([[0.0], np.cumsum(instance.depth_weights)])
+    depth = levels[np.minimum(units, len(instance.depth_weights))]
+    return instance.site_weight[:, None, None] * instance.layer_weight[None, :, None] * depth
