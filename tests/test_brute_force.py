@@ -85,9 +85,36 @@ def random_document(seed: int, directory) -> dict:
     return document
 
 
+def other_shape(document: dict, seed: int) -> dict:
+    """Even seeds: four periods and two units; odd seeds: two units and two offers."""
+    rng = np.random.default_rng(1000 + seed)
+    document["units"] = document["units"][:2]
+    document["substitutes"][0]["count"] = 1
+    if seed % 2 == 0:
+        document["horizon"] = {"labels": ["2025-01", "2025-02", "2025-03", "2025-04"]}
+        for unit in document["units"]:
+            if "away" in unit and rng.random() < 0.5:
+                unit["away"] = [["2025-02", "2025-04"]]
+        document["substitutes"][0]["max_periods"] = min(document["substitutes"][0]["max_periods"], 3)
+    else:
+        extra = dict(document["substitutes"][0], id="sub2", cost=1.5)
+        extra["system"] = "KM-SAM" if extra["system"] == "PAC-3" else "PAC-3"
+        document["substitutes"].append(extra)
+    return document
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_solver_equals_enumeration(seed, tmp_path):
-    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    check_against_enumeration(load_document(random_document(seed, tmp_path), tmp_path))
+
+
+@pytest.mark.parametrize("seed", [8, *range(20, 40)])  # seed 8 caught a HiGHS presolve error
+def test_solver_equals_enumeration_other_shapes(seed, tmp_path):
+    document = other_shape(random_document(seed, tmp_path), seed)
+    check_against_enumeration(load_document(document, tmp_path))
+
+
+def check_against_enumeration(inst) -> None:
     expected = brute_force(inst, inst.objective)
     if expected is None:
         with pytest.raises(InfeasibleError):

@@ -226,6 +226,14 @@ class HighsBackend:
                               has_solution)
         solution = (np.array(self.highs.getSolution().col_value)
                     if result in ("optimal", "time_limit") else None)
+        if retry and result == "infeasible":
+            # HiGHS 1.16's presolve has declared feasible models infeasible (its postsolved
+            # plan broke a row by 1; found by the random-shape check): confirm without it.
+            self.highs.setOptionValue("presolve", "off")
+            try:
+                return self.run(time_limit, retry=False)
+            finally:
+                self.highs.setOptionValue("presolve", "choose")
         if (retry and solution is not None
                 and not self._consistent(solution, info.objective_function_value)):
             # HiGHS 1.16 may hand back the MIP start instead of the better plan it reports
