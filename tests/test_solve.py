@@ -185,3 +185,27 @@ def test_time_limit_returns_a_plan_with_bound_and_gap(tmp_path):
             assert plan.gap >= 0 and np.isfinite(plan.gap)
         else:
             assert plan.status == "time_limit" and plan.gap is None
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5, 7, 11, 13])
+def test_a_solved_plan_as_columns_is_feasible_and_worth_the_same(seed, tmp_path):
+    """plan_solution (the start handed to HiGHS) maps a posture onto the model exactly."""
+    from layerdef.model import formulate, plan_solution
+
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    try:
+        plan = layerdef.solve(inst)
+    except layerdef.InfeasibleError:
+        return
+    form = formulate(inst)
+    x = plan_solution(form, plan.posture)
+    lower, upper, integer = form.bounds()
+    assert (x >= lower - 1e-9).all() and (x <= upper + 1e-9).all()
+    start, index, value = form.csr()
+    activity = np.add.reduceat(value * x[index], start[:-1]) if len(index) else np.zeros(0)
+    activity[start[:-1] == start[1:]] = 0.0
+    row_lower, row_upper = form.row_bounds()
+    assert (activity >= row_lower - 1e-7).all() and (activity <= row_upper + 1e-7).all()
+    assert form.objectives["coverage"] @ x == pytest.approx(plan.objective["coverage"])
+    assert form.objectives["substitute_cost"] @ x == pytest.approx(plan.objective["substitute_cost"])
+    assert form.objectives["moves"] @ x == pytest.approx(plan.objective["moves"])

@@ -423,13 +423,14 @@ def formulate(instance: Instance, objective: str | None = None,
     return form
 
 
-def posture_solution(form: Formulation, where: np.ndarray) -> np.ndarray:
-    """Column values of a posture of the organic units alone (no substitute): `where[u, t]` is
-    the position of unit u in t (its home when fixed, ignored when away). HiGHS starts from
-    such a plan (the current posture, or the greedy one) when it meets the requirements."""
+def posture_solution(form: Formulation, where: np.ndarray,
+                     substitutes: list[tuple[int, list[int], list[int]]] = ()) -> np.ndarray:
+    """Column values of a posture: `where[u, t]` is the position of organic unit u in t (its
+    home when fixed, ignored when away); each substitute unit is (offer, periods on station,
+    positions). HiGHS starts from such a plan (the greedy one, or a previous plan)."""
     instance = form.instance
     P, T, K = len(instance.position_ids), instance.T, len(instance.systems)
-    C = len(form.classes)
+    C, F = len(form.classes), len(instance.offer_ids)
     z = np.zeros((P, C, T))
     movable, fixed = np.zeros((P, K, T)), np.zeros((P, K, T))
     homes = np.zeros((P, C))
@@ -440,8 +441,15 @@ def posture_solution(form: Formulation, where: np.ndarray) -> np.ndarray:
                 p = instance.unit_home[u] if unit_class.fixed else where[u, t]
                 (fixed if unit_class.fixed else movable)[p, unit_class.system, t] += 1
                 z[p, c, t] += 0 if unit_class.fixed else 1
+    rotation, z_sub = np.zeros((F, T, T)), np.zeros((P, F, T, T))
+    for f, periods, positions in substitutes:
+        arrival = periods[0]
+        for t, p in zip(periods, positions):
+            rotation[f, arrival, t] += 1
+            z_sub[p, f, arrival, t] += 1
+            movable[p, instance.offer_system[f], t] += 1
     solution = np.zeros(form.n_cols)
-    for name, table in (("z", z), ("units", movable)):
+    for name, table in (("z", z), ("units", movable), ("rotation", rotation), ("z_sub", z_sub)):
         block = form.columns[name]
         solution[block.ids] = table[tuple(block.index.T)]
     covering = np.einsum("kpsl,pkt->slt", instance.cover.astype(np.int64), movable + fixed)
@@ -452,7 +460,29 @@ def posture_solution(form: Formulation, where: np.ndarray) -> np.ndarray:
     p, c, t = block.index.T
     before = np.where(t == 0, homes[p, c], z[p, c, np.maximum(t - 1, 0)])
     solution[block.ids] = np.maximum(z[p, c, t] - before, 0.0)
+    block = form.columns["move_in_sub"]
+    p, f, a, t = block.index.T
+    solution[block.ids] = np.maximum(z_sub[p, f, a, t] - z_sub[p, f, a, t - 1], 0.0)
     return solution
+
+
+def plan_solution(form: Formulation, posture) -> np.ndarray:
+    """Column values of a posture table (period, unit, position), substitutes included."""
+    instance = form.instance
+    period = {label: t for t, label in enumerate(instance.periods)}
+    position = {p: i for i, p in enumerate(instance.position_ids)}
+    unit = {u: i for i, u in enumerate(instance.unit_ids)}
+    offer_of = {name: f for f in range(len(instance.offer_ids)) for name in instance.substitute_unit_ids(f)}
+    where = np.repeat(instance.unit_home[:, None], instance.T, axis=1)
+    stays: dict[str, list[tuple[int, int]]] = {}
+    for row in posture.itertuples():
+        if row.unit in unit:
+            where[unit[row.unit], period[row.period]] = position[row.position]
+        else:
+            stays.setdefault(row.unit, []).append((period[row.period], position[row.position]))
+    substitutes = [(offer_of[name], [t for t, _ in sorted(stay)], [p for _, p in sorted(stay)])
+                   for name, stay in stays.items()]
+    return posture_solution(form, where, substitutes)
 
 
 def decimal_grid(values: np.ndarray, finest: int = 10_000) -> int | None:

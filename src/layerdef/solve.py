@@ -28,7 +28,7 @@ from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
 from layerdef.problems import InstanceError, Problem
 from layerdef.heuristic import greedy_posture
-from layerdef.model import Formulation, formulate, posture_solution
+from layerdef.model import Formulation, formulate, plan_solution, posture_solution
 from layerdef.solution import Solution
 
 STAGE_TOLERANCE_ABS = 1e-6
@@ -316,11 +316,12 @@ class PyomoBackend:
 
 def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
           gap: float = 0.0, threads: int | None = None, log: bool = False,
-          write_model: str | None = None, model=None) -> Solution:
+          write_model: str | None = None, model=None, start: pd.DataFrame | None = None) -> Solution:
     """Solve lexicographically and return the checked plan with its comparisons.
 
     `model`: a Pyomo model from `build_model(instance)`, possibly extended; solved through
-    Pyomo instead of the fast path.
+    Pyomo instead of the fast path. `start`: a posture (period, unit, position) to start
+    from instead of the greedy plan, e.g. the plan of a neighbouring study point.
     """
     started = time.perf_counter()
     if instance.scenario_ids:
@@ -342,7 +343,8 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     first = None
     stages = lexicographic_stages(form)
     current = evaluate(instance, instance.current_posture())
-    solution = starting_plan(instance, form, time_limit, current)
+    solution = (plan_solution(form, start) if start is not None
+                else starting_plan(instance, form, time_limit, current))
     for index, (name, sense) in enumerate(stages):
         backend.set_objective(name, sense)
         if solution is not None:

@@ -54,7 +54,8 @@ def parse_range(text: str, what: str = "--budgets") -> list[float]:
 
 def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | None = None,
              log: bool = False) -> pd.DataFrame:
-    """Coverage against substitute budget, each point solved lexicographically.
+    """Coverage against substitute budget, each point solved lexicographically and started
+    from the previous point's plan.
 
     A plan for a smaller budget is feasible for a larger one, so the curve cannot fall; a
     time-limited point that does worse keeps the previous point's plan (status says so).
@@ -62,10 +63,12 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
     from layerdef.solve import solve
 
     rows: list[dict[str, Any]] = []
+    previous = None  # the last plan: feasible for every larger budget, so HiGHS starts there
     for budget in sorted(budgets):
         started = time.perf_counter()
         plan = solve(dataclasses.replace(instance, substitute_budget=float(budget)),
-                     time_limit=time_limit)
+                     time_limit=time_limit, start=previous)
+        previous = plan.posture
         row = {"budget": float(budget), "coverage": plan.objective["coverage"],
                "share_of_reference": plan.objective["coverage"] / plan.reference["coverage"]
                if plan.reference["coverage"] else 1.0,
