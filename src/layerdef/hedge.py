@@ -1,0 +1,209 @@
+"""Hedged plans across return-date scenarios (groundwork of the scenarios issue; not yet on
+the command line).
+
+One copy of the deterministic formulation per scenario, built on the same classes of
+interchangeable units (formed over every scenario's presence, so that class c means the same
+units in every copy), stacked block-diagonally and linked by non-anticipativity: in scenarios
+whose history (who is present in every period so far) is the same up to t, the decisions of t
+are the same (`z`, the positions and stays of substitute cohorts), and a substitute rotation
+starting in t is the same wherever the histories agree up to t - lead. Objective: expected
+coverage (`risk="expected"`) or the worst scenario's (`risk="worst"`), then expected cost, then
+expected moves, in separate exact stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from layerdef.evaluate import Evaluation, evaluate
+from layerdef.instance import Instance
+from layerdef.model import Block, Formulation, UnitClass, formulate
+
+INF = float("inf")
+
+
+def scenario_classes(instance: Instance) -> list[list[UnitClass]]:
+    """Per scenario, the classes of units interchangeable in every scenario, in one order."""
+    groups: dict[tuple, list[int]] = {}
+    for u in range(len(instance.unit_ids)):
+        key = (int(instance.unit_system[u]), int(instance.unit_owner[u]), bool(instance.unit_fixed[u]),
+               instance.scenario_present[:, u, :].tobytes())
+        groups.setdefault(key, []).append(u)
+    return [[UnitClass(system, owner, fixed, tuple(bool(x) for x in instance.scenario_present[n, members[0]]),
+                       members=tuple(members))
+             for (system, owner, fixed, _), members in groups.items()]
+            for n in range(len(instance.scenario_ids))]
+
+
+@dataclass
+class Hedged:
+    """The stacked model: `form` for HiGHS, and each scenario's own formulation and offset."""
+
+    form: Formulation
+    scenarios: list[Instance]
+    forms: list[Formulation]
+    offsets: list[int]
+
+    def part(self, solution: np.ndarray, n: int) -> np.ndarray:
+        return solution[self.offsets[n]:self.offsets[n] + self.forms[n].n_cols]
+
+
+def formulate_hedged(instance: Instance, risk: str = "expected") -> Hedged:
+    worlds = [instance.in_scenario(name) for name in instance.scenario_ids]
+    forms = [formulate(world, "coverage", classes=classes)
+             for world, classes in zip(worlds, scenario_classes(instance))]
+    stacked = Formulation(instance, "coverage", classes=forms[0].classes)
+    offsets = []
+    for n, form in enumerate(forms):
+        offsets.append(stacked.n_cols)
+        for name, block in form.columns.items():
+            stacked.columns[f"{n}:{name}"] = Block(name, block.start + stacked.n_cols, block.index, block.sets)
+        stacked.col_lower += form.col_lower
+        stacked.col_upper += form.col_upper
+        stacked.col_integer += form.col_integer
+        stacked.row_lower += form.row_lower
+        stacked.row_upper += form.row_upper
+        stacked.entries += [(row + stacked.n_rows, col + stacked.n_cols, value)
+                            for row, col, value in form.entries]
+        stacked.n_cols += form.n_cols
+        stacked.n_rows += form.n_rows
+    probability = instance.scenario_probability
+    for name in ("coverage", "substitute_cost", "moves"):
+        stacked.objectives[name] = np.concatenate([p * form.objectives[name]
+                                                   for p, form in zip(probability, forms)])
+    hedged = Hedged(stacked, worlds, forms, offsets)
+    _link(hedged, instance)
+    if risk == "worst":
+        _worst_case(hedged)
+    return hedged
+
+
+def _columns(hedged: Hedged, n: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Dense stacked-column ids of scenario n's block (-1 where absent)."""
+    table = np.full(shape, -1, dtype=np.int64)
+    block = hedged.forms[n].columns[name]
+    if block.size:
+        table[tuple(block.index.T)] = block.ids + hedged.offsets[n]
+    return table
+
+
+def _link(hedged: Hedged, instance: Instance) -> None:
+    """Non-anticipativity rows: equal decisions wherever the histories agree."""
+    present = instance.scenario_present  # (N, U, T)
+    N, T = present.shape[0], instance.T
+    P, C, F = len(instance.position_ids), len(hedged.forms[0].classes), len(instance.offer_ids)
+    z = [_columns(hedged, n, "z", (P, C, T)) for n in range(N)]
+    rotation = [_columns(hedged, n, "rotation", (F, T, T)) for n in range(N)]
+    z_sub = [_columns(hedged, n, "z_sub", (P, F, T, T)) for n in range(N)]
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def groups(until: int) -> list[list[int]]:
+        """Scenarios with the same presence of every unit in periods 0..until."""
+        found: dict[bytes, list[int]] = {}
+        for n in range(N):
+            found.setdefault(present[n, :, :until + 1].tobytes() if until >= 0 else b"", []).append(n)
+        return [members for members in found.values() if len(members) > 1]
+
+    for t in range(T):
+        for members in groups(t):
+            lead, other = members[0], members[1:]
+            for n in other:
+                pairs.append((z[lead][:, :, t].ravel(), z[n][:, :, t].ravel()))
+                pairs.append((rotation[lead][:, :t, t].ravel(), rotation[n][:, :t, t].ravel()))
+                pairs.append((z_sub[lead][:, :, :t + 1, t].ravel(), z_sub[n][:, :, :t + 1, t].ravel()))
+        for f in range(F):
+            for members in groups(t - int(instance.offer_lead[f])):
+                for n in members[1:]:
+                    pairs.append((rotation[members[0]][f, t, t:t + 1], rotation[n][f, t, t:t + 1]))
+    if not pairs:
+        return
+    left = np.concatenate([a for a, _ in pairs])
+    right = np.concatenate([b for _, b in pairs])
+    keep = (left >= 0) & (right >= 0)
+    left, right = left[keep], right[keep]
+    form = hedged.form
+    local = np.arange(len(left))
+    form.add_rows("nonanticipativity", ("i",), local, 0.0, 0.0, np.concatenate([local, local]),
+                  np.concatenate([left, right]), np.concatenate([np.ones(len(left)), -np.ones(len(left))]))
+
+
+def _worst_case(hedged: Hedged) -> None:
+    """Maximize eta <= every scenario's coverage: the worst scenario's coverage."""
+    form = hedged.form
+    eta = form.add_columns("worst_coverage", (), None, -INF, INF, False)
+    rows, cols, values = [], [], []
+    for n, part in enumerate(hedged.forms):
+        vector = part.objectives["coverage"]
+        nonzero = np.nonzero(vector)[0]
+        rows += [np.full(len(nonzero) + 1, n)]
+        cols += [np.concatenate([[eta.start], nonzero + hedged.offsets[n]])]
+        values += [np.concatenate([[1.0], -vector[nonzero]])]
+    form.add_rows("worst_scenario", ("n",), np.arange(len(hedged.forms)), -INF, 0.0,
+                  np.concatenate(rows), np.concatenate(cols), np.concatenate(values))
+    for name in form.objectives:
+        form.objectives[name] = np.concatenate([form.objectives[name], [0.0]])
+    form.objectives["coverage"][eta.start] = 1.0
+
+
+@dataclass
+class HedgedPlan:
+    status: str
+    scenario_ids: list[str]
+    probability: np.ndarray
+    postures: list  # one posture DataFrame per scenario
+    evaluations: list[Evaluation]
+
+    @property
+    def expected(self) -> dict[str, float]:
+        return {name: float(sum(p * value for p, value in zip(self.probability, values)))
+                for name, values in (("coverage", [e.total for e in self.evaluations]),
+                                     ("substitute_cost", [e.substitute_cost for e in self.evaluations]),
+                                     ("moves", [e.moves_total for e in self.evaluations]))}
+
+
+def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float | None = None,
+                 gap: float = 0.0, log: bool = False) -> HedgedPlan:
+    """One posture per scenario, lexicographic over (expected or worst) coverage, expected cost,
+    expected moves; each scenario's posture is checked by the evaluator."""
+    from layerdef.solve import (STAGE_TOLERANCE_ABS, STAGE_TOLERANCE_REL, HighsBackend,
+                                InfeasibleError, NoSolutionError, SolverOptions, restore_posture)
+
+    hedged = formulate_hedged(instance, risk)
+    form = hedged.form
+    backend = HighsBackend(form, SolverOptions(time_limit, gap, None, log))
+    solution, status = None, None
+    stages = [("coverage", -1), ("substitute_cost", 1), ("moves", 1)]
+    for index, (name, sense) in enumerate(stages):
+        backend.set_objective(name, sense)
+        if solution is not None:
+            backend.start_from(solution)
+        result = backend.run(time_limit)
+        if index == 0:
+            if result.status == "infeasible":
+                raise InfeasibleError([f"{instance.name}: no hedged plan meets every requirement and "
+                                       "limit in every scenario"])
+            if result.status == "no_solution":
+                raise NoSolutionError(f"no hedged plan found within {time_limit} s")
+            status = result.status
+        elif result.solution is None:
+            break
+        solution = result.solution
+        achieved = float(form.objectives[name] @ solution)
+        backend.hold(name, sense, achieved + sense * (STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)))
+    postures, evaluations = [], []
+    for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms)):
+        posture = restore_posture(part, hedged.part(solution, n))
+        evaluation = evaluate(world, posture)
+        model_moves = float(part.objectives["moves"] @ hedged.part(solution, n))
+        if evaluation.violations or evaluation.moves_total != round(model_moves):
+            from layerdef.solve import PlanCheckError
+
+            raise PlanCheckError(f"scenario {instance.scenario_ids[n]}: the restored plan contradicts "
+                                 f"the model: {evaluation.violations[:3]}, moves {evaluation.moves_total} "
+                                 f"vs {model_moves}")
+        postures.append(posture)
+        evaluations.append(evaluation)
+    return HedgedPlan(status, list(instance.scenario_ids), instance.scenario_probability, postures,
+                      evaluations)
