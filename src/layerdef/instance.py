@@ -242,6 +242,11 @@ class Instance:
                   "moves_per_period": self.moves_per_period, "moves_total": self.moves_total}
         shown = ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None) or "none"
         lines.append(f"  limits    {shown}; objective {self.objective}")
+        for n, name in enumerate(self.scenario_ids):
+            changed = [f"{self.unit_ids[u]} away {period_ranges(self.periods, ~self.scenario_present[n, u])}"
+                       for u in np.nonzero((self.scenario_present[n] != self.present).any(axis=1))[0]]
+            lines.append(f"  scenario  {name} (p={self.scenario_probability[n]:g}): "
+                         + ("; ".join(changed) or "as the base"))
         return "\n".join(lines)
 
 
