@@ -9,7 +9,9 @@ import re
 import pytest
 
 from conftest import INSTANCES, ROOT, load_document
+from layerdef import hedge as hedge_module
 from layerdef import heuristic as heuristic_module
+from layerdef import replay as replay_module
 from layerdef import model as model_module
 from layerdef.instance import build_document, load
 from layerdef.model import formulate
@@ -40,6 +42,8 @@ def known_names(tmp_path) -> set[str]:
     names |= {n for n in dir(model_module) if not n.startswith("_")}
     names |= {n for n in dir(solve_module) if not n.startswith("_")}
     names |= {n for n in dir(heuristic_module) if not n.startswith("_")}
+    names |= {n for n in dir(hedge_module) if not n.startswith("_")}
+    names |= {n for n in dir(replay_module) if not n.startswith("_")}
     names |= {f"instance.{n}" for n in dir(inst) if not n.startswith("_")}
     return names
 
@@ -48,7 +52,7 @@ def known_names(tmp_path) -> set[str]:
 def test_every_documented_symbol_exists(doc, tmp_path):
     names = code_names(doc.read_text())
     assert len(names) > 10
-    source = (ROOT / "src" / "layerdef" / "model.py").read_text()
+    source = "".join((ROOT / "src" / "layerdef" / name).read_text() for name in ("model.py", "hedge.py"))
     known = known_names(tmp_path)
     missing = [n for n in names if n not in known and not re.search(rf"\b{re.escape(n)}\b", source)]
     assert not missing, f"{doc.name} names symbols the code no longer has: {missing}"
