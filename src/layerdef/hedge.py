@@ -13,6 +13,7 @@ expected moves, in separate exact stages.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
 from layerdef.model import Block, Formulation, UnitClass, formulate
+from layerdef.solve import HighsBackend, PlanCheckError, SolverOptions, restore_posture, run_stages
 
 INF = float("inf")
 
@@ -167,39 +169,19 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
                  gap: float = 0.0, log: bool = False) -> HedgedPlan:
     """One posture per scenario, lexicographic over (expected or worst) coverage, expected cost,
     expected moves; each scenario's posture is checked by the evaluator."""
-    from layerdef.solve import (STAGE_TOLERANCE_ABS, STAGE_TOLERANCE_REL, HighsBackend,
-                                InfeasibleError, NoSolutionError, SolverOptions, restore_posture)
-
+    started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
-    form = hedged.form
-    backend = HighsBackend(form, SolverOptions(time_limit, gap, None, log))
-    solution, status = None, None
+    backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, None, log))
     stages = [("coverage", -1), ("substitute_cost", 1), ("moves", 1)]
-    for index, (name, sense) in enumerate(stages):
-        backend.set_objective(name, sense)
-        if solution is not None:
-            backend.start_from(solution)
-        result = backend.run(time_limit)
-        if index == 0:
-            if result.status == "infeasible":
-                raise InfeasibleError([f"{instance.name}: no hedged plan meets every requirement and "
-                                       "limit in every scenario"])
-            if result.status == "no_solution":
-                raise NoSolutionError(f"no hedged plan found within {time_limit} s")
-            status = result.status
-        elif result.solution is None:
-            break
-        solution = result.solution
-        achieved = float(form.objectives[name] @ solution)
-        backend.hold(name, sense, achieved + sense * (STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)))
+    first, solution = run_stages(backend, stages, None, time_limit, started, log, lambda: [
+        f"{instance.name}: no hedged plan meets every requirement and limit in every scenario"])
+    status = first.status
     postures, evaluations = [], []
     for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms)):
         posture = restore_posture(part, hedged.part(solution, n))
         evaluation = evaluate(world, posture)
         model_moves = float(part.objectives["moves"] @ hedged.part(solution, n))
         if evaluation.violations or evaluation.moves_total != round(model_moves):
-            from layerdef.solve import PlanCheckError
-
             raise PlanCheckError(f"scenario {instance.scenario_ids[n]}: the restored plan contradicts "
                                  f"the model: {evaluation.violations[:3]}, moves {evaluation.moves_total} "
                                  f"vs {model_moves}")

@@ -340,35 +340,17 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
                    f"{sum(len(e[0]) for e in form.entries)} nonzeros, built in {build_s:.2f} s")
     if write_model:
         _write_model(backend, write_model)
-    first = None
     stages = lexicographic_stages(form)
     current = evaluate(instance, instance.current_posture())
-    solution = (plan_solution(form, start) if start is not None
-                else starting_plan(instance, form, time_limit, current))
-    for index, (name, sense) in enumerate(stages):
-        backend.set_objective(name, sense)
-        if solution is not None:
-            backend.start_from(solution)
-        remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
-        if remaining is not None and remaining <= 0 and index > 0:
-            break  # out of time: keep the plan of the stages done
-        result = backend.run(None if remaining is None else max(remaining, 0.05))
-        _progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
-        if index == 0:
-            if result.status == "infeasible":
-                from layerdef.explain import explain_infeasibility
+    start_values = (plan_solution(form, start) if start is not None
+                    else starting_plan(instance, form, time_limit, current))
 
-                raise InfeasibleError(explain_infeasibility(instance, form.objective_kind, options))
-            if result.status == "no_solution":
-                raise NoSolutionError(f"no plan found within {time_limit} s")
-            first = result
-        elif result.status in ("no_solution", "infeasible"):
-            break  # keep the previous stage's plan, which meets every held value
-        solution = result.solution
-        if index + 1 < len(stages):
-            achieved = float(form.objectives[name] @ solution)
-            tolerance = STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)
-            backend.hold(name, sense, achieved + sense * tolerance)
+    def explain() -> list[str]:
+        from layerdef.explain import explain_infeasibility
+
+        return explain_infeasibility(instance, form.objective_kind, options)
+
+    first, solution = run_stages(backend, stages, start_values, time_limit, started, log, explain)
     posture = restore_posture(form, solution)
     plan = evaluate(instance, posture)
     primary_name = stages[0][0]
@@ -382,6 +364,38 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
                                "version": backend.version, "options": options.as_dict()},
         wall_s=time.perf_counter() - started, build_s=build_s, plan=plan, posture=posture,
         current=current, reference=evaluate(instance, instance.reference_posture()))
+
+
+def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | None,
+               time_limit: float | None, started: float, log: bool,
+               explain) -> tuple[StageResult, np.ndarray]:
+    """Solve the stages in turn, each holding the ones before and starting from the last plan.
+    Returns the first stage's result (status, bound) and the final plan's column values;
+    raises InfeasibleError (with `explain()`) or NoSolutionError from the first stage."""
+    form, first = backend.form, None
+    for index, (name, sense) in enumerate(stages):
+        backend.set_objective(name, sense)
+        if solution is not None:
+            backend.start_from(solution)
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        if remaining is not None and remaining <= 0 and index > 0:
+            break  # out of time: keep the plan of the stages done
+        result = backend.run(None if remaining is None else max(remaining, 0.05))
+        _progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
+        if index == 0:
+            if result.status == "infeasible":
+                raise InfeasibleError(explain())
+            if result.status == "no_solution":
+                raise NoSolutionError(f"no plan found within {time_limit} s")
+            first = result
+        elif result.status in ("no_solution", "infeasible"):
+            break  # keep the previous stage's plan, which meets every held value
+        solution = result.solution
+        if index + 1 < len(stages):
+            achieved = float(form.objectives[name] @ solution)
+            tolerance = STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)
+            backend.hold(name, sense, achieved + sense * tolerance)
+    return first, solution
 
 
 def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
