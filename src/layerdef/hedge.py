@@ -20,7 +20,8 @@ import numpy as np
 
 from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
-from layerdef.model import Block, Formulation, UnitClass, formulate
+from layerdef.heuristic import greedy_posture
+from layerdef.model import Block, Formulation, UnitClass, formulate, posture_solution
 from layerdef.solve import HighsBackend, PlanCheckError, SolverOptions, restore_posture, run_stages
 
 INF = float("inf")
@@ -165,6 +166,21 @@ class HedgedPlan:
                                      ("moves", [e.moves_total for e in self.evaluations]))}
 
 
+def _greedy_start(instance: Instance, hedged: Hedged) -> np.ndarray | None:
+    """The greedy first-period relocations played in every scenario (positions do not depend on
+    the scenario, so the start is non-anticipative), when every scenario's current posture
+    meets its requirements."""
+    if not all(evaluate(world, world.current_posture()).feasible for world in hedged.scenarios):
+        return None
+    where = greedy_posture(instance.in_scenario(instance.scenario_ids[0]))
+    moved = where[:, 0] != instance.unit_home
+    safe = np.where(moved[:, None], where, instance.unit_home[:, None])
+    start = np.zeros(hedged.form.n_cols)
+    for n, form in enumerate(hedged.forms):
+        start[hedged.offsets[n]:hedged.offsets[n] + form.n_cols] = posture_solution(form, safe)
+    return start
+
+
 def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float | None = None,
                  gap: float = 0.0, log: bool = False) -> HedgedPlan:
     """One posture per scenario, lexicographic over (expected or worst) coverage, expected cost,
@@ -173,7 +189,8 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     hedged = formulate_hedged(instance, risk)
     backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, None, log))
     stages = [("coverage", -1), ("substitute_cost", 1), ("moves", 1)]
-    first, solution = run_stages(backend, stages, None, time_limit, started, log, lambda: [
+    first, solution = run_stages(backend, stages, _greedy_start(instance, hedged), time_limit, started,
+                                 log, lambda: [
         f"{instance.name}: no hedged plan meets every requirement and limit in every scenario"])
     status = first.status
     postures, evaluations = [], []
