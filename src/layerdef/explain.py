@@ -37,7 +37,7 @@ def elastic_shortfall(instance: Instance, objective: str, options) -> tuple[dict
         backend.relax("target_shortfall", np.full(target.size, np.inf))
         vector[target.ids] = 1.0 / max(1.0, float(instance.site_weight.sum() * instance.layer_weight.sum()))
     backend.set_vector_objective(vector)
-    result = backend.run(None)
+    result = backend.run(options.time_limit)  # the user's limit bounds each explaining solve too
     if result.solution is None:
         return {}, {}
     units = {tuple(int(i) for i in key): int(round(v))
