@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from layerdef.geometry import covering_units
 from layerdef.instance import Instance
 
 SHORTLIST = 24  # positions evaluated exactly per unit and step
@@ -29,7 +30,7 @@ def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
     standing = np.zeros((len(instance.position_ids), len(instance.systems), T), dtype=np.int64)
     np.add.at(standing, (where[present], instance.unit_system[np.nonzero(present)[0]],
                          np.nonzero(present)[1]), 1)
-    units = np.einsum("kpsl,pkt->slt", cover.astype(np.int64), standing)  # (S, L, T)
+    units = covering_units(instance, standing)  # (S, L, T)
     levels = np.concatenate([[0.0], np.cumsum(instance.depth_weights)])
     J = len(instance.depth_weights)
     weight = instance.site_weight[:, None, None] * instance.layer_weight[None, :, None]

@@ -203,8 +203,7 @@ def formulate(instance: Instance, objective: str | None = None,
     fixed_count = np.zeros((P, K, T), dtype=np.int64)
     for c in np.nonzero(~movable)[0]:
         fixed_count[:, class_system[c], :] += homes[c][:, None] * class_present[c][None, :]
-    cover = instance.cover.astype(np.int64)  # (K, P, S, L)
-    fixed_units = np.einsum("kpsl,pkt->slt", cover, fixed_count)
+    fixed_units = covering_units(instance, fixed_count)
 
     # z[p, c, t]: units of movable class c at p in t
     z_mask = (instance.admits[:, class_owner][:, :, None] & class_present[None, :, :]
@@ -245,7 +244,7 @@ def formulate(instance: Instance, objective: str | None = None,
     value = (instance.site_weight[:, None, None] * instance.layer_weight[None, :, None]
              * instance.depth_weights[None, None, :])  # (S, L, J)
     most = units_mask * capacity[:, None, None]  # (P, K, T) most movable units of k at p in t
-    depth_room = np.einsum("kpsl,pkt->slt", cover, most) + fixed_units  # (S, L, T)
+    depth_room = covering_units(instance, most) + fixed_units  # (S, L, T)
     y_mask = (value[:, :, None, :] > 0) & (np.arange(J)[None, None, None, :] < depth_room[..., None])
     y_index = np.argwhere(y_mask)
     y = form.add_columns("y", ("s", "l", "t", "j"), y_index, 0, 1, False)
@@ -452,7 +451,7 @@ def posture_solution(form: Formulation, where: np.ndarray,
     for name, table in (("z", z), ("units", movable), ("rotation", rotation), ("z_sub", z_sub)):
         block = form.columns[name]
         solution[block.ids] = table[tuple(block.index.T)]
-    covering = np.einsum("kpsl,pkt->slt", instance.cover.astype(np.int64), movable + fixed)
+    covering = covering_units(instance, movable + fixed)
     block = form.columns["y"]
     s, l, t, j = block.index.T
     solution[block.ids] = (j < covering[s, l, t]).astype(float)
