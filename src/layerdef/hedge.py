@@ -22,7 +22,7 @@ from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
 from layerdef.heuristic import greedy_posture
 from layerdef.model import Block, Formulation, UnitClass, formulate, posture_solution
-from layerdef.solve import HighsBackend, PlanCheckError, SolverOptions, restore_posture, run_stages
+from layerdef.solve import HighsBackend, SolverOptions, check_plan, restore_posture, run_stages
 
 INF = float("inf")
 
@@ -197,11 +197,7 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms)):
         posture = restore_posture(part, hedged.part(solution, n))
         evaluation = evaluate(world, posture)
-        model_moves = float(part.objectives["moves"] @ hedged.part(solution, n))
-        if evaluation.violations or evaluation.moves_total != round(model_moves):
-            raise PlanCheckError(f"scenario {instance.scenario_ids[n]}: the restored plan contradicts "
-                                 f"the model: {evaluation.violations[:3]}, moves {evaluation.moves_total} "
-                                 f"vs {model_moves}")
+        check_plan(part, hedged.part(solution, n), evaluation, None)
         postures.append(posture)
         evaluations.append(evaluation)
     return HedgedPlan(status, list(instance.scenario_ids), instance.scenario_probability, postures,

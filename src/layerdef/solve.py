@@ -355,7 +355,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     plan = evaluate(instance, posture)
     primary_name = stages[0][0]
     primary = float(form.objectives[primary_name] @ first.solution)
-    _check(form, solution, plan, primary if primary_name == "coverage" else None)
+    check_plan(form, solution, plan, primary if primary_name == "coverage" else None)
     status = first.status
     bound, gap_value = _bound_and_gap(form, primary_name, first, plan)
     return Solution.from_evaluations(
@@ -436,7 +436,7 @@ def _write_model(backend, path: str) -> None:
         backend.model.write(str(path), io_options={"symbolic_solver_labels": True})
 
 
-def _check(form: Formulation, solution: np.ndarray, plan: Evaluation, coverage: float | None) -> None:
+def check_plan(form: Formulation, solution: np.ndarray, plan: Evaluation, coverage: float | None) -> None:
     """The evaluation of the restored posture must reproduce the solver's figures."""
     problems = list(plan.violations)
     if plan.shortfall.any():
