@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,13 @@ MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 # ----------------------------------------------------------------------------- schema
 
 
+#: Upper bounds on counts and amounts: far above any theater, low enough that arrays and the
+#: solver's arithmetic never overflow (a capacity of 2**63 must be a located problem, not a crash).
+MAX_COUNT = 100_000
+MAX_AMOUNT = 1e9
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
+
 class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, coerce_numbers_to_str=True)
 
@@ -48,12 +55,12 @@ class _TableRow(_Row):
 
 
 class LayerSpec(_Row):
-    weight: float = Field(1.0, ge=0)
+    weight: float = Field(1.0, ge=0, le=MAX_AMOUNT)
 
 
 class SystemSpec(_Row):
     name: str | None = None
-    covers: dict[str, float] = Field(default_factory=dict)
+    covers: dict[str, Annotated[float, Field(le=MAX_AMOUNT)]] = Field(default_factory=dict)
     note: str | None = None
 
 
@@ -64,9 +71,9 @@ class HorizonSpec(_Row):
 
 
 class LimitsSpec(_Row):
-    substitute_budget: float | None = Field(None, ge=0)
-    moves_per_period: int | None = Field(None, ge=0)
-    moves_total: int | None = Field(None, ge=0)
+    substitute_budget: float | None = Field(None, ge=0, le=MAX_AMOUNT)
+    moves_per_period: int | None = Field(None, ge=0, le=MAX_COUNT)
+    moves_total: int | None = Field(None, ge=0, le=MAX_COUNT)
 
 
 class ScenarioRow(_TableRow):
@@ -80,8 +87,8 @@ class SiteRow(_TableRow):
     name: str | None = None
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    weight: float = Field(1.0, ge=0)
-    require: dict[str, int] = Field(default_factory=dict)
+    weight: float = Field(1.0, ge=0, le=MAX_AMOUNT)
+    require: dict[str, Count] = Field(default_factory=dict)
 
 
 class PositionRow(_TableRow):
@@ -90,7 +97,7 @@ class PositionRow(_TableRow):
     at: str | None = None
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
-    capacity: int = Field(1, ge=0)
+    capacity: int = Field(1, ge=0, le=MAX_COUNT)
     hosts: list[str] | None = None
 
 
@@ -111,10 +118,10 @@ class SubstituteRow(_TableRow):
     source: str | None = None
     count: int = Field(1, ge=1, le=1000)
     earliest: str | None = None
-    min_periods: int = Field(1, ge=1)
-    max_periods: int | None = Field(None, ge=1)
-    cost: float = Field(0.0, ge=0)
-    lead: int = Field(0, ge=0)
+    min_periods: int = Field(1, ge=1, le=MAX_COUNT)
+    max_periods: int | None = Field(None, ge=1, le=MAX_COUNT)
+    cost: float = Field(0.0, ge=0, le=MAX_AMOUNT)
+    lead: int = Field(0, ge=0, le=MAX_COUNT)
 
 
 ROW_MODELS: dict[str, type[_TableRow]] = {
@@ -271,11 +278,16 @@ def period_ranges(labels: list[str], mask: np.ndarray) -> str:
 def load(path: str | Path) -> Instance:
     """Read, validate and index an instance file; raise InstanceError with every problem."""
     path = Path(path)
+    return loads(_read_bytes(path), path)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, or an InstanceError saying why it cannot be read."""
     try:
-        raw_bytes = path.read_bytes()
-    except OSError as error:
-        raise InstanceError([Problem(str(path), f"cannot read the file: {error.strerror}")])
-    return loads(raw_bytes, path)
+        return path.read_bytes()
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        reason = getattr(error, "strerror", None) or str(error)
+        raise InstanceError([Problem(str(path), f"cannot read the file: {reason}")]) from None
 
 
 def loads(raw_bytes: bytes | str, path: str | Path = "<string>") -> Instance:
@@ -509,7 +521,7 @@ class _Reader:
         path = (self.path.parent / relative)
         try:
             text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as error:
+        except (OSError, UnicodeDecodeError, ValueError) as error:
             reason = getattr(error, "strerror", None) or str(error)
             self.problem(f"cannot read CSV {relative!r}: {reason}", table=table)
             return None
@@ -576,9 +588,6 @@ class _Reader:
                 if layer not in layer_index:
                     self.problem(f"layer {layer!r} is not defined in `layers` "
                                  f"({', '.join(layers)})", "sites", row, site.id, f"require.{layer}")
-                elif count < 0:
-                    self.problem(f"{count} units; expected an integer >= 0", "sites", row, site.id,
-                                 f"require.{layer}")
                 else:
                     requirement[site_index[site.id], layer_index[layer]] = count
 
@@ -881,11 +890,7 @@ def inline_document(path: str | Path) -> dict[str, Any]:
 
 def _parse_file(path: Path) -> tuple[_Reader, dict[str, Any]]:
     reader = _Reader(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise InstanceError([Problem(str(path), f"cannot read the file: {error.strerror}")])
-    document = reader.parse(raw)
+    document = reader.parse(_read_bytes(path))
     if document is None:
         raise InstanceError(reader.problems)
     return reader, document
