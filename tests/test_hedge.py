@@ -4,6 +4,7 @@ non-anticipative on the output, and the hand-worked price of a lead time."""
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -100,3 +101,95 @@ def test_nonanticipativity_on_the_output_and_hedging_beats_replayed_plans(seed, 
         if all(r.feasible for r in replayed):
             expected = sum(p * r.total for p, r in zip(inst.scenario_probability, replayed))
             assert plan.expected["coverage"] >= expected - 1e-6
+
+
+def test_waiting_for_the_information_is_worth_it(tmp_path):
+    """Worked by hand: without a lead time the request for period 2 or 3 is made when it is
+    known whether u is there; the hedged plan pays for one period in each scenario, as with
+    perfect information (1.0), where the two-period lead forced 1.5."""
+    document = copy.deepcopy(LEAD)
+    document["substitutes"][0]["lead"] = 0
+    plan = layerdef.solve(load_document(document, tmp_path))
+    assert plan.objective["coverage"] == pytest.approx(40.0)
+    assert plan.objective["substitute_cost"] == pytest.approx(1.0)
+    assert plan.values["evpi"] == pytest.approx(0.0) and plan.values["evpi_cost"] == pytest.approx(0.0)
+    assert plan.substitutes[["scenario", "first", "last"]].values.tolist() == [["early", "2", "2"],
+                                                                                 ["late", "3", "3"]]
+
+
+def test_hedged_solve_through_the_cli(tmp_path):
+    """The lead instance by hand: the plan for `early` (most likely of equals) replayed in
+    `late` covers 30 (u leaves in 3 and nothing replaces it), so VSS = 40 - (40 + 30) / 2 = 5;
+    perfect foresight covers 40 at cost 1 in both: EVPI 0 in coverage, 0.5 in cost."""
+    from click.testing import CliRunner
+    import pandas as pd
+    import yaml
+
+    from layerdef.cli import main
+
+    path = tmp_path / "lead.yaml"
+    path.write_text(yaml.safe_dump(LEAD))
+    runner = CliRunner()
+    result = runner.invoke(main, ["solve", "-q", str(path), "-o", str(tmp_path / "plan.json"),
+                                  "--csv", str(tmp_path / "tables")])
+    assert result.exit_code == 0, result.output
+    plan = layerdef.Solution.read(tmp_path / "plan.json")
+    assert plan.hedged and plan.risk == "expected"
+    assert plan.objective == pytest.approx({"coverage": 40.0, "substitute_cost": 1.5, "moves": 0.0})
+    values = plan.values
+    assert values["plan_for"] == "early" and values["deterministic_replayed"] == pytest.approx(35.0)
+    assert values["vss"] == pytest.approx(5.0) and values["evpi"] == pytest.approx(0.0)
+    assert values["evpi_cost"] == pytest.approx(0.5)
+    assert [row["deterministic"] for row in values["by_scenario"]] == pytest.approx([40.0, 30.0])
+    substitutes = pd.read_csv(tmp_path / "tables" / "substitutes.csv", dtype=str)
+    assert substitutes[["scenario", "first", "last", "request_by"]].values.tolist() == [
+        ["early", "2", "2", "1"], ["late", "2", "3", "1"]]
+    shown = runner.invoke(main, ["show", str(tmp_path / "plan.json")]).output
+    assert shown.index("what to do now") < shown.index("by scenario")
+    assert "1: substitute sub#1 (sub): request it to arrive in 2, staying through 2 (early), 3 (late)" in shown
+    assert "value of the stochastic solution: +5 coverage" in shown
+    replayed = runner.invoke(main, ["replay", str(path), str(tmp_path / "plan.json"), "--scenario", "late"])
+    assert replayed.exit_code == 0 and "coverage 40, substitute cost 2," in replayed.output
+    compared = runner.invoke(main, ["compare", str(path), str(tmp_path / "plan.json"), "--format", "json"])
+    expected = {row["posture"]: row for row in json.loads(compared.output)["expected"]}
+    assert expected["plan"]["expected_coverage"] == pytest.approx(40.0)
+    assert expected["current"]["expected_coverage"] == pytest.approx(30.0)
+    assert runner.invoke(main, ["report", str(tmp_path / "plan.json"), "-o",
+                                str(tmp_path / "r.html")]).exit_code == 0
+    assert 'id="scenarios"' in (tmp_path / "r.html").read_text()
+    single = runner.invoke(main, ["solve", "-q", str(path), "--scenario", "late"])
+    assert single.exit_code == 0 and "substitute cost 1, moves 0" in single.output
+
+
+CHOICE = {
+    "layerdef": 1, "name": "choice", "horizon": {"labels": ["1", "2", "3"]},
+    "layers": {"lower": {"weight": 1.0}}, "depth_weights": [1.0],
+    "sites": [{"id": "a", "lat": 36.0, "lon": 127.0, "weight": 1},
+              {"id": "b", "lat": 38.0, "lon": 127.0, "weight": 3}],
+    "positions": [{"id": "pa", "at": "a", "capacity": 2, "hosts": ["US", "JP"]},
+                  {"id": "pb", "at": "b", "capacity": 2, "hosts": ["US", "KR"]}],
+    "units": [{"id": "ua", "system": "PAC-3", "owner": "US", "home": "pa", "fixed": True},
+              {"id": "ub", "system": "PAC-3", "owner": "US", "home": "pb", "fixed": True}],
+    "systems": {"PAC-3": {"covers": {"lower": 10}}},
+    "substitutes": [{"id": "japan", "system": "PAC-3", "owner": "JP", "cost": 1.0, "lead": 2},
+                    {"id": "korea", "system": "PAC-3", "owner": "KR", "cost": 1.0, "lead": 2}],
+    "limits": {"substitute_budget": 1},
+    "scenarios": [{"id": "a-leaves", "probability": 0.8, "away": {"ua": [["3", "3"]]}},
+                  {"id": "b-leaves", "probability": 0.2, "away": {"ub": [["3", "3"]]}}],
+}
+
+
+def test_worst_case_risk_trades_expectation_for_the_worst_scenario(tmp_path):
+    """Worked by hand: the budget buys one substitute-period, chosen two periods ahead, before
+    it is known whether ua (site a, weight 1) or ub (site b, weight 3) leaves in period 3; the
+    Japanese one can only stand at a, the Korean one only at b. Full coverage is 4 a period,
+    12 in all. Japanese: 12 and 9, expected 11.4, worst 9; Korean: 11 and 12, expected 11.2,
+    worst 11. The expectation takes the Japanese offer, the worst case the Korean one."""
+    inst = load_document(CHOICE, tmp_path)
+    expected = solve_hedged(inst, risk="expected")
+    assert expected.expected["coverage"] == pytest.approx(11.4)
+    assert [e.substitutes["offer"].tolist() for e in expected.evaluations] == [["japan"], ["japan"]]
+    worst = solve_hedged(inst, risk="worst")
+    assert [e.total for e in worst.evaluations] == pytest.approx([11.0, 12.0])
+    assert [e.substitutes["offer"].tolist() for e in worst.evaluations] == [["korea"], ["korea"]]
+    assert worst.risk_value == pytest.approx(11.0) and expected.risk_value == pytest.approx(11.4)

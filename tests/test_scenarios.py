@@ -1,5 +1,5 @@
 """Scenarios of return dates: validation, and `replay` of a plan where units return at other dates.
-(The hedged model itself is not implemented yet: solve refuses scenarios with a clear message.)"""
+(The hedged plans are tested in test_hedge.py.)"""
 
 from __future__ import annotations
 
@@ -74,5 +74,5 @@ def test_replay_and_solve_through_the_cli(tmp_path):
     assert result.exit_code == 0 and "coverage 29," in result.output
     result = CliRunner().invoke(main, ["replay", str(hedged), str(plan), "--scenario", "nope"])
     assert result.exit_code == 2 and "scenario 'nope' does not exist (scenarios: early, late)" in result.output
-    result = CliRunner().invoke(main, ["solve", "-q", str(hedged)])
-    assert result.exit_code == 2 and "not implemented yet" in result.output
+    result = CliRunner().invoke(main, ["solve", "-q", str(hedged), "--objective", "min-cost"])
+    assert result.exit_code == 2 and "coverage objective only" in result.output

@@ -118,12 +118,21 @@ def generate(sites: int, positions: int, units: int, periods: int, seed: int, ou
 @click.option("--threads", type=click.IntRange(1), help="HiGHS threads.")
 @click.option("--write-model", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the model as .mps or .lp.")
+@click.option("--risk", type=click.Choice(["expected", "worst"]), default="expected",
+              show_default=True, help="With scenarios: hedge for the expected or the worst coverage.")
+@click.option("--scenario", help="With scenarios: plan as if this one were certain.")
+@click.option("--plan-for", help="With scenarios: the scenario whose certain-date plan the hedged "
+              "plan is compared with (value of the stochastic solution); default the most likely.")
+@click.option("--no-values", is_flag=True, help="With scenarios: skip the values of the "
+              "stochastic solution and of perfect information (one solve per scenario).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or solver log on stderr.")
 @handles_errors
 def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: str | None,
           time_limit: float | None, gap: float, threads: int | None, write_model: Path | None,
+          risk: str, scenario: str | None, plan_for: str | None, no_values: bool,
           quiet: bool) -> None:
-    """Solve an instance: the plan against the current and reference postures."""
+    """Solve an instance: the plan against the current and reference postures; with scenarios,
+    the hedged plan and what hedging is worth."""
     from layerdef.instance import load
     from layerdef.report_text import solution_summary
     from layerdef.solve import solve as solve_instance
@@ -133,13 +142,19 @@ def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: 
     if write_model is not None and write_model.suffix not in (".mps", ".lp"):
         _fail(EXIT_INPUT, [f"{write_model}: --write-model takes a .mps or .lp file"])
     inst = load(instance)
+    if scenario is not None:
+        inst = inst.in_scenario(scenario)
+    elif plan_for is not None:
+        inst.in_scenario(plan_for)  # an unknown id is a usage problem before any solve
     if not quiet:
+        hedge = f", {len(inst.scenario_ids)} scenarios" if inst.scenario_ids else ""
         click.echo(f"layerdef: solving {inst.name} ({len(inst.unit_ids)} units, "
                    f"{len(inst.position_ids)} positions, {len(inst.site_ids)} sites, "
-                   f"{inst.T} periods)", err=True)
+                   f"{inst.T} periods{hedge})", err=True)
     plan = solve_instance(inst, objective=objective, time_limit=time_limit, gap=gap,
                           threads=threads, log=not quiet,
-                          write_model=str(write_model) if write_model else None)
+                          write_model=str(write_model) if write_model else None,
+                          risk=risk, plan_for=plan_for, values=not no_values)
     if output is not None:
         plan.write(output)
         if not quiet:
@@ -197,11 +212,15 @@ def evaluate(instance: Path, posture: Path, fmt: str) -> None:
               default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the comparison here instead of stdout.")
+@click.option("--scenario", help="With scenarios: compare in this one only (default: each "
+              "scenario and the expectation).")
 @handles_errors
-def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path | None) -> None:
-    """Reference vs current vs plans, per period and per site (figures from evaluate)."""
+def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path | None,
+            scenario: str | None) -> None:
+    """Reference vs current vs plans, per period and per site (figures from evaluate); with
+    scenarios, in each scenario (plans made for one date are replayed) and in expectation."""
     from layerdef.compare import compare as compare_plans
-    from layerdef.compare import render
+    from layerdef.compare import compare_scenarios, render, render_scenarios
     from layerdef.instance import load
     from layerdef.solution import Solution
 
@@ -209,7 +228,10 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
     plans = [(str(path), Solution.read(path)) for path in solutions]
     if output is not None:
         _refuse_overwrite(output, True, instance, *solutions)
-    text = render(compare_plans(inst, plans), fmt)
+    if scenario is None and inst.scenario_ids:
+        text = render_scenarios(inst, compare_scenarios(inst, plans), fmt)
+    else:
+        text = render(compare_plans(inst, plans, scenario), fmt)
     if output is not None:
         output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     else:
@@ -223,8 +245,10 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
               help="The instance solved (default: the path recorded in the solution).")
 @click.option("--png", "png_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Also write the maps and charts as PNG files here.")
+@click.option("--scenario", help="A hedged plan: draw it in this scenario (default: the most likely).")
 @handles_errors
-def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Path | None) -> None:
+def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Path | None,
+           scenario: str | None) -> None:
     """One self-contained HTML report (offline): map, charts, timeline, moves, comparison."""
     from layerdef.instance import load
     from layerdef.problems import Problem
@@ -240,7 +264,7 @@ def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Pa
         instance_path = Path(recorded)
     _refuse_overwrite(output, True, solution, instance_path)
     inst = load(instance_path)
-    paths = write_report(output, inst, plan, str(solution), png_dir)
+    paths = write_report(output, inst, plan, str(solution), png_dir, scenario)
     click.echo(f"wrote {output}", err=True)
     if png_dir is not None:
         click.echo(f"wrote {len(paths)} PNG files to {png_dir}", err=True)
@@ -320,7 +344,9 @@ def replay(instance: Path, solution: Path, scenario: str, fmt: str) -> None:
     from layerdef.solution import Solution
 
     inst = load(instance)
-    world, result = replay_plan(inst, Solution.read(solution).posture, scenario)
+    plan = Solution.read(solution)
+    posture = plan.in_scenario(scenario).posture if plan.hedged else plan.posture
+    world, result = replay_plan(inst, posture, scenario)
     click.echo(evaluation_summary(world, result, fmt), nl=fmt != "csv")
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance, period_ranges
 from layerdef.problems import InstanceError, Problem
+from layerdef.replay import replay_posture
 from layerdef.solution import Solution
 
 
@@ -96,14 +97,25 @@ class Comparison:
         return pd.concat(frames, ignore_index=True)
 
 
-def compare(instance: Instance, solutions: list[tuple[str, Solution]]) -> Comparison:
-    """Evaluate the reference, the current posture and every plan on one instance."""
+def compare(instance: Instance, solutions: list[tuple[str, Solution]],
+            scenario: str | None = None) -> Comparison:
+    """Evaluate the reference, the current posture and every plan on one instance, or in one
+    of its scenarios: there a hedged plan is its own posture for that scenario and any other
+    plan is replayed (units back earlier than planned stand at home)."""
     problems = [Problem(str(path), f"solved on instance {solution.instance.get('name')!r} with "
                         f"sha256 {str(solution.instance.get('sha256'))[:12]}..., not on this file "
                         f"({instance.sha256[:12]}...); solve it again on this instance")
                 for path, solution in solutions if solution.instance.get("sha256") != instance.sha256]
     if problems:
         raise InstanceError(problems)
+    if scenario is not None:
+        instance = instance.in_scenario(scenario)
+        solutions = [(path, solution.in_scenario(scenario) if solution.hedged else solution)
+                     for path, solution in solutions]
+    elif instance.scenario_ids and any(solution.hedged for _, solution in solutions):
+        raise InstanceError([Problem(str(instance.path), "a hedged plan has one posture per "
+                                     "scenario: compare it in one scenario (--scenario ID) or in "
+                                     "all of them (compare_scenarios)", "scenarios")])
     evaluations = {"reference": evaluate(instance, instance.reference_posture()),
                    "current": evaluate(instance, instance.current_posture())}
     names = ["reference", "current"]
@@ -112,8 +124,33 @@ def compare(instance: Instance, solutions: list[tuple[str, Solution]]) -> Compar
         name = _unique(Path(path).stem, names)
         names.append(name)
         plans[name] = solution
-        evaluations[name] = evaluate(instance, solution.posture)
+        posture = replay_posture(instance, solution.posture) if scenario else solution.posture
+        evaluations[name] = evaluate(instance, posture)
     return Comparison(instance, names, evaluations, plans)
+
+
+def compare_scenarios(instance: Instance, solutions: list[tuple[str, Solution]]) -> dict[str, Comparison]:
+    """One comparison per scenario of the instance, in its order."""
+    return {scenario: compare(instance, solutions, scenario) for scenario in instance.scenario_ids}
+
+
+def expected_plans(instance: Instance, comparisons: dict[str, Comparison]) -> pd.DataFrame:
+    """Per posture: coverage, cost and moves expected over the scenarios, the worst scenario's
+    coverage, and in how many scenarios it meets every requirement and limit."""
+    probability = dict(zip(instance.scenario_ids, instance.scenario_probability))
+    names = next(iter(comparisons.values())).names
+    rows = []
+    for name in names:
+        evaluations = {s: c.evaluations[name] for s, c in comparisons.items()}
+        rows.append({
+            "posture": name,
+            "expected_coverage": sum(probability[s] * e.total for s, e in evaluations.items()),
+            "worst_coverage": min(e.total for e in evaluations.values()),
+            "expected_cost": sum(probability[s] * e.substitute_cost for s, e in evaluations.items()),
+            "expected_moves": sum(probability[s] * e.moves_total for s, e in evaluations.items()),
+            "feasible_in": f"{sum(e.feasible for e in evaluations.values())}/{len(evaluations)}",
+        })
+    return pd.DataFrame(rows)
 
 
 def render(comparison: Comparison, fmt: str) -> str:
@@ -137,6 +174,31 @@ def render(comparison: Comparison, fmt: str) -> str:
         heading("sites and layers covered less than in the reference"),
         format_table(losing, style) if len(losing) else "(none)",
     ])
+
+
+def render_scenarios(instance: Instance, comparisons: dict[str, Comparison], fmt: str) -> str:
+    """Comparisons in every scenario and the expectation over them: text, markdown, csv (the
+    tidy table with a scenario column) or json."""
+    from layerdef.report_text import NOTICE, format_table
+
+    expected = expected_plans(instance, comparisons)
+    if fmt == "csv":
+        return pd.concat([c.long.assign(scenario=s) for s, c in comparisons.items()],
+                         ignore_index=True).to_csv(index=False)
+    if fmt == "json":
+        return json.dumps({"expected": json.loads(expected.to_json(orient="records")),
+                           "scenarios": {s: {name: json.loads(getattr(c, name).to_json(orient="records"))
+                                             for name in ("plans", "by_period", "by_site")}
+                                         for s, c in comparisons.items()}}, indent=1)
+    style = "markdown" if fmt == "markdown" else "text"
+    heading = (lambda title: f"## {title}") if style == "markdown" else (lambda title: f"{title}:")
+    probability = dict(zip(instance.scenario_ids, instance.scenario_probability))
+    parts = [f"{instance.name}: reference vs current vs plans in {len(comparisons)} scenarios. {NOTICE}",
+             heading("expected over the scenarios"), format_table(expected, style)]
+    for scenario, comparison in comparisons.items():
+        parts += [heading(f"scenario {scenario} (probability {probability[scenario]:g})"),
+                  format_table(comparison.plans, style), format_table(comparison.by_period, style)]
+    return "\n\n".join(parts)
 
 
 def _unique(name: str, taken: list[str]) -> str:

@@ -20,6 +20,9 @@ from layerdef.instance import Instance
 from layerdef.problems import InstanceError, Problem
 
 POSTURE_COLUMNS = ["period", "unit", "position"]
+#: `request_by`: the period in which the rotation must be requested, its lead before `first`
+#: (the first period when the lead reaches back before the horizon).
+SUBSTITUTE_COLUMNS = ["offer", "unit", "first", "last", "periods", "cost", "request_by"]
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Evaluation:
     value: np.ndarray  # (S, L, T) coverage value
     shortfall: np.ndarray  # (S, L, T) units missing against the requirement
     moves: pd.DataFrame  # period, unit, from, to
-    substitutes: pd.DataFrame  # offer, unit, first, last, periods, cost
+    substitutes: pd.DataFrame  # SUBSTITUTE_COLUMNS
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -251,8 +254,9 @@ def _substitutes(instance: Instance, rows: dict, violations: list[str]) -> pd.Da
             violations.append(f"rotation: {unit} stays {length} periods, more than max_periods "
                               f"{instance.offer_max_periods[f]}")
         records.append((offer, unit, instance.periods[first], instance.periods[last], length,
-                        length * float(instance.offer_cost[f])))
-    return pd.DataFrame(records, columns=["offer", "unit", "first", "last", "periods", "cost"])
+                        length * float(instance.offer_cost[f]),
+                        instance.periods[max(first - int(instance.offer_lead[f]), 0)]))
+    return pd.DataFrame(records, columns=SUBSTITUTE_COLUMNS)
 
 
 def _check_limits(instance: Instance, moves: pd.DataFrame, substitutes: pd.DataFrame,

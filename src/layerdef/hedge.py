@@ -1,5 +1,4 @@
-"""Hedged plans across return-date scenarios (groundwork of the scenarios issue; not yet on
-the command line).
+"""Hedged plans across return-date scenarios, and what hedging is worth.
 
 One copy of the deterministic formulation per scenario, built on the same classes of
 interchangeable units (formed over every scenario's presence, so that class c means the same
@@ -22,7 +21,8 @@ from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
 from layerdef.heuristic import greedy_posture
 from layerdef.model import Block, Formulation, UnitClass, formulate, posture_solution
-from layerdef.solve import HighsBackend, SolverOptions, check_plan, restore_posture, run_stages
+from layerdef.solution import Solution
+from layerdef.solve import HighsBackend, SolverOptions, check_plan, progress, restore_posture, run_stages
 
 INF = float("inf")
 
@@ -152,11 +152,16 @@ def _worst_case(hedged: Hedged) -> None:
 
 @dataclass
 class HedgedPlan:
+    """One checked posture per scenario; `bound` is the first stage's (expected or worst coverage)."""
+
     status: str
     scenario_ids: list[str]
     probability: np.ndarray
     postures: list  # one posture DataFrame per scenario
     evaluations: list[Evaluation]
+    bound: float | None = None
+    risk: str = "expected"
+    solver_version: str = ""
 
     @property
     def expected(self) -> dict[str, float]:
@@ -164,6 +169,18 @@ class HedgedPlan:
                 for name, values in (("coverage", [e.total for e in self.evaluations]),
                                      ("substitute_cost", [e.substitute_cost for e in self.evaluations]),
                                      ("moves", [e.moves_total for e in self.evaluations]))}
+
+    @property
+    def risk_value(self) -> float:
+        """The coverage the plan was optimized for: expected, or the worst scenario's."""
+        return risk_measure([e.total for e in self.evaluations], self.probability, self.risk)
+
+
+def risk_measure(coverage: list[float], probability: np.ndarray, risk: str) -> float:
+    """Expected coverage over the scenarios, or the worst scenario's."""
+    if risk == "worst":
+        return float(min(coverage))
+    return float(np.dot(probability, coverage))
 
 
 def _greedy_start(instance: Instance, hedged: Hedged) -> np.ndarray | None:
@@ -182,12 +199,12 @@ def _greedy_start(instance: Instance, hedged: Hedged) -> np.ndarray | None:
 
 
 def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float | None = None,
-                 gap: float = 0.0, log: bool = False) -> HedgedPlan:
+                 gap: float = 0.0, log: bool = False, threads: int | None = None) -> HedgedPlan:
     """One posture per scenario, lexicographic over (expected or worst) coverage, expected cost,
     expected moves; each scenario's posture is checked by the evaluator."""
     started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
-    backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, None, log))
+    backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, log))
     stages = [("coverage", -1), ("substitute_cost", 1), ("moves", 1)]
     first, solution = run_stages(backend, stages, _greedy_start(instance, hedged), time_limit, started,
                                  log, lambda: [
@@ -201,4 +218,88 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
         postures.append(posture)
         evaluations.append(evaluation)
     return HedgedPlan(status, list(instance.scenario_ids), instance.scenario_probability, postures,
-                      evaluations)
+                      evaluations, first.bound, risk, backend.version)
+
+
+def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: float | None = None,
+                    gap: float = 0.0, threads: int | None = None, log: bool = False,
+                    plan_for: str | None = None, values: bool = True) -> Solution:
+    """The hedged plan as a Solution (tables with a `scenario` column, expected figures), with
+    the value of the stochastic solution and of perfect information unless `values` is False."""
+    started = time.perf_counter()
+    plan = solve_hedged(instance, risk, time_limit, gap, log, threads)
+    hedged_s = time.perf_counter() - started
+    solver = {"name": "highs", "interface": "highspy",
+              "version": plan.solver_version,
+              "options": SolverOptions(time_limit, gap, threads, log).as_dict()}
+    parts = []
+    for world, posture, evaluation in zip([instance.in_scenario(s) for s in instance.scenario_ids],
+                                          plan.postures, plan.evaluations):
+        parts.append(Solution.from_evaluations(
+            instance=world, objective_kind="coverage", status=plan.status, bound=None, gap=None,
+            solver=solver, wall_s=hedged_s, build_s=None, plan=evaluation, posture=posture,
+            current=evaluate(world, world.current_posture()),
+            reference=evaluate(world, world.reference_posture())))
+    achieved = plan.risk_value
+    bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
+    information = (values_of_information(instance, plan, plan_for, time_limit, gap, threads, log)
+                   if values else None)
+    return Solution.from_scenarios(
+        instance, parts, risk, plan.status, bound, abs(bound - achieved) / max(abs(achieved), 1e-9),
+        solver, time.perf_counter() - started, None, information)
+
+
+def most_likely(instance: Instance) -> str:
+    """The most probable scenario (the first of equals)."""
+    return instance.scenario_ids[int(np.argmax(instance.scenario_probability))]
+
+
+def values_of_information(instance: Instance, plan: HedgedPlan, plan_for: str | None,
+                          time_limit: float | None, gap: float, threads: int | None,
+                          log: bool) -> dict:
+    """What hedging is worth, in the plan's risk measure of coverage.
+
+    VSS: the hedged plan against the plan made as if `plan_for` (default: the most likely
+    scenario) were certain, replayed in every scenario. EVPI: each scenario solved alone
+    (perfect foresight) against the hedged plan."""
+    from layerdef.replay import replay
+    from layerdef.solve import solve
+
+    plan_for = plan_for or most_likely(instance)
+    options = {"time_limit": time_limit, "gap": gap, "threads": threads}
+    worlds = [instance.in_scenario(s) for s in instance.scenario_ids]
+    perfect = [solve(world, **options) for world in worlds]
+    progress(log, f"perfect information: {len(perfect)} scenarios solved alone")
+    deterministic = solve(instance.in_scenario(plan_for), **options)
+    replayed = [replay(instance, deterministic.posture, s)[1] for s in instance.scenario_ids]
+    progress(log, f"the plan for {plan_for} replayed in every scenario")
+    measure = lambda coverage: risk_measure(coverage, instance.scenario_probability, plan.risk)
+    hedged_value = plan.risk_value
+    perfect_value = measure([p.objective["coverage"] for p in perfect])
+    replayed_value = measure([r.total for r in replayed])
+    rows = [{"scenario": s, "probability": float(p),
+             "hedged": h.total, "hedged_cost": h.substitute_cost, "hedged_moves": h.moves_total,
+             "deterministic": r.total, "deterministic_cost": r.substitute_cost,
+             "deterministic_moves": r.moves_total,
+             "deterministic_unmet": int((r.shortfall > 0).sum()),
+             "deterministic_violations": r.violations,
+             "perfect": f.objective["coverage"], "perfect_cost": f.objective["substitute_cost"]}
+            for s, p, h, r, f in zip(instance.scenario_ids, instance.scenario_probability,
+                                     plan.evaluations, replayed, perfect)]
+    probability = instance.scenario_probability
+    hedged_cost = plan.expected["substitute_cost"]
+    replayed_cost = float(np.dot(probability, [r.substitute_cost for r in replayed]))
+    perfect_cost = float(np.dot(probability, [p.objective["substitute_cost"] for p in perfect]))
+    return {
+        "measure": f"{plan.risk} coverage; costs are expected", "plan_for": plan_for,
+        "hedged": hedged_value, "deterministic_replayed": replayed_value,
+        "deterministic_feasible_everywhere": all(r.feasible for r in replayed),
+        "perfect_information": perfect_value,
+        "vss": hedged_value - replayed_value, "evpi": perfect_value - hedged_value,
+        "hedged_cost": hedged_cost, "deterministic_cost": replayed_cost, "perfect_cost": perfect_cost,
+        "vss_cost": replayed_cost - hedged_cost, "evpi_cost": hedged_cost - perfect_cost,
+        "status": {"hedged": plan.status, "deterministic": deterministic.status,
+                   "perfect": [p.status for p in perfect]},
+        "by_scenario": rows,
+    }
+

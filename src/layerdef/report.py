@@ -24,6 +24,7 @@ import pandas as pd
 from layerdef.compare import Comparison, compare
 from layerdef.evaluate import Evaluation
 from layerdef.instance import Instance
+from layerdef.problems import InstanceError, Problem
 from layerdef.solution import Solution
 
 KM_PER_DEGREE = 111.32
@@ -185,18 +186,46 @@ def figures(instance: Instance, solution: Solution, comparison: Comparison) -> d
 
 
 def write_report(path: Path, instance: Instance, solution: Solution, solution_path: str,
-                 png_dir: Path | None = None) -> list[Path]:
-    """Draw the figures once; write the HTML report and, when asked, the PNGs."""
-    comparison = compare(instance, [(solution_path, solution)])
+                 png_dir: Path | None = None, scenario: str | None = None) -> list[Path]:
+    """Draw the figures once; write the HTML report and, when asked, the PNGs. A hedged plan
+    is drawn as it plays out in `scenario` (default: the most likely), with a section on every
+    scenario and on what hedging is worth."""
+    hedged = None
+    if scenario is not None and not solution.hedged:
+        raise InstanceError([Problem(solution_path, "--scenario draws a hedged plan in one of its "
+                                     "scenarios; this plan has one posture (score it in a scenario "
+                                     "with `layerdef replay` or `layerdef compare --scenario`)")])
+    if solution.hedged:
+        from layerdef.hedge import most_likely
+
+        scenario = scenario or most_likely(instance)
+        hedged, solution = solution, solution.in_scenario(scenario)
+    comparison = compare(instance, [(solution_path, hedged or solution)], scenario)
+    if scenario is not None:
+        instance = instance.in_scenario(scenario)
     drawn = figures(instance, solution, comparison)
-    write_html(path, instance, solution, comparison, drawn)
+    write_html(path, instance, solution, comparison, drawn, hedged, scenario)
     written = write_pngs(png_dir, instance, drawn) if png_dir is not None else []
     _pyplot().close("all")
     return written
 
 
+def _scenario_section(hedged: Solution | None, scenario: str | None) -> str:
+    """Every scenario of a hedged plan and the values of information; empty otherwise."""
+    if hedged is None:
+        return ""
+    from layerdef.report_text import scenario_table, value_lines
+
+    values = "".join(f"<p>{html.escape(line)}</p>" for line in value_lines(hedged.values)) if hedged.values else ""
+    return (f'<section id="scenarios"><h2>Scenarios</h2><p>A hedged plan ({html.escape(hedged.risk or "")} '
+            f"coverage): expected coverage {hedged.objective['coverage']:.4g}, expected substitute "
+            f"cost {hedged.objective['substitute_cost']:.4g}. The map, charts and tables below show it "
+            f"in scenario <b>{html.escape(scenario or '')}</b>.</p>{_table(scenario_table(hedged))}"
+            f"{values}</section>")
+
+
 def write_html(path: Path, instance: Instance, solution: Solution, comparison: Comparison,
-               drawn: dict) -> None:
+               drawn: dict, hedged: Solution | None = None, scenario: str | None = None) -> None:
     """The self-contained report: nothing in it refers to anything outside the file."""
     options = "".join(f'<option value="{t}">{html.escape(label)}</option>'
                       for t, label in enumerate(instance.periods))
@@ -220,6 +249,7 @@ svg {{ max-width: 100%; height: auto; }}
 {objective['coverage']:.4g} against {solution.reference['coverage']:.4g} (reference) and
 {solution.current['coverage']:.4g} (current posture); substitute cost {objective['substitute_cost']:g};
 moves {objective['moves']}.</p>
+{_scenario_section(hedged, scenario)}
 <section id="map"><h2>Map</h2>
 <label>Period <select id="period">{options}</select></label>
 {maps}</section>

@@ -44,6 +44,8 @@ def _cell(value) -> str:
 
 def solution_summary(plan: "Solution") -> str:
     """The headline of a plan, then plan vs current vs reference per period."""
+    if plan.hedged:
+        return hedged_summary(plan)
     objective = plan.objective
     reference, current = plan.reference["coverage"], plan.current["coverage"]
     share = objective["coverage"] / reference if reference else 1.0
@@ -87,3 +89,101 @@ def evaluation_summary(instance: "Instance", result: "Evaluation", fmt: str) -> 
     else:
         lines.append("no rule broken")
     return "\n".join(lines)
+
+
+def common_periods(plan: "Solution") -> list[str]:
+    """The periods, from the first, in which a hedged plan puts every unit in the same place
+    in every scenario: what to do now, before knowing which scenario comes true."""
+    assignments = plan.assignments
+    periods = list(dict.fromkeys(plan.summary["period"]))
+    common = []
+    for period in periods:
+        rows = assignments[assignments["period"] == period]
+        postures = {frozenset(zip(group["unit"], group["position"]))
+                    for _, group in rows.groupby("scenario", sort=False)}
+        if len(postures) > 1 or rows["scenario"].nunique() < len(plan.scenarios):
+            break
+        common.append(period)
+    return common
+
+
+def hedged_summary(plan: "Solution") -> str:
+    """A hedged plan: what to do now (the decisions common to every scenario), then how the
+    plan goes on in each scenario, then what hedging is worth."""
+    objective, reference, current = plan.objective, plan.reference["coverage"], plan.current["coverage"]
+    measure = "expected" if plan.risk != "worst" else "worst-scenario"
+    gap_text = "" if plan.status == "optimal" or plan.gap is None else f", gap {plan.gap:.3%}"
+    lines = [
+        f"{plan.instance['name']}: {plan.status}{gap_text} (hedged over {len(plan.scenarios)} "
+        f"scenarios for the {measure} coverage, {plan.wall_s:.2f} s, HiGHS "
+        f"{plan.solver.get('version', '')}). {NOTICE}",
+        f"expected coverage {objective['coverage']:.4g} = "
+        f"{objective['coverage'] / reference if reference else 1:.1%} of the reference "
+        f"({reference:.4g}); current posture {current:.4g}",
+        f"expected substitute cost {objective['substitute_cost']:.4g}, expected moves "
+        f"{objective['moves']:.4g}", "",
+    ]
+    lines += _common_decisions(plan)
+    lines += ["", "by scenario:", format_table(scenario_table(plan), "text")]
+    if plan.values:
+        lines += [""] + value_lines(plan.values)
+    return "\n".join(lines)
+
+
+def _common_decisions(plan: "Solution") -> list[str]:
+    common = common_periods(plan)
+    periods = list(dict.fromkeys(plan.summary["period"]))
+    if not common:
+        return ["the plan differs between scenarios from the first period on"]
+    first = plan.scenarios[0]["id"]
+    span = common[0] if len(common) == 1 else f"{common[0]} .. {common[-1]}"
+    lines = [f"what to do now, the same in every scenario ({span}):"]
+    moves = plan.moves[(plan.moves["scenario"] == first) & plan.moves["period"].isin(common)]
+    lines += [f"  {m.period}: move {m.unit} from {m['from']} to {m.to}" for _, m in moves.iterrows()]
+    substitutes = plan.substitutes
+    requested = substitutes[(substitutes["scenario"] == first) & substitutes["request_by"].isin(common)]
+    for _, row in requested.iterrows():
+        stays = substitutes[substitutes["unit"] == row["unit"]]
+        until = (f"through {row['last']}" if stays["last"].nunique() == 1 else
+                 "staying through " + ", ".join(f"{last} ({s})" for s, last in
+                                                zip(stays["scenario"], stays["last"])))
+        verb = "arrives" if row["request_by"] == row["first"] else f"request it to arrive in {row['first']}"
+        lines.append(f"  {row['request_by']}: substitute {row['unit']} ({row['offer']}): {verb}, {until}")
+    if len(lines) == 1:
+        lines.append("  no move and no substitute: hold the current posture")
+    if len(common) < len(periods):
+        lines.append(f"from {periods[len(common)]} on, the plan depends on which scenario comes true")
+    return lines
+
+
+def scenario_table(plan: "Solution") -> pd.DataFrame:
+    """One row per scenario of a hedged plan: probability, coverage, cost, moves, substitutes."""
+    rows = []
+    for entry in plan.scenarios:
+        subs = plan.substitutes[plan.substitutes["scenario"] == entry["id"]]
+        reference = entry["reference"]["coverage"]
+        rows.append({"scenario": entry["id"], "probability": entry["probability"],
+                     "coverage": entry["objective"]["coverage"],
+                     "share_of_reference": entry["objective"]["coverage"] / reference if reference else 1.0,
+                     "current": entry["current"]["coverage"],
+                     "substitute_cost": entry["objective"]["substitute_cost"],
+                     "moves": entry["objective"]["moves"],
+                     "substitutes": "; ".join(f"{r.unit} {r.first}..{r.last}" for r in subs.itertuples())})
+    return pd.DataFrame(rows)
+
+
+def value_lines(values: dict) -> list[str]:
+    """The value of the stochastic solution and of perfect information, in words."""
+    plan_for = values["plan_for"]
+    caveat = ("" if values["deterministic_feasible_everywhere"] else
+              " (and it breaks a requirement or limit in some scenario)")
+    return [
+        f"value of the stochastic solution: {values['vss']:+.4g} coverage ({values['measure']}): "
+        f"hedged {values['hedged']:.4g} vs {values['deterministic_replayed']:.4g} for the plan made "
+        f"as if {plan_for} were certain, replayed in every scenario{caveat}; expected cost "
+        f"{values['hedged_cost']:.4g} vs {values['deterministic_cost']:.4g}",
+        f"expected value of perfect information: {values['evpi']:+.4g} coverage: "
+        f"{values['perfect_information']:.4g} with foresight of the return date vs "
+        f"{values['hedged']:.4g} hedged; expected cost {values['perfect_cost']:.4g} vs "
+        f"{values['hedged_cost']:.4g}",
+    ]

@@ -27,7 +27,7 @@ TABLE_COLUMNS = {
     "summary": ["period", "plan", "current", "reference", "gap", "share_of_reference",
                 "substitute_cost", "moves", "unmet_requirements"],
     "assignments": ["period", "unit", "system", "owner", "position", "substitute"],
-    "substitutes": ["offer", "unit", "first", "last", "periods", "cost"],
+    "substitutes": ["offer", "unit", "first", "last", "periods", "cost", "request_by"],
     "moves": ["period", "unit", "from", "to"],
     "coverage": ["period", "site", "layer", "units", "value", "required", "shortfall"],
 }
@@ -49,6 +49,15 @@ class Solution:
     reference: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     build_s: float | None = None
+    #: Hedged plans only: the risk measure, one entry per scenario (id, probability, figures of
+    #: the plan, the current and the reference posture there) and the values of information.
+    risk: str | None = None
+    scenarios: list[dict[str, Any]] | None = None
+    values: dict[str, Any] | None = None
+
+    @property
+    def hedged(self) -> bool:
+        return self.scenarios is not None
 
     @property
     def assignments(self) -> pd.DataFrame:
@@ -72,8 +81,25 @@ class Solution:
 
     @property
     def posture(self) -> pd.DataFrame:
-        """The plan as a posture table (period, unit, position), as `evaluate` reads it."""
-        return self.assignments[["period", "unit", "position"]].copy()
+        """The plan as a posture table (period, unit, position), as `evaluate` reads it; a hedged
+        plan's has a `scenario` column first (one posture per scenario)."""
+        columns = (["scenario"] if self.hedged else []) + ["period", "unit", "position"]
+        return self.assignments[columns].copy()
+
+    def in_scenario(self, scenario: str) -> "Solution":
+        """A hedged plan as it plays out in one of its scenarios: a deterministic solution whose
+        tables, objective and comparisons are that scenario's."""
+        entry = next((e for e in self.scenarios or [] if e["id"] == scenario), None)
+        if entry is None:
+            known = ", ".join(e["id"] for e in self.scenarios or []) or "none: not a hedged plan"
+            raise InstanceError([Problem("solution", f"scenario {scenario!r} is not in the plan "
+                                         f"(scenarios: {known})")])
+        tables = {name: table[table["scenario"] == scenario].drop(columns="scenario")
+                  .reset_index(drop=True) for name, table in self.tables.items()}
+        return Solution(status=self.status, objective_kind=self.objective_kind,
+                        objective=entry["objective"], bound=None, gap=None, solver=self.solver,
+                        wall_s=self.wall_s, instance=self.instance, current=entry["current"],
+                        reference=entry["reference"], tables=tables, build_s=self.build_s)
 
     # -- construction
 
@@ -99,6 +125,30 @@ class Solution:
             current=evaluation_digest(instance, current),
             reference=evaluation_digest(instance, reference), tables=tables)
 
+    @classmethod
+    def from_scenarios(cls, instance: "Instance", parts: list["Solution"], risk: str, status: str,
+                       bound: float | None, gap: float | None, solver: dict, wall_s: float,
+                       build_s: float | None, values: dict[str, Any] | None) -> "Solution":
+        """A hedged plan from one deterministic-shaped solution per scenario (in the order of
+        `instance.scenario_ids`): tables stacked with a `scenario` column, objective and
+        comparisons as expectations over the scenarios."""
+        ids, probability = instance.scenario_ids, instance.scenario_probability
+        tables = {name: pd.concat([part.tables[name].assign(scenario=scenario)
+                                   for scenario, part in zip(ids, parts)], ignore_index=True)
+                  for name in TABLE_NAMES}
+        tables = {name: table[["scenario", *TABLE_COLUMNS[name]]] for name, table in tables.items()}
+        entries = [{"id": scenario, "probability": float(p), "objective": part.objective,
+                    "current": part.current, "reference": part.reference}
+                   for scenario, p, part in zip(ids, probability, parts)]
+        return cls(
+            status=status, objective_kind=parts[0].objective_kind,
+            objective=_expected([part.objective for part in parts], probability),
+            bound=bound, gap=gap, solver=solver, wall_s=wall_s, build_s=build_s,
+            instance=parts[0].instance,
+            current=_expected_digest(ids, probability, [part.current for part in parts]),
+            reference=_expected_digest(ids, probability, [part.reference for part in parts]),
+            tables=tables, risk=risk, scenarios=entries, values=values)
+
     # -- JSON
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +165,8 @@ class Solution:
             "instance": self.instance,
             "current": self.current,
             "reference": self.reference,
+            **({"risk": self.risk, "scenarios": self.scenarios, "values": self.values}
+               if self.hedged else {}),
             "tables": {name: _records(self.tables[name]) for name in TABLE_NAMES},
         }
 
@@ -147,13 +199,16 @@ class Solution:
             raise InstanceError([Problem(str(path), "not a layerdef solution "
                                          "(missing `layerdef_solution: 1`)")])
         try:
-            tables = {name: pd.DataFrame(document["tables"][name], columns=TABLE_COLUMNS[name])
+            first = ["scenario"] if document.get("scenarios") is not None else []
+            tables = {name: pd.DataFrame(document["tables"][name], columns=first + TABLE_COLUMNS[name])
                       for name in TABLE_NAMES}
             return cls(status=document["status"], objective_kind=document["objective_kind"],
                        objective=document["objective"], bound=document["bound"],
                        gap=document["gap"], solver=document["solver"], wall_s=document["wall_s"],
                        build_s=document.get("build_s"), instance=document["instance"],
-                       current=document["current"], reference=document["reference"], tables=tables)
+                       current=document["current"], reference=document["reference"], tables=tables,
+                       risk=document.get("risk"), scenarios=document.get("scenarios"),
+                       values=document.get("values"))
         except (KeyError, TypeError, ValueError) as error:
             raise InstanceError([Problem(str(path), f"solution JSON lacks {error}")])
 
@@ -207,6 +262,21 @@ def evaluation_digest(instance: "Instance", evaluation: "Evaluation") -> dict[st
         "by_period": [float(v) for v in evaluation.value_by_period],
         "unmet": _records(unmet[["period", "site", "layer", "required", "units", "shortfall"]]),
     }
+
+
+def _expected(figures: list[dict[str, float]], probability) -> dict[str, float]:
+    return {name: float(sum(p * f[name] for p, f in zip(probability, figures))) for name in figures[0]}
+
+
+def _expected_digest(ids: list[str], probability, digests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Expected figures of a comparison posture over the scenarios; its unmet requirements
+    listed with their scenario."""
+    by_period = [sum(p * d["by_period"][t] for p, d in zip(probability, digests))
+                 for t in range(len(digests[0]["by_period"]))]
+    return {**_expected([{k: d[k] for k in ("coverage", "substitute_cost", "moves")} for d in digests],
+                        probability),
+            "by_period": [float(v) for v in by_period],
+            "unmet": [{"scenario": scenario, **row} for scenario, d in zip(ids, digests) for row in d["unmet"]]}
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:

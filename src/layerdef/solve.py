@@ -316,8 +316,12 @@ class PyomoBackend:
 
 def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
           gap: float = 0.0, threads: int | None = None, log: bool = False,
-          write_model: str | None = None, model=None, start: pd.DataFrame | None = None) -> Solution:
+          write_model: str | None = None, model=None, start: pd.DataFrame | None = None,
+          risk: str = "expected", plan_for: str | None = None, values: bool = True) -> Solution:
     """Solve lexicographically and return the checked plan with its comparisons.
+
+    An instance with scenarios gets the hedged plan (`layerdef.hedge.solve_scenarios`: `risk`
+    "expected" or "worst"; `plan_for` and `values` for the value of the stochastic solution).
 
     `model`: a Pyomo model from `build_model(instance)`, possibly extended; solved through
     Pyomo instead of the fast path. `start`: a posture (period, unit, position) to start
@@ -325,10 +329,15 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     """
     started = time.perf_counter()
     if instance.scenario_ids:
-        raise InstanceError([Problem(str(instance.path), "hedged plans over scenarios are not "
-                                     "implemented yet; `layerdef replay` scores a plan in each "
-                                     "scenario (remove `scenarios` to plan for the base dates)",
-                                     "scenarios")])
+        kind = objective or instance.objective
+        if model is not None or start is not None or write_model or kind != "coverage":
+            raise InstanceError([Problem(str(instance.path), "with scenarios, solve makes a hedged "
+                                         "plan for the coverage objective only (no model, start, "
+                                         "--write-model or min-cost); plan for one scenario with "
+                                         "--scenario ID", "scenarios")])
+        from layerdef.hedge import solve_scenarios
+
+        return solve_scenarios(instance, risk, time_limit, gap, threads, log, plan_for, values)
     options = SolverOptions(time_limit, gap, threads, log)
     if model is not None:
         backend = PyomoBackend(model, options)
@@ -336,7 +345,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         backend = HighsBackend(formulate(instance, objective), options)
     form = backend.form
     build_s = time.perf_counter() - started
-    _progress(log, f"model: {form.n_rows} rows, {form.n_cols} columns, "
+    progress(log, f"model: {form.n_rows} rows, {form.n_cols} columns, "
                    f"{sum(len(e[0]) for e in form.entries)} nonzeros, built in {build_s:.2f} s")
     if write_model:
         _write_model(backend, write_model)
@@ -381,7 +390,7 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
         if remaining is not None and remaining <= 0 and index > 0:
             break  # out of time: keep the plan of the stages done
         result = backend.run(None if remaining is None else max(remaining, 0.05))
-        _progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
+        progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
         if index == 0:
             if result.status == "infeasible":
                 raise InfeasibleError(explain())
@@ -458,7 +467,8 @@ def check_plan(form: Formulation, solution: np.ndarray, plan: Evaluation, covera
                              + "\n  ".join(problems))
 
 
-def _progress(log: bool, message: str) -> None:
+def progress(log: bool, message: str) -> None:
+    """One line of progress on stderr (stdout is for results)."""
     if log:
         print(f"layerdef: {message}", file=sys.stderr, flush=True)
 
