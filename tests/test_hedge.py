@@ -146,7 +146,7 @@ def test_hedged_solve_through_the_cli(tmp_path):
         ["early", "2", "2", "1"], ["late", "2", "3", "1"]]
     shown = runner.invoke(main, ["show", str(tmp_path / "plan.json")]).output
     assert shown.index("what to do now") < shown.index("by scenario")
-    assert "1: substitute sub#1 (sub): request it to arrive in 2, staying through 2 (early), 3 (late)" in shown
+    assert "1: substitute sub#1 (sub): request it to arrive in 2, staying through 2 (early); 3 (late)" in shown
     assert "value of the stochastic solution: +5 coverage" in shown
     replayed = runner.invoke(main, ["replay", str(path), str(tmp_path / "plan.json"), "--scenario", "late"])
     assert replayed.exit_code == 0 and "coverage 40, substitute cost 2," in replayed.output
@@ -193,3 +193,38 @@ def test_worst_case_risk_trades_expectation_for_the_worst_scenario(tmp_path):
     assert [e.total for e in worst.evaluations] == pytest.approx([11.0, 12.0])
     assert [e.substitutes["offer"].tolist() for e in worst.evaluations] == [["korea"], ["korea"]]
     assert worst.risk_value == pytest.approx(11.0) and expected.risk_value == pytest.approx(11.4)
+
+
+@pytest.mark.parametrize("seed", [1, 4, 6, 8])
+def test_one_cost_then_moves_stage_equals_two_stages(seed, tmp_path, monkeypatch):
+    """The weighted expected cost + moves stage is exact: the same figures as the stages one
+    after the other (forced by pretending no decimal grid exists)."""
+    import layerdef.hedge as hedge
+
+    inst = load_document(scenario_document(seed, tmp_path), tmp_path)
+    assert "cost_then_moves" in hedge.formulate_hedged(inst).form.objectives
+    one = solve_hedged(inst)
+    monkeypatch.setattr(hedge, "cost_then_moves_weight", lambda *args: None)
+    assert "cost_then_moves" not in hedge.formulate_hedged(inst).form.objectives
+    two = solve_hedged(inst)
+    assert one.expected == pytest.approx(two.expected, abs=1e-6)
+
+
+def test_no_hedged_plan_is_explained(tmp_path):
+    """Each scenario alone can be covered with one one-period rotation, but it must be requested
+    two periods ahead, before it is known which period it is needed in: no hedged plan. And a
+    scenario with no plan even alone is explained in its own terms."""
+    document = copy.deepcopy(LEAD)
+    document["sites"][0]["require"] = {"lower": 1}
+    document["substitutes"][0]["max_periods"] = 1
+    inst = load_document(document, tmp_path)
+    for scenario in inst.scenario_ids:
+        layerdef.solve(inst.in_scenario(scenario))
+    with pytest.raises(layerdef.InfeasibleError) as error:
+        layerdef.solve(inst)
+    assert "no single plan does in all of them" in " ".join(error.value.explanation)
+    document["substitutes"][0]["earliest"] = "3"
+    with pytest.raises(layerdef.InfeasibleError) as error:
+        layerdef.solve(load_document(document, tmp_path))
+    assert error.value.explanation[1].startswith(
+        "in scenario early: requirement not met: site a, layer lower, periods 2:")

@@ -96,3 +96,24 @@ def _span(instance: Instance, periods: list[int]) -> str:
     mask = np.zeros(instance.T, dtype=bool)
     mask[periods] = True
     return period_ranges(instance.periods, mask)
+
+
+def explain_hedged_infeasibility(instance: Instance, options) -> list[str]:
+    """Why no hedged plan exists: a scenario that has no plan even alone (explained as above),
+    or else the non-anticipativity that commits decisions before the return date is known."""
+    from layerdef.solve import InfeasibleError, solve
+
+    lines = []
+    for scenario in instance.scenario_ids:
+        world = instance.in_scenario(scenario)
+        try:
+            solve(world, time_limit=options.time_limit, threads=options.threads)
+        except InfeasibleError:
+            lines += [f"in scenario {scenario}: {line}"
+                      for line in explain_infeasibility(world, "coverage", options)]
+    if lines:
+        return lines
+    return [f"{instance.name}: every scenario alone has a plan that meets every requirement and "
+            "limit, but no single plan does in all of them: decisions (moves, substitute requests "
+            "a lead time ahead) must be taken before the return date is known; shorter leads, "
+            "a larger budget or fewer requirements would make room"]

@@ -7,7 +7,7 @@ whose history (who is present in every period so far) is the same up to t, the d
 are the same (`z`, the positions and stays of substitute cohorts), and a substitute rotation
 starting in t is the same wherever the histories agree up to t - lead. Objective: expected
 coverage (`risk="expected"`) or the worst scenario's (`risk="worst"`), then expected cost, then
-expected moves, in separate exact stages.
+expected moves, in exact stages (cost and moves in one when the expected costs lie on a grid).
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from layerdef.evaluate import Evaluation, evaluate
+from layerdef.explain import explain_hedged_infeasibility
 from layerdef.instance import Instance
 from layerdef.heuristic import greedy_posture
-from layerdef.model import Block, Formulation, UnitClass, formulate, posture_solution
+from layerdef.model import (Block, Formulation, UnitClass, cost_then_moves_weight, formulate,
+                            posture_solution)
 from layerdef.solution import Solution
-from layerdef.solve import HighsBackend, SolverOptions, check_plan, progress, restore_posture, run_stages
+from layerdef.solve import (HighsBackend, SolverOptions, check_plan, lexicographic_stages, progress,
+                            restore_posture, run_stages)
 
 INF = float("inf")
 
@@ -76,11 +79,24 @@ def formulate_hedged(instance: Instance, risk: str = "expected") -> Hedged:
     for name in ("coverage", "substitute_cost", "moves"):
         stacked.objectives[name] = np.concatenate([p * form.objectives[name]
                                                    for p, form in zip(probability, forms)])
+    _expected_cost_then_moves(stacked, instance, max(form.most_moves for form in forms))
     hedged = Hedged(stacked, worlds, forms, offsets)
     _link(hedged, instance)
     if risk == "worst":
         _worst_case(hedged)
     return hedged
+
+
+def _expected_cost_then_moves(form: Formulation, instance: Instance, most_moves: int) -> None:
+    """Expected cost, then expected moves, in one exact stage when every probability x offer
+    cost lies on a decimal grid: expected costs then differ by at least that grid's step, and
+    expected moves never exceed `most_moves`."""
+    weight = cost_then_moves_weight(form.objectives["substitute_cost"], form.objectives["moves"],
+                                    np.outer(instance.scenario_probability, instance.offer_cost),
+                                    most_moves)
+    if weight is not None:
+        form.cost_weight, form.most_moves = weight, most_moves
+        form.objectives["cost_then_moves"] = weight * form.objectives["substitute_cost"] + form.objectives["moves"]
 
 
 def _columns(hedged: Hedged, n: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -132,19 +148,27 @@ def _link(hedged: Hedged, instance: Instance) -> None:
                   np.concatenate([left, right]), np.concatenate([np.ones(len(left)), -np.ones(len(left))]))
 
 
+def _per_scenario(hedged: Hedged, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, value) entries of one row per scenario n holding n's objective `name`."""
+    rows, cols, values = [], [], []
+    for n, part in enumerate(hedged.forms):
+        vector = part.objectives[name]
+        nonzero = np.nonzero(vector)[0]
+        rows.append(np.full(len(nonzero), n))
+        cols.append(nonzero + hedged.offsets[n])
+        values.append(vector[nonzero])
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+
+
 def _worst_case(hedged: Hedged) -> None:
     """Maximize eta <= every scenario's coverage: the worst scenario's coverage."""
     form = hedged.form
     eta = form.add_columns("worst_coverage", (), None, -INF, INF, False)
-    rows, cols, values = [], [], []
-    for n, part in enumerate(hedged.forms):
-        vector = part.objectives["coverage"]
-        nonzero = np.nonzero(vector)[0]
-        rows += [np.full(len(nonzero) + 1, n)]
-        cols += [np.concatenate([[eta.start], nonzero + hedged.offsets[n]])]
-        values += [np.concatenate([[1.0], -vector[nonzero]])]
-    form.add_rows("worst_scenario", ("n",), np.arange(len(hedged.forms)), -INF, 0.0,
-                  np.concatenate(rows), np.concatenate(cols), np.concatenate(values))
+    rows, cols, values = _per_scenario(hedged, "coverage")
+    scenarios = np.arange(len(hedged.forms))
+    form.add_rows("worst_scenario", ("n",), scenarios, -INF, 0.0,
+                  np.concatenate([scenarios, rows]), np.concatenate([np.full(len(scenarios), eta.start), cols]),
+                  np.concatenate([np.ones(len(scenarios)), -values]))
     for name in form.objectives:
         form.objectives[name] = np.concatenate([form.objectives[name], [0.0]])
     form.objectives["coverage"][eta.start] = 1.0
@@ -205,10 +229,10 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
     backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, log))
-    stages = [("coverage", -1), ("substitute_cost", 1), ("moves", 1)]
+    stages = lexicographic_stages(hedged.form)
+    options = SolverOptions(time_limit, gap, threads, False)
     first, solution = run_stages(backend, stages, _greedy_start(instance, hedged), time_limit, started,
-                                 log, lambda: [
-        f"{instance.name}: no hedged plan meets every requirement and limit in every scenario"])
+                                 log, lambda: explain_hedged_infeasibility(instance, options))
     status = first.status
     postures, evaluations = [], []
     for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms)):
@@ -242,11 +266,26 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
             reference=evaluate(world, world.reference_posture())))
     achieved = plan.risk_value
     bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
-    information = (values_of_information(instance, plan, plan_for, time_limit, gap, threads, log)
-                   if values else None)
+    information = None
+    if values:
+        perfect = solve_alone(instance, time_limit, gap, threads, log)
+        information = values_of_information(instance, plan, perfect, plan_for, time_limit, gap,
+                                            threads, log)
     return Solution.from_scenarios(
         instance, parts, risk, plan.status, bound, abs(bound - achieved) / max(abs(achieved), 1e-9),
         solver, time.perf_counter() - started, None, information)
+
+
+def solve_alone(instance: Instance, time_limit: float | None, gap: float, threads: int | None,
+                log: bool) -> list[Solution]:
+    """Each scenario solved as if it were certain (perfect information)."""
+    from layerdef.solve import solve
+
+    perfect = [solve(instance.in_scenario(scenario), time_limit=time_limit, gap=gap, threads=threads)
+               for scenario in instance.scenario_ids]
+    progress(log, f"perfect information: {len(perfect)} scenarios solved alone, coverage "
+                  + ", ".join(f"{p.objective['coverage']:.6g}" for p in perfect))
+    return perfect
 
 
 def most_likely(instance: Instance) -> str:
@@ -254,9 +293,9 @@ def most_likely(instance: Instance) -> str:
     return instance.scenario_ids[int(np.argmax(instance.scenario_probability))]
 
 
-def values_of_information(instance: Instance, plan: HedgedPlan, plan_for: str | None,
-                          time_limit: float | None, gap: float, threads: int | None,
-                          log: bool) -> dict:
+def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[Solution],
+                          plan_for: str | None, time_limit: float | None, gap: float,
+                          threads: int | None, log: bool) -> dict:
     """What hedging is worth, in the plan's risk measure of coverage.
 
     VSS: the hedged plan against the plan made as if `plan_for` (default: the most likely
@@ -267,9 +306,6 @@ def values_of_information(instance: Instance, plan: HedgedPlan, plan_for: str | 
 
     plan_for = plan_for or most_likely(instance)
     options = {"time_limit": time_limit, "gap": gap, "threads": threads}
-    worlds = [instance.in_scenario(s) for s in instance.scenario_ids]
-    perfect = [solve(world, **options) for world in worlds]
-    progress(log, f"perfect information: {len(perfect)} scenarios solved alone")
     deterministic = solve(instance.in_scenario(plan_for), **options)
     replayed = [replay(instance, deterministic.posture, s)[1] for s in instance.scenario_ids]
     progress(log, f"the plan for {plan_for} replayed in every scenario")

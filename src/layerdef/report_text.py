@@ -144,9 +144,9 @@ def _common_decisions(plan: "Solution") -> list[str]:
     requested = substitutes[(substitutes["scenario"] == first) & substitutes["request_by"].isin(common)]
     for _, row in requested.iterrows():
         stays = substitutes[substitutes["unit"] == row["unit"]]
-        until = (f"through {row['last']}" if stays["last"].nunique() == 1 else
-                 "staying through " + ", ".join(f"{last} ({s})" for s, last in
-                                                zip(stays["scenario"], stays["last"])))
+        by_last = stays.groupby("last", sort=True)["scenario"].apply(", ".join)
+        until = (f"through {row['last']}" if len(by_last) == 1 else
+                 "staying through " + "; ".join(f"{last} ({scenarios})" for last, scenarios in by_last.items()))
         verb = "arrives" if row["request_by"] == row["first"] else f"request it to arrive in {row['first']}"
         lines.append(f"  {row['request_by']}: substitute {row['unit']} ({row['offer']}): {verb}, {until}")
     if len(lines) == 1:
