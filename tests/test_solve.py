@@ -209,3 +209,32 @@ def test_a_solved_plan_as_columns_is_feasible_and_worth_the_same(seed, tmp_path)
     assert form.objectives["coverage"] @ x == pytest.approx(plan.objective["coverage"])
     assert form.objectives["substitute_cost"] @ x == pytest.approx(plan.objective["substitute_cost"])
     assert form.objectives["moves"] @ x == pytest.approx(plan.objective["moves"])
+
+
+def test_a_plan_cut_short_before_the_moves_stage_is_checked_against_an_overcount(tmp_path):
+    """When the time runs out before moves are minimized, the model may count more moves than
+    the plan makes (its move rows are >=): the check accepts that, and only that."""
+    from layerdef.evaluate import evaluate
+    from layerdef.model import formulate, plan_solution
+    from layerdef.solve import PlanCheckError, check_plan
+
+    inst = load_document(random_document(3, tmp_path), tmp_path)
+    plan = layerdef.solve(inst)
+    form = formulate(inst)
+    x = plan_solution(form, plan.posture)
+    evaluation = evaluate(inst, plan.posture)
+    check_plan(form, x, evaluation, None)
+    x[form.columns["move_in"].ids[0]] += 1.0  # a relocation counted that does not happen
+    check_plan(form, x, evaluation, None, moves_minimized=False)
+    with pytest.raises(PlanCheckError, match="moves: evaluation"):
+        check_plan(form, x, evaluation, None)
+    x[form.columns["move_in"].ids[0]] -= 2.0  # a relocation not counted is always a bug
+    with pytest.raises(PlanCheckError, match="moves: evaluation"):
+        check_plan(form, x, evaluation, None, moves_minimized=False)
+
+
+def test_hedged_solve_cut_short_returns_its_plan(tmp_path):
+    inst = layerdef.load(INSTANCES / "korea-2025-replay.yaml")
+    plan = layerdef.solve(inst, time_limit=3.0, values=False)
+    assert plan.status in ("optimal", "time_limit") and plan.hedged
+    assert plan.bound >= plan.objective["coverage"] - 1e-6

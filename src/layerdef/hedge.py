@@ -231,14 +231,14 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, log))
     stages = lexicographic_stages(hedged.form)
     options = SolverOptions(time_limit, gap, threads, False)
-    first, solution = run_stages(backend, stages, _greedy_start(instance, hedged), time_limit, started,
-                                 log, lambda: explain_hedged_infeasibility(instance, options))
+    first, solution, finished = run_stages(backend, stages, _greedy_start(instance, hedged), time_limit,
+                                           started, log, lambda: explain_hedged_infeasibility(instance, options))
     status = first.status
     postures, evaluations = [], []
     for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms)):
         posture = restore_posture(part, hedged.part(solution, n))
         evaluation = evaluate(world, posture)
-        check_plan(part, hedged.part(solution, n), evaluation, None)
+        check_plan(part, hedged.part(solution, n), evaluation, None, finished)
         postures.append(posture)
         evaluations.append(evaluation)
     return HedgedPlan(status, list(instance.scenario_ids), instance.scenario_probability, postures,
