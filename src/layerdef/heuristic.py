@@ -1,9 +1,10 @@
-"""A greedy starting plan: relocate units in the first period while it pays.
+"""A greedy starting plan: relocate units, period by period, while it pays.
 
-From the current posture, repeatedly move the one unit whose move to another position in the
-first period (where it then stays) adds the most coverage over the horizon, keeping
-capacities, hosts and requirements, until the first period's move limits are used or no move
-pays. HiGHS starts from this plan, so a time-limited solve returns at least this much.
+From the current posture, period by period from the first, repeatedly move the one unit whose
+move to another position from that period on (where it then stays) adds the most coverage
+over the rest of the horizon, keeping capacities, hosts and requirements, until the period's
+move limit or the total is used or no move pays; each unit moves at most once. HiGHS starts
+from this plan, so a time-limited solve returns at least this much.
 """
 
 from __future__ import annotations
@@ -23,57 +24,85 @@ def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
     started = time.perf_counter()
     T = instance.T
     where = np.repeat(instance.unit_home[:, None], T, axis=1)
-    limit = min(x for x in (instance.moves_total, instance.moves_per_period, len(instance.unit_ids))
-                if x is not None)
-    cover = instance.cover.astype(np.int16)  # (K, P, S, L)
     present = instance.present
     standing = np.zeros((len(instance.position_ids), len(instance.systems), T), dtype=np.int64)
     np.add.at(standing, (where[present], instance.unit_system[np.nonzero(present)[0]],
                          np.nonzero(present)[1]), 1)
-    units = covering_units(instance, standing)  # (S, L, T)
-    levels = np.concatenate([[0.0], np.cumsum(instance.depth_weights)])
-    J = len(instance.depth_weights)
-    weight = instance.site_weight[:, None, None] * instance.layer_weight[None, :, None]
-    required = instance.requirement[:, :, None]
-    occupancy = standing.sum(axis=1)  # (P, T)
-    movable = [u for u in range(len(instance.unit_ids)) if not instance.unit_fixed[u] and present[u, 0]]
+    state = _State(instance, covering_units(instance, standing), standing.sum(axis=1))
+    per_period = min(x for x in (instance.moves_per_period, len(instance.unit_ids)) if x is not None)
+    remaining = instance.moves_total if instance.moves_total is not None else len(instance.unit_ids)
     moved: set[int] = set()
-    for _ in range(limit):
-        best = (1e-9, None, None)
-        for u in movable:
-            if u in moved or time.perf_counter() - started > seconds:
-                continue
-            k, p, here = instance.unit_system[u], where[u, 0], present[u]
-            room = (occupancy[:, here] < instance.capacity[:, None]).all(axis=1)
-            candidates = np.nonzero(room & instance.admits[:, instance.unit_owner[u]])[0]
-            candidates = candidates[candidates != p]
-            if not len(candidates):
-                continue
-            if len(candidates) > SHORTLIST:  # rank by the first period's marginal value
-                marginal = weight[:, :, 0] * (levels[np.minimum(units[:, :, 0] + 1, J)]
-                                              - levels[np.minimum(units[:, :, 0], J)])
-                score = np.einsum("qsl,sl->q", cover[k, candidates], marginal)
-                candidates = candidates[np.argsort(-score)[:SHORTLIST]]
-            delta = (cover[k, candidates] - cover[k, p][None])[..., None] * here[None, None, None, :]
-            after = units[None] + delta  # (Q, S, L, T)
-            if (required > 0).any():
-                keeps = ((after >= required[None]) | (required[None] <= 0) | (units[None] < required[None])
-                         ).all(axis=(1, 2, 3))
-            else:
-                keeps = np.ones(len(candidates), dtype=bool)
-            gain = (weight[None] * (levels[np.minimum(after, J)] - levels[np.minimum(units, J)][None])
-                    ).sum(axis=(1, 2, 3))
-            gain[~keeps] = -np.inf
-            q = int(np.argmax(gain))
-            if gain[q] > best[0]:
-                best = (gain[q], u, int(candidates[q]))
-        _, u, q = best
-        if u is None:
-            break
-        k, p, here = instance.unit_system[u], where[u, 0], present[u]
-        units += ((cover[k, q] - cover[k, p])[..., None] * here[None, None, :]).astype(np.int64)
-        occupancy[p, here] -= 1
-        occupancy[q, here] += 1
-        where[u, :] = q
-        moved.add(u)
+    for t in range(T):
+        for _ in range(min(per_period, remaining)):
+            if time.perf_counter() - started > seconds:
+                return where
+            best = (1e-9, None, None)
+            scores = state.position_scores(t)
+            for u in range(len(instance.unit_ids)):
+                if u in moved or instance.unit_fixed[u] or not present[u, t]:
+                    continue
+                gain, q = state.best_move(u, int(where[u, t]), present[u] & (np.arange(T) >= t), scores)
+                if gain > best[0]:
+                    best = (gain, u, q)
+            _, u, q = best
+            if u is None:
+                break
+            span = present[u] & (np.arange(T) >= t)
+            state.apply(u, int(where[u, t]), q, span)
+            where[u, t:] = q
+            moved.add(u)
+            remaining -= 1
     return where
+
+
+class _State:
+    """Units covering every site, layer and period, and occupancy of every position, as moves
+    are applied; values a candidate move exactly."""
+
+    def __init__(self, instance: Instance, units: np.ndarray, occupancy: np.ndarray):
+        self.instance = instance
+        self.units = units  # (S, L, T)
+        self.occupancy = occupancy  # (P, T)
+        self.cover = instance.cover.astype(np.int16)  # (K, P, S, L)
+        self.levels = np.concatenate([[0.0], np.cumsum(instance.depth_weights)])
+        self.weight = instance.site_weight[:, None, None] * instance.layer_weight[None, :, None]
+        self.required = instance.requirement[:, :, None]
+
+    def position_scores(self, t: int) -> np.ndarray:
+        """(K, P): what one more unit of each system at each position would add in period t;
+        ranks the candidates before they are valued exactly."""
+        J = len(self.instance.depth_weights)
+        level = self.units[:, :, t]
+        marginal = self.weight[:, :, 0] * (self.levels[np.minimum(level + 1, J)] - self.levels[np.minimum(level, J)])
+        return np.einsum("kpsl,sl->kp", self.cover, marginal)
+
+    def best_move(self, u: int, p: int, span: np.ndarray, scores: np.ndarray) -> tuple[float, int | None]:
+        """The best position for unit u (at p) over the periods in `span`, and its gain."""
+        inst, J = self.instance, len(self.instance.depth_weights)
+        k = inst.unit_system[u]
+        room = (self.occupancy[:, span] < inst.capacity[:, None]).all(axis=1)
+        candidates = np.nonzero(room & inst.admits[:, inst.unit_owner[u]])[0]
+        candidates = candidates[candidates != p]
+        if not len(candidates):
+            return -np.inf, None
+        if len(candidates) > SHORTLIST:
+            candidates = candidates[np.argsort(-scores[k, candidates])[:SHORTLIST]]
+        reach = self.cover[k, candidates]  # (Q, S, L)
+        sites, layers = np.nonzero((reach != self.cover[k, p][None]).any(axis=0))  # all that changes
+        delta = (reach[:, sites, layers] - self.cover[k, p][sites, layers][None])[..., None] * span
+        before = self.units[sites, layers]  # (n, T)
+        after = before[None] + delta  # (Q, n, T)
+        required = self.required[sites, layers][None]
+        keeps = ((after >= required) | (required <= 0) | (before[None] < required)).all(axis=(1, 2))
+        weight = self.weight[sites, layers][None]
+        gain = (weight * (self.levels[np.minimum(after, J)]
+                          - self.levels[np.minimum(before, J)][None])).sum(axis=(1, 2))
+        gain[~keeps] = -np.inf
+        q = int(np.argmax(gain))
+        return float(gain[q]), int(candidates[q])
+
+    def apply(self, u: int, p: int, q: int, span: np.ndarray) -> None:
+        k = self.instance.unit_system[u]
+        self.units += ((self.cover[k, q] - self.cover[k, p])[..., None] * span[None, None, :]).astype(np.int64)
+        self.occupancy[p, span] -= 1
+        self.occupancy[q, span] += 1
