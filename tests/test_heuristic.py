@@ -1,5 +1,5 @@
-"""The greedy starting plan: feasible, never worse than doing nothing, and using later periods
-when a per-period move limit stops it in the first."""
+"""The greedy starting plan: feasible, never worse than doing nothing, using later periods
+when a per-period move limit stops it in the first, and requesting substitutes within budget."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from conftest import load_document
 from layerdef.evaluate import evaluate
-from layerdef.heuristic import greedy_posture
+from layerdef.heuristic import greedy_plan, greedy_posture
 from test_brute_force import random_document
 
 STAGGERED = {
@@ -26,10 +26,37 @@ STAGGERED = {
 }
 
 
-def posture(instance, where: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame([(instance.periods[t], instance.unit_ids[u], instance.position_ids[where[u, t]])
-                         for u in range(len(instance.unit_ids)) for t in range(instance.T)
-                         if instance.present[u, t]], columns=["period", "unit", "position"])
+GAP = {
+    "layerdef": 1, "name": "gap", "horizon": {"labels": ["1", "2", "3", "4"]},
+    "layers": {"lower": {"weight": 1.0}}, "depth_weights": [1.0],
+    "sites": [{"id": "a", "lat": 36.0, "lon": 127.0, "weight": 10}],
+    "positions": [{"id": "pa", "at": "a", "capacity": 2}],
+    "units": [{"id": "u", "system": "PAC-3", "owner": "US", "home": "pa", "away": [["2", "3"]]}],
+    "systems": {"PAC-3": {"covers": {"lower": 10}}},
+    "substitutes": [{"id": "sub", "system": "PAC-3", "owner": "US", "earliest": "2",
+                     "min_periods": 1, "max_periods": 3, "cost": 1.0}],
+}
+
+
+def posture(instance, where: np.ndarray, rotations=()) -> pd.DataFrame:
+    rows = [(instance.periods[t], instance.unit_ids[u], instance.position_ids[where[u, t]])
+            for u in range(len(instance.unit_ids)) for t in range(instance.T) if instance.present[u, t]]
+    sent = {}
+    for offer, periods, positions in rotations:
+        sent[offer] = sent.get(offer, 0) + 1
+        unit = instance.substitute_unit_ids(offer)[sent[offer] - 1]
+        rows += [(instance.periods[t], unit, instance.position_ids[p]) for t, p in zip(periods, positions)]
+    return pd.DataFrame(rows, columns=["period", "unit", "position"])
+
+
+@pytest.mark.parametrize("budget, stay", [(1, [1]), (2, [1, 2]), (5, [1, 2])])
+def test_substitutes_fill_the_gap_within_the_budget(budget, stay, tmp_path):
+    """By hand: u is away in 2 and 3; each period the substitute covers is worth 10 at a cost
+    of 1. A budget of 1 buys period 2 (the first of equals), 2 or more buy both."""
+    inst = load_document({**GAP, "limits": {"substitute_budget": budget}}, tmp_path)
+    where, rotations = greedy_plan(inst)
+    assert rotations == [(0, stay, [0] * len(stay))]
+    assert evaluate(inst, posture(inst, where, rotations)).total == pytest.approx(20 + 10 * len(stay))
 
 
 def test_a_per_period_limit_moves_the_second_unit_a_period_later(tmp_path):
@@ -46,7 +73,7 @@ def test_a_per_period_limit_moves_the_second_unit_a_period_later(tmp_path):
 def test_the_greedy_plan_is_feasible_and_never_worse_than_doing_nothing(seed, tmp_path):
     inst = load_document(random_document(seed, tmp_path), tmp_path)
     current = evaluate(inst, inst.current_posture())
-    plan = evaluate(inst, posture(inst, greedy_posture(inst)))
+    plan = evaluate(inst, posture(inst, *greedy_plan(inst)))
     assert not plan.violations, plan.violations
     assert plan.total >= current.total - 1e-9
     if current.feasible:

@@ -1,10 +1,13 @@
-"""A greedy starting plan: relocate units, period by period, while it pays.
+"""A greedy starting plan: relocate units, period by period, while it pays; then request the
+substitutes that add the most coverage per unit of cost.
 
 From the current posture, period by period from the first, repeatedly move the one unit whose
 move to another position from that period on (where it then stays) adds the most coverage
 over the rest of the horizon, keeping capacities, hosts and requirements, until the period's
-move limit or the total is used or no move pays; each unit moves at most once. HiGHS starts
-from this plan, so a time-limited solve returns at least this much.
+move limit or the total is used or no move pays; each unit moves at most once. Then, while the
+budget and the offers allow, request the one rotation (offer, arrival, length, position) with
+the most coverage per cost. HiGHS starts from this plan, so a time-limited solve returns at
+least this much.
 """
 
 from __future__ import annotations
@@ -19,8 +22,23 @@ from layerdef.instance import Instance
 SHORTLIST = 24  # positions evaluated exactly per unit and step
 
 
+#: A substitute unit of the plan: (offer, periods on station, position in each).
+Rotation = tuple[int, list[int], list[int]]
+
+
+def greedy_plan(instance: Instance, seconds: float = 5.0) -> tuple[np.ndarray, list[Rotation]]:
+    """The relocations of `greedy_posture`, then the substitutes requested greedily."""
+    started = time.perf_counter()
+    where, state = _relocate(instance, 0.8 * seconds)  # the requests are cheap: keep them a fifth
+    return where, _request(state, seconds - (time.perf_counter() - started))
+
+
 def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
     """(U, T) position of every unit in every period (homes where not moved)."""
+    return _relocate(instance, seconds)[0]
+
+
+def _relocate(instance: Instance, seconds: float) -> tuple[np.ndarray, "_State"]:
     started = time.perf_counter()
     T = instance.T
     where = np.repeat(instance.unit_home[:, None], T, axis=1)
@@ -35,7 +53,7 @@ def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
     for t in range(T):
         for _ in range(min(per_period, remaining)):
             if time.perf_counter() - started > seconds:
-                return where
+                return where, state
             best = (1e-9, None, None)
             scores = state.position_scores(t)
             for u in range(len(instance.unit_ids)):
@@ -52,7 +70,49 @@ def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
             where[u, t:] = q
             moved.add(u)
             remaining -= 1
-    return where
+    return where, state
+
+
+def _request(state: "_State", seconds: float) -> list[Rotation]:
+    """Substitute rotations in order of coverage gained per cost (gain alone when free), each
+    within the budget, the offer's count, its earliest period and rotation lengths, at a
+    position that admits its owner and has room in every period of the stay."""
+    started = time.perf_counter()
+    instance, T = state.instance, state.instance.T
+    budget = np.inf if instance.substitute_budget is None else float(instance.substitute_budget)
+    left = instance.offer_count.copy()
+    rotations: list[Rotation] = []
+    while left.any() and time.perf_counter() - started < seconds:
+        best = (0.0, 0.0, None)  # (gain per cost, gain, (f, arrival, length, q))
+        per_period = state.period_gains()  # (K, P, T)
+        for f in np.nonzero(left)[0]:
+            k, cost = instance.offer_system[f], float(instance.offer_cost[f])
+            gains = np.concatenate([np.zeros((len(instance.position_ids), 1)),
+                                    np.cumsum(per_period[k], axis=1)], axis=1)
+            full = np.concatenate([np.zeros((len(instance.position_ids), 1)),
+                                   np.cumsum(state.occupancy >= instance.capacity[:, None], axis=1)], axis=1)
+            admits = instance.admits[:, instance.offer_owner[f]]
+            for arrival in range(int(instance.offer_earliest[f]), T):
+                shortest = min(int(instance.offer_min_periods[f]), T - arrival)
+                for length in range(shortest, min(int(instance.offer_max_periods[f]), T - arrival) + 1):
+                    if cost * length > budget + 1e-9:
+                        break
+                    gain = gains[:, arrival + length] - gains[:, arrival]
+                    gain[~admits | (full[:, arrival + length] > full[:, arrival])] = -np.inf
+                    q = int(np.argmax(gain))
+                    ratio = gain[q] / (cost * length) if cost > 0 else np.inf
+                    if gain[q] > 1e-9 and (ratio, gain[q]) > best[:2]:
+                        best = (ratio, float(gain[q]), (int(f), arrival, length, q))
+        if best[2] is None:
+            break
+        f, arrival, length, q = best[2]
+        span = np.zeros(T, dtype=bool)
+        span[arrival:arrival + length] = True
+        state.add(int(instance.offer_system[f]), q, span)
+        rotations.append((f, list(range(arrival, arrival + length)), [q] * length))
+        budget -= float(instance.offer_cost[f]) * length
+        left[f] -= 1
+    return rotations
 
 
 class _State:
@@ -100,6 +160,17 @@ class _State:
         gain[~keeps] = -np.inf
         q = int(np.argmax(gain))
         return float(gain[q]), int(candidates[q])
+
+    def period_gains(self) -> np.ndarray:
+        """(K, P, T): what one more unit of each system at each position adds in each period."""
+        J = len(self.instance.depth_weights)
+        marginal = self.weight * (self.levels[np.minimum(self.units + 1, J)] - self.levels[np.minimum(self.units, J)])
+        return np.einsum("kpsl,slt->kpt", self.cover, marginal)
+
+    def add(self, k: int, q: int, span: np.ndarray) -> None:
+        """One more unit of system k at q in the periods of `span` (a substitute)."""
+        self.units += (self.cover[k, q][..., None] * span[None, None, :]).astype(np.int64)
+        self.occupancy[q, span] += 1
 
     def apply(self, u: int, p: int, q: int, span: np.ndarray) -> None:
         k = self.instance.unit_system[u]

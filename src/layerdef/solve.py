@@ -27,7 +27,7 @@ import pandas as pd
 from layerdef.evaluate import Evaluation, evaluate
 from layerdef.instance import Instance
 from layerdef.problems import InstanceError, Problem
-from layerdef.heuristic import greedy_posture
+from layerdef.heuristic import greedy_plan
 from layerdef.model import Formulation, formulate, plan_solution, posture_solution
 from layerdef.solution import Solution
 
@@ -416,12 +416,13 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
 
 def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
                   current: Evaluation) -> np.ndarray | None:
-    """The greedy plan (first-period relocations that pay; at worst the current posture) when
+    """The greedy plan (relocations and substitutes that pay; at worst the current posture) when
     the current posture meets every requirement and limit; HiGHS starts its first stage from it."""
     if not current.feasible:
         return None
-    where = greedy_posture(instance, seconds=5.0 if time_limit is None else min(10.0, 0.1 * time_limit))
-    return posture_solution(form, where)
+    seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
+    where, rotations = greedy_plan(instance, seconds)
+    return posture_solution(form, where, rotations)
 
 
 def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
