@@ -208,9 +208,9 @@ def risk_measure(coverage: list[float], probability: np.ndarray, risk: str) -> f
 
 
 def _greedy_start(instance: Instance, hedged: Hedged) -> np.ndarray | None:
-    """The greedy first-period relocations played in every scenario (positions do not depend on
-    the scenario, so the start is non-anticipative), when every scenario's current posture
-    meets its requirements."""
+    """The greedy relocations of the first period played in every scenario (positions do not
+    depend on the scenario, so the start is non-anticipative), when every scenario's current
+    posture meets its requirements."""
     if not all(evaluate(world, world.current_posture()).feasible for world in hedged.scenarios):
         return None
     where = greedy_posture(instance.in_scenario(instance.scenario_ids[0]))
