@@ -228,3 +228,13 @@ def test_no_hedged_plan_is_explained(tmp_path):
         layerdef.solve(load_document(document, tmp_path))
     assert error.value.explanation[1].startswith(
         "in scenario early: requirement not met: site a, layer lower, periods 2:")
+
+
+def test_a_budget_frontier_of_hedged_plans(tmp_path):
+    """By hand on the lead instance: nothing buys nothing (30); one period of budget covers the
+    early scenario only, as the request is made before it is known (35); two cover both (40)."""
+    from layerdef.studies import frontier
+
+    table = frontier(load_document(LEAD, tmp_path), [0, 1, 2])
+    assert table["coverage"].tolist() == pytest.approx([30.0, 35.0, 40.0])
+    assert table["substitutes_used"].tolist() == pytest.approx([0.0, 1.0, 1.0])

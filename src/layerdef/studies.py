@@ -58,7 +58,9 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
     from the previous point's plan.
 
     A plan for a smaller budget is feasible for a larger one, so the curve cannot fall; a
-    time-limited point that does worse keeps the previous point's plan (status says so).
+    time-limited point that does worse keeps the previous point's plan (status says so). With
+    scenarios each point is a hedged plan (expected figures; no start, no values of
+    information).
     """
     from layerdef.solve import solve
 
@@ -67,13 +69,13 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
     for budget in sorted(budgets):
         started = time.perf_counter()
         plan = solve(dataclasses.replace(instance, substitute_budget=float(budget)),
-                     time_limit=time_limit, start=previous)
-        previous = plan.posture
+                     time_limit=time_limit, start=previous, values=False)
+        previous = None if plan.hedged else plan.posture
         row = {"budget": float(budget), "coverage": plan.objective["coverage"],
                "share_of_reference": plan.objective["coverage"] / plan.reference["coverage"]
                if plan.reference["coverage"] else 1.0,
                "substitute_cost": plan.objective["substitute_cost"],
-               "substitutes_used": len(plan.substitutes), "moves": plan.objective["moves"],
+               "substitutes_used": _substitutes_used(plan), "moves": plan.objective["moves"],
                "status": plan.status, "gap": plan.gap}
         if rows and row["coverage"] < rows[-1]["coverage"] - 1e-6:
             row = {**rows[-1], "budget": float(budget), "status": "kept-previous"}
@@ -81,6 +83,14 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
         _say(log, f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
                   f"{time.perf_counter() - started:.1f} s)")
     return pd.DataFrame(rows, columns=FRONTIER_COLUMNS)
+
+
+def _substitutes_used(plan) -> float:
+    """Substitute units requested; for a hedged plan, expected over the scenarios."""
+    if not plan.hedged:
+        return len(plan.substitutes)
+    counts = plan.substitutes["scenario"].value_counts()
+    return float(sum(entry["probability"] * counts.get(entry["id"], 0) for entry in plan.scenarios))
 
 
 def marginal_lines(table: pd.DataFrame) -> list[str]:
