@@ -4,7 +4,7 @@ substitutes that add the most coverage per unit of cost.
 From the current posture, period by period from the first, repeatedly move the one unit whose
 move to another position from that period on (where it then stays) adds the most coverage
 over the rest of the horizon, keeping capacities, hosts and requirements, until the period's
-move limit or the total is used or no move pays; each unit moves at most once. Then, while the
+move limit or the total is used or no move pays (a unit may move again later). Then, while the
 budget and the offers allow, request the one rotation (offer, arrival, length, position) with
 the most coverage per cost. HiGHS starts from this plan, so a time-limited solve returns at
 least this much.
@@ -49,7 +49,6 @@ def _relocate(instance: Instance, seconds: float) -> tuple[np.ndarray, "_State"]
     state = _State(instance, covering_units(instance, standing), standing.sum(axis=1))
     per_period = min(x for x in (instance.moves_per_period, len(instance.unit_ids)) if x is not None)
     remaining = instance.moves_total if instance.moves_total is not None else len(instance.unit_ids)
-    moved: set[int] = set()
     for t in range(T):
         for _ in range(min(per_period, remaining)):
             if time.perf_counter() - started > seconds:
@@ -57,7 +56,7 @@ def _relocate(instance: Instance, seconds: float) -> tuple[np.ndarray, "_State"]
             best = (1e-9, None, None)
             scores = state.position_scores(t)
             for u in range(len(instance.unit_ids)):
-                if u in moved or instance.unit_fixed[u] or not present[u, t]:
+                if instance.unit_fixed[u] or not present[u, t]:
                     continue
                 gain, q = state.best_move(u, int(where[u, t]), present[u] & (np.arange(T) >= t), scores)
                 if gain > best[0]:
@@ -68,7 +67,6 @@ def _relocate(instance: Instance, seconds: float) -> tuple[np.ndarray, "_State"]
             span = present[u] & (np.arange(T) >= t)
             state.apply(u, int(where[u, t]), q, span)
             where[u, t:] = q
-            moved.add(u)
             remaining -= 1
     return where, state
 
