@@ -268,9 +268,11 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
     bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
     information = None
     if values:
-        perfect = solve_alone(instance, time_limit, gap, threads, log)
-        information = values_of_information(instance, plan, perfect, plan_for, time_limit, gap,
-                                            threads, log)
+        # Within a time limit the scenarios alone share what the hedged solve left (1 s each at
+        # least); their statuses are kept with the values.
+        left = None if time_limit is None else max(1.0, (time_limit - hedged_s) / len(instance.scenario_ids))
+        perfect = solve_alone(instance, left, gap, threads, log)
+        information = values_of_information(instance, plan, perfect, plan_for or most_likely(instance), log)
     return Solution.from_scenarios(
         instance, parts, risk, plan.status, bound, abs(bound - achieved) / max(abs(achieved), 1e-9),
         solver, time.perf_counter() - started, None, information)
@@ -294,25 +296,21 @@ def most_likely(instance: Instance) -> str:
 
 
 def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[Solution],
-                          plan_for: str | None, time_limit: float | None, gap: float,
-                          threads: int | None, log: bool) -> dict:
-    """What hedging is worth, in the plan's risk measure of coverage.
+                          plan_for: str, log: bool) -> dict:
+    """What hedging is worth, in the plan's risk measure of coverage, from the scenarios solved
+    alone (`perfect`, in the instance's order).
 
-    VSS: the hedged plan against the plan made as if `plan_for` (default: the most likely
-    scenario) were certain, replayed in every scenario. EVPI: each scenario solved alone
-    (perfect foresight) against the hedged plan."""
+    VSS: the hedged plan against the plan made as if `plan_for` were certain (its solve alone),
+    replayed in every scenario. EVPI: perfect foresight against the hedged plan."""
     from layerdef.replay import replay
-    from layerdef.solve import solve
 
-    plan_for = plan_for or most_likely(instance)
-    options = {"time_limit": time_limit, "gap": gap, "threads": threads}
-    deterministic = solve(instance.in_scenario(plan_for), **options)
+    deterministic = perfect[instance.scenario_ids.index(plan_for)]
     replayed = [replay(instance, deterministic.posture, s)[1] for s in instance.scenario_ids]
     progress(log, f"the plan for {plan_for} replayed in every scenario")
-    measure = lambda coverage: risk_measure(coverage, instance.scenario_probability, plan.risk)
+    probability = instance.scenario_probability
     hedged_value = plan.risk_value
-    perfect_value = measure([p.objective["coverage"] for p in perfect])
-    replayed_value = measure([r.total for r in replayed])
+    perfect_value = risk_measure([p.objective["coverage"] for p in perfect], probability, plan.risk)
+    replayed_value = risk_measure([r.total for r in replayed], probability, plan.risk)
     rows = [{"scenario": s, "probability": float(p),
              "hedged": h.total, "hedged_cost": h.substitute_cost, "hedged_moves": h.moves_total,
              "deterministic": r.total, "deterministic_cost": r.substitute_cost,
@@ -322,7 +320,6 @@ def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[So
              "perfect": f.objective["coverage"], "perfect_cost": f.objective["substitute_cost"]}
             for s, p, h, r, f in zip(instance.scenario_ids, instance.scenario_probability,
                                      plan.evaluations, replayed, perfect)]
-    probability = instance.scenario_probability
     hedged_cost = plan.expected["substitute_cost"]
     replayed_cost = float(np.dot(probability, [r.substitute_cost for r in replayed]))
     perfect_cost = float(np.dot(probability, [p.objective["substitute_cost"] for p in perfect]))

@@ -177,7 +177,11 @@ def value_lines(values: dict) -> list[str]:
     plan_for = values["plan_for"]
     caveat = ("" if values["deterministic_feasible_everywhere"] else
               " (and it breaks a requirement or limit in some scenario)")
-    return [
+    statuses = [values["status"]["hedged"], *values["status"]["perfect"]]
+    limited = ([] if all(status == "optimal" for status in statuses) else
+               ["(some of these solves stopped at the time limit: the values are estimates, "
+                "not proven)"])
+    return limited + [
         f"value of the stochastic solution: {values['vss']:+.4g} coverage ({values['measure']}): "
         f"hedged {values['hedged']:.4g} vs {values['deterministic_replayed']:.4g} for the plan made "
         f"as if {plan_for} were certain, replayed in every scenario{caveat}; expected cost "
