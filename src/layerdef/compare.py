@@ -183,8 +183,8 @@ def render_scenarios(instance: Instance, comparisons: dict[str, Comparison], fmt
 
     expected = expected_plans(instance, comparisons)
     if fmt == "csv":
-        return pd.concat([c.long.assign(scenario=s) for s, c in comparisons.items()],
-                         ignore_index=True).to_csv(index=False)
+        return pd.concat([c.long.assign(scenario=s) for s, c in comparisons.items()], ignore_index=True
+                         ).pipe(lambda table: table[["scenario", *table.columns[:-1]]]).to_csv(index=False)
     if fmt == "json":
         return json.dumps({"expected": json.loads(expected.to_json(orient="records")),
                            "scenarios": {s: {name: json.loads(getattr(c, name).to_json(orient="records"))
