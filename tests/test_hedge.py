@@ -1,5 +1,6 @@
-"""Hedged plans (library groundwork): equal to the deterministic solve with one scenario,
-non-anticipative on the output, and the hand-worked price of a lead time."""
+"""Hedged plans: equal to the deterministic solve with one scenario, non-anticipative on the
+output, hand-worked prices of a lead time and of the risk measure, values of information, the
+command line, and the explanations when no hedged plan exists."""
 
 from __future__ import annotations
 
