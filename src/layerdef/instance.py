@@ -195,9 +195,12 @@ class Instance:
             raise InstanceError([Problem(str(self.path), f"scenario {scenario!r} does not exist "
                                          f"(scenarios: {known})", "scenarios")])
         present = self.scenario_present[self.scenario_ids.index(scenario)]
-        return dataclasses.replace(self, present=present.copy(), scenario_ids=[],
-                                   scenario_probability=np.zeros(0),
-                                   scenario_present=np.zeros((0, 0, 0), bool))
+        world = dataclasses.replace(self, present=present.copy(), scenario_ids=[],
+                                    scenario_probability=np.zeros(0),
+                                    scenario_present=np.zeros((0, 0, 0), bool))
+        if "cover" in self.__dict__:  # geometry does not depend on who is present
+            world.__dict__["cover"] = self.cover
+        return world
 
     @cached_property
     def cover(self) -> np.ndarray:
