@@ -18,7 +18,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -30,6 +29,7 @@ import yaml
 
 from layerdef.instance import TABLES, Instance, dump_document, inline_document, loads
 from layerdef.problems import InstanceError, Problem
+from layerdef.solve import progress
 
 FRONTIER_COLUMNS = ["budget", "coverage", "share_of_reference", "substitute_cost", "substitutes_used",
                     "moves", "status", "gap"]
@@ -80,8 +80,8 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
         if rows and row["coverage"] < rows[-1]["coverage"] - 1e-6:
             row = {**rows[-1], "budget": float(budget), "status": "kept-previous"}
         rows.append(row)
-        _say(log, f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
-                  f"{time.perf_counter() - started:.1f} s)")
+        progress(log, f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
+                     f"{time.perf_counter() - started:.1f} s)")
     return pd.DataFrame(rows, columns=FRONTIER_COLUMNS)
 
 
@@ -242,8 +242,8 @@ def sweep(instance_path: Path, cases: list[dict[str, Any]], output: Path, option
     case_dir = output / "cases"
     case_dir.mkdir(parents=True, exist_ok=True)
     todo = [case for case in prepared if not (case_dir / f"{case.key}.json").exists()]
-    _say(log, f"sweep: {len(prepared)} cases, {len(prepared) - len(todo)} already solved, "
-              f"{len(todo)} to run on {scheduler or f'{workers} local worker(s)'}")
+    progress(log, f"sweep: {len(prepared)} cases, {len(prepared) - len(todo)} already solved, "
+                 f"{len(todo)} to run on {scheduler or f'{workers} local worker(s)'}")
     runner = _run_dask if scheduler else _run_local
     runner(todo, str(instance_path), options, case_dir, workers, scheduler, log)
     summary, results = collect(prepared, case_dir)
@@ -269,18 +269,18 @@ class _Progress:
         self.failed += not outcome.get("ok")
         elapsed = time.perf_counter() - self.started
         eta = elapsed / self.done * (self.total - self.done)
-        _say(self.log, f"sweep: {self.done}/{self.total} done, {self.failed} failed, "
-                       f"{elapsed:.0f} s elapsed, ETA {eta:.0f} s")
+        progress(self.log, f"sweep: {self.done}/{self.total} done, {self.failed} failed, "
+                           f"{elapsed:.0f} s elapsed, ETA {eta:.0f} s")
 
 
 def _run_local(todo: list[Case], instance_path: str, options: dict, case_dir: Path, workers: int,
                scheduler: str | None, log: bool) -> None:
-    progress = _Progress(len(todo), log)
+    tally = _Progress(len(todo), log)
     if workers <= 1:
         for case in todo:
             outcome = solve_case(case.text, instance_path, options)
             _store(case_dir, case, outcome)
-            progress.step(outcome)
+            tally.step(outcome)
         return
     # spawn, not fork: a forked child inherits HiGHS's thread pool mid-lock and can hang
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -291,7 +291,7 @@ def _run_local(todo: list[Case], instance_path: str, options: dict, case_dir: Pa
                 case = pending.pop(future)
                 outcome = future.result()
                 _store(case_dir, case, outcome)
-                progress.step(outcome)
+                tally.step(outcome)
 
 
 def _run_dask(todo: list[Case], instance_path: str, options: dict, case_dir: Path, workers: int,
@@ -301,7 +301,7 @@ def _run_dask(todo: list[Case], instance_path: str, options: dict, case_dir: Pat
     except ImportError:
         raise InstanceError([Problem("--scheduler", "Dask is not installed: "
                                      "pip install 'layerdef[dask]'")])
-    progress = _Progress(len(todo), log)
+    tally = _Progress(len(todo), log)
     with Client(scheduler) as client:
         futures = {client.submit(solve_case, case.text, instance_path, options, key=f"layerdef-{case.key}",
                                  pure=False): case for case in todo}
@@ -312,7 +312,7 @@ def _run_dask(todo: list[Case], instance_path: str, options: dict, case_dir: Pat
             except Exception as error:  # noqa: BLE001 - a lost worker fails one case only
                 outcome = {"ok": False, "error": f"{type(error).__name__}: {error}"}
             _store(case_dir, case, outcome)
-            progress.step(outcome)
+            tally.step(outcome)
 
 
 def collect(prepared: list[Case], case_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -337,7 +337,3 @@ def collect(prepared: list[Case], case_dir: Path) -> tuple[pd.DataFrame, pd.Data
             results.append({**row, **period})
     return pd.DataFrame(summary), pd.DataFrame(results)
 
-
-def _say(log: bool, message: str) -> None:
-    if log:
-        print(f"layerdef: {message}", file=sys.stderr, flush=True)
