@@ -126,13 +126,15 @@ class _State:
         self.weight = instance.site_weight[:, None, None] * instance.layer_weight[None, :, None]
         self.required = instance.requirement[:, :, None]
 
+    def marginal(self) -> np.ndarray:
+        """(S, L, T): what one more covering unit would add at each site, layer and period."""
+        J = len(self.instance.depth_weights)
+        return self.weight * (self.levels[np.minimum(self.units + 1, J)] - self.levels[np.minimum(self.units, J)])
+
     def position_scores(self, t: int) -> np.ndarray:
         """(K, P): what one more unit of each system at each position would add in period t;
         ranks the candidates before they are valued exactly."""
-        J = len(self.instance.depth_weights)
-        level = self.units[:, :, t]
-        marginal = self.weight[:, :, 0] * (self.levels[np.minimum(level + 1, J)] - self.levels[np.minimum(level, J)])
-        return np.einsum("kpsl,sl->kp", self.cover, marginal)
+        return np.einsum("kpsl,sl->kp", self.cover, self.marginal()[:, :, t])
 
     def best_move(self, u: int, p: int, span: np.ndarray, scores: np.ndarray) -> tuple[float, int | None]:
         """The best position for unit u (at p) over the periods in `span`, and its gain."""
@@ -161,9 +163,7 @@ class _State:
 
     def period_gains(self) -> np.ndarray:
         """(K, P, T): what one more unit of each system at each position adds in each period."""
-        J = len(self.instance.depth_weights)
-        marginal = self.weight * (self.levels[np.minimum(self.units + 1, J)] - self.levels[np.minimum(self.units, J)])
-        return np.einsum("kpsl,slt->kpt", self.cover, marginal)
+        return np.einsum("kpsl,slt->kpt", self.cover, self.marginal())
 
     def add(self, k: int, q: int, span: np.ndarray) -> None:
         """One more unit of system k at q in the periods of `span` (a substitute)."""
