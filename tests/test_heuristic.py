@@ -9,7 +9,8 @@ import pytest
 
 from conftest import load_document
 from layerdef.evaluate import evaluate
-from layerdef.heuristic import greedy_plan, greedy_posture
+from layerdef.solve import solve
+from layerdef.heuristic import _relocate, _request, greedy_plan, greedy_posture, improve_plan
 from test_brute_force import random_document
 
 STAGGERED = {
@@ -78,3 +79,66 @@ def test_the_greedy_plan_is_feasible_and_never_worse_than_doing_nothing(seed, tm
     assert plan.total >= current.total - 1e-9
     if current.feasible:
         assert plan.feasible
+
+
+LATER = {
+    "layerdef": 1, "name": "later", "horizon": {"labels": ["1", "2", "3"]},
+    "layers": {"lower": {"weight": 1.0}}, "depth_weights": [1.0],
+    "sites": [{"id": "a", "lat": 36.0, "lon": 127.0, "weight": 10},
+              {"id": "b", "lat": 37.0, "lon": 127.0, "weight": 4},
+              {"id": "c", "lat": 38.0, "lon": 127.0, "weight": 1}],
+    "positions": [{"id": "pa", "at": "a", "capacity": 2}, {"id": "pb", "at": "b"}, {"id": "pc", "at": "c"}],
+    "units": [{"id": "u", "system": "PAC-3", "owner": "US", "home": "pc"},
+              {"id": "v", "system": "PAC-3", "owner": "US", "home": "pa", "fixed": True, "away": [["2", "3"]]}],
+    "systems": {"PAC-3": {"covers": {"lower": 10}}},
+    "limits": {"moves_total": 1},
+}
+
+
+def test_trading_a_relocation_for_a_later_one(tmp_path):
+    """By hand: v covers a (10) in period 1 only. The greedy's first period takes u to a at
+    once (-1 then +9 +9 = 17, better than b's 3 x 3 = 9) and has no move left; moving u to a
+    in period 2 instead gains 18: coverage 11 + 10 + 10 = 31, the optimum."""
+    inst = load_document(LATER, tmp_path)
+    assert evaluate(inst, posture(inst, greedy_posture(inst))).total == pytest.approx(30.0)
+    where, rotations = greedy_plan(inst)
+    assert [inst.position_ids[p] for p in where[0]] == ["pc", "pa", "pa"]
+    assert evaluate(inst, posture(inst, where, rotations)).total == pytest.approx(31.0)
+    assert solve(inst).objective["coverage"] == pytest.approx(31.0)
+
+
+DEARER = {
+    "layerdef": 1, "name": "dearer", "horizon": {"labels": ["1"]},
+    "layers": {"lower": {"weight": 5.0}, "air": {"weight": 3.0}}, "depth_weights": [1.0],
+    "sites": [{"id": "s", "lat": 36.0, "lon": 127.0}, {"id": "far", "lat": 39.0, "lon": 127.0}],
+    "positions": [{"id": "ps", "at": "s", "capacity": 2}, {"id": "pfar", "at": "far"}],
+    "units": [{"id": "u", "system": "PAC-3", "owner": "US", "home": "pfar", "fixed": True}],
+    "systems": {"PAC-3": {"covers": {"lower": 10}}, "CAP": {"covers": {"air": 10}}},
+    "substitutes": [{"id": "cap", "system": "CAP", "owner": "US", "earliest": "1", "cost": 1.0},
+                    {"id": "pac", "system": "PAC-3", "owner": "US", "earliest": "1", "cost": 2.0}],
+    "limits": {"substitute_budget": 2},
+}
+
+
+def test_trading_a_rotation_for_a_dearer_one_that_adds_more(tmp_path):
+    """By hand: at s the fighters add 3 for 1 (3 per cost), the Patriot 5 for 2 (2.5 per
+    cost). By cost-effectiveness the fighters come first and the Patriot no longer fits the
+    budget of 2; trading them for the Patriot gives 5, the optimum."""
+    inst = load_document(DEARER, tmp_path)
+    _, state = _relocate(inst, 1.0)
+    assert [inst.offer_ids[f] for f, _, _ in _request(state, 1.0)] == ["cap"]
+    where, rotations = greedy_plan(inst)
+    assert [inst.offer_ids[f] for f, _, _ in rotations] == ["pac"]
+    assert evaluate(inst, posture(inst, where, rotations)).total == pytest.approx(5.0 + 5.0)
+    assert solve(inst).objective["coverage"] == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("seed", range(1, 60, 4))
+def test_the_local_search_never_loses_coverage(seed, tmp_path):
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    where, state = _relocate(inst, 5.0)
+    rotations = _request(state, 1.0)
+    before = evaluate(inst, posture(inst, where, rotations))
+    after = evaluate(inst, posture(inst, *improve_plan(inst, where, rotations, state, 5.0)))
+    assert after.total >= before.total - 1e-9
+    assert not after.violations, after.violations

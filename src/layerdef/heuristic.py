@@ -1,17 +1,19 @@
-"""A greedy starting plan: relocate units, period by period, while it pays; then request the
-substitutes that add the most coverage per unit of cost.
+"""A starting plan: greedy relocations and substitute requests, then a local search.
 
 From the current posture, period by period from the first, repeatedly move the one unit whose
 move to another position from that period on (where it then stays) adds the most coverage
 over the rest of the horizon, keeping capacities, hosts and requirements, until the period's
 move limit or the total is used or no move pays (a unit may move again later). Then, while the
 budget and the offers allow, request the one rotation (offer, arrival, length, position) with
-the most coverage per cost. HiGHS starts from this plan, so a time-limited solve returns at
-least this much.
+the most coverage per cost. The local search (`improve_plan`) then re-places stays, trades a
+relocation for a better one when the limits are used up, and trades one or two rotations for
+better ones within the budget they free. HiGHS starts from this plan, so a time-limited solve
+returns at least this much.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -20,6 +22,7 @@ from layerdef.geometry import covering_units
 from layerdef.instance import Instance
 
 SHORTLIST = 24  # positions evaluated exactly per unit and step
+TRADE_SHORTLIST = 30  # stays tried in place of an undone relocation
 
 
 #: A substitute unit of the plan: (offer, periods on station, position in each).
@@ -29,8 +32,9 @@ Rotation = tuple[int, list[int], list[int]]
 def greedy_plan(instance: Instance, seconds: float = 5.0) -> tuple[np.ndarray, list[Rotation]]:
     """The relocations of `greedy_posture`, then the substitutes requested greedily."""
     started = time.perf_counter()
-    where, state = _relocate(instance, 0.8 * seconds)  # the requests are cheap: keep them a fifth
-    return where, _request(state, seconds - (time.perf_counter() - started))
+    where, state = _relocate(instance, 0.5 * seconds)
+    rotations = _request(state, 0.6 * seconds - (time.perf_counter() - started))
+    return improve_plan(instance, where, rotations, state, seconds - (time.perf_counter() - started))
 
 
 def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
@@ -76,41 +80,241 @@ def _request(state: "_State", seconds: float) -> list[Rotation]:
     within the budget, the offer's count, its earliest period and rotation lengths, at a
     position that admits its owner and has room in every period of the stay."""
     started = time.perf_counter()
-    instance, T = state.instance, state.instance.T
+    instance = state.instance
     budget = np.inf if instance.substitute_budget is None else float(instance.substitute_budget)
     left = instance.offer_count.copy()
     rotations: list[Rotation] = []
     while left.any() and time.perf_counter() - started < seconds:
-        best = (0.0, 0.0, None)  # (gain per cost, gain, (f, arrival, length, q))
-        per_period = state.period_gains()  # (K, P, T)
-        for f in np.nonzero(left)[0]:
-            k, cost = instance.offer_system[f], float(instance.offer_cost[f])
-            gains = np.concatenate([np.zeros((len(instance.position_ids), 1)),
-                                    np.cumsum(per_period[k], axis=1)], axis=1)
-            full = np.concatenate([np.zeros((len(instance.position_ids), 1)),
-                                   np.cumsum(state.occupancy >= instance.capacity[:, None], axis=1)], axis=1)
-            admits = instance.admits[:, instance.offer_owner[f]]
-            for arrival in range(int(instance.offer_earliest[f]), T):
-                shortest = min(int(instance.offer_min_periods[f]), T - arrival)
-                for length in range(shortest, min(int(instance.offer_max_periods[f]), T - arrival) + 1):
-                    if cost * length > budget + 1e-9:
-                        break
-                    gain = gains[:, arrival + length] - gains[:, arrival]
-                    gain[~admits | (full[:, arrival + length] > full[:, arrival])] = -np.inf
-                    q = int(np.argmax(gain))
-                    ratio = gain[q] / (cost * length) if cost > 0 else np.inf
-                    if gain[q] > 1e-9 and (ratio, gain[q]) > best[:2]:
-                        best = (ratio, float(gain[q]), (int(f), arrival, length, q))
-        if best[2] is None:
+        found = _best_rotation(state, left, budget, per_cost=True)
+        if found is None:
             break
-        f, arrival, length, q = best[2]
-        span = np.zeros(T, dtype=bool)
-        span[arrival:arrival + length] = True
-        state.add(int(instance.offer_system[f]), q, span)
-        rotations.append((f, list(range(arrival, arrival + length)), [q] * length))
-        budget -= float(instance.offer_cost[f]) * length
-        left[f] -= 1
+        rotation = _rotation(*found[1])
+        state.add(int(instance.offer_system[rotation[0]]), rotation[2][0], _span(instance.T, rotation[1]))
+        rotations.append(rotation)
+        budget -= _cost(instance, rotation)
+        left[rotation[0]] -= 1
     return rotations
+
+
+def _best_rotation(state: "_State", left: np.ndarray, budget: float,
+                   per_cost: bool) -> tuple[float, tuple[int, int, int, int]] | None:
+    """The rotation (offer, arrival, length, position) within `budget` and the offers still
+    `left` that adds the most coverage per cost (`per_cost`) or the most coverage, with that
+    gain; None when none adds any."""
+    instance, T = state.instance, state.instance.T
+    best = (0.0, 0.0, None)  # (criterion, gain, rotation)
+    per_period = state.period_gains()  # (K, P, T)
+    for f in np.nonzero(left)[0]:
+        k, cost = instance.offer_system[f], float(instance.offer_cost[f])
+        gains = np.concatenate([np.zeros((len(instance.position_ids), 1)),
+                                np.cumsum(per_period[k], axis=1)], axis=1)
+        full = np.concatenate([np.zeros((len(instance.position_ids), 1)),
+                               np.cumsum(state.occupancy >= instance.capacity[:, None], axis=1)], axis=1)
+        admits = instance.admits[:, instance.offer_owner[f]]
+        for arrival in range(int(instance.offer_earliest[f]), T):
+            shortest = min(int(instance.offer_min_periods[f]), T - arrival)
+            for length in range(shortest, min(int(instance.offer_max_periods[f]), T - arrival) + 1):
+                if cost * length > budget + 1e-9:
+                    break
+                gain = gains[:, arrival + length] - gains[:, arrival]
+                gain[~admits | (full[:, arrival + length] > full[:, arrival])] = -np.inf
+                q = int(np.argmax(gain))
+                criterion = (gain[q] / (cost * length) if cost > 0 else np.inf) if per_cost else gain[q]
+                if gain[q] > 1e-9 and (criterion, gain[q]) > best[:2]:
+                    best = (criterion, float(gain[q]), (int(f), arrival, length, q))
+    return None if best[2] is None else (best[1], best[2])
+
+
+def _rotation(offer: int, arrival: int, length: int, position: int) -> Rotation:
+    return offer, list(range(arrival, arrival + length)), [position] * length
+
+
+def _span(T: int, periods: list[int]) -> np.ndarray:
+    span = np.zeros(T, dtype=bool)
+    span[periods] = True
+    return span
+
+
+def _cost(instance: Instance, rotation: Rotation) -> float:
+    return float(instance.offer_cost[rotation[0]]) * len(rotation[1])
+
+
+def improve_plan(instance: Instance, where: np.ndarray, rotations: list[Rotation],
+                 state: "_State", seconds: float) -> tuple[np.ndarray, list[Rotation]]:
+    """Local search from a feasible plan (and its `state`): re-place or re-time a unit's stay,
+    trade one relocation for a better one when the move limits are used up, and trade one
+    substitute rotation for a better one within the budget, while any of them adds coverage."""
+    search = _LocalSearch(instance, where.copy(), list(rotations), state)
+    started = time.perf_counter()
+    improved = True
+    while improved and time.perf_counter() - started < seconds:
+        deadline = started + seconds
+        improved = search.relocate(deadline) | search.trade_moves(deadline) | search.trade_rotations()
+    return search.where, search.rotations
+
+
+class _LocalSearch:
+    """A plan being improved: positions, move events and rotations kept in step with the state."""
+
+    def __init__(self, instance: Instance, where: np.ndarray, rotations: list[Rotation], state: "_State"):
+        self.instance, self.where, self.rotations, self.state = instance, where, rotations, state
+        self.movable = np.nonzero(~instance.unit_fixed)[0]
+        self.events = self._events(np.arange(len(instance.unit_ids)), where)
+        self.per_period = instance.moves_per_period if instance.moves_per_period is not None else np.inf
+        self.most = instance.moves_total if instance.moves_total is not None else np.inf
+
+    def _events(self, units: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """(len(units), T) bool: the unit relocates in t (in theater in t-1 and t at different
+        positions; in the first period, away from home). Returns are not moves."""
+        inst = self.instance
+        present = inst.present[units]
+        before = np.concatenate([inst.unit_home[units, None], where[:, :-1]], axis=1)
+        stayed = np.concatenate([np.ones((len(units), 1), bool), present[:, :-1]], axis=1)
+        return present & stayed & (where != before) & ~inst.unit_fixed[units, None]
+
+    def _stay(self, u: int, t: int) -> np.ndarray:
+        """The periods from t in which u stands where it stands in t, until it leaves or moves."""
+        present, T = self.instance.present[u], self.instance.T
+        span = np.zeros(T, dtype=bool)
+        for s in range(t, T):
+            if not present[s] or (s > t and self.events[u, s]):
+                break
+            span[s] = True
+        return span
+
+    def _within_limits(self, u: int, row: np.ndarray) -> bool:
+        """Whether u standing at `row` instead keeps the moves within the limits."""
+        moves = self.events.sum(axis=0) - self.events[u] + self._events(np.array([u]), row[None])[0]
+        return bool(moves.max(initial=0) <= self.per_period and moves.sum() <= self.most)
+
+    def _apply(self, u: int, t: int, q: int) -> None:
+        span = self._stay(u, t)
+        self.state.apply(u, int(self.where[u, t]), q, span)
+        self.where[u, span] = q
+        self.events[u] = self._events(np.array([u]), self.where[u][None])[0]
+
+    def _stays(self) -> list[tuple[int, int]]:
+        """Every (unit, period) whose stay could be re-placed."""
+        return [(int(u), t) for t in range(self.instance.T) for u in self.movable
+                if self.instance.present[u, t]]
+
+    def _relocations(self, stays: list[tuple[int, int]], deadline: float
+                     ) -> list[tuple[float, int, int, int]]:
+        """(gain, unit, period, position) of the best re-placement of each stay that adds
+        coverage and keeps the move limits, best first."""
+        found, scores = [], {}
+        for u, t in stays:
+            if time.perf_counter() > deadline:
+                break
+            if t not in scores:
+                scores[t] = self.state.position_scores(t)
+            span = self._stay(u, t)
+            gain, q = self.state.best_move(u, int(self.where[u, t]), span, scores[t])
+            if gain > 1e-9:
+                row = self.where[u].copy()
+                row[span] = q
+                if self._within_limits(u, row):
+                    found.append((gain, u, t, q))
+        return sorted(found, reverse=True)
+
+    def relocate(self, deadline: float) -> bool:
+        """Apply the best single relocation while one adds coverage."""
+        improved = False
+        while time.perf_counter() < deadline:
+            found = self._relocations(self._stays(), deadline)
+            if not found:
+                break
+            self._apply(*found[0][1:])
+            improved = True
+        return improved
+
+    def trade_moves(self, deadline: float) -> bool:
+        """Undo one relocation and make another instead, when that adds coverage. The others
+        tried are the undone unit's and the stays that came closest to paying before."""
+        improved = False
+        ranked = self._ranked(deadline)
+        for u, t in np.argwhere(self.events):
+            if time.perf_counter() > deadline:
+                break
+            if not self.events[u, t]:
+                continue  # gone with an earlier trade
+            back = int(self.where[u, t - 1]) if t > 0 else int(self.instance.unit_home[u])
+            moved_to = int(self.where[u, t])
+            loss, _ = self.state.best_move(u, moved_to, self._stay(u, t), None, only=back)
+            if loss == -np.inf:
+                continue
+            self._apply(u, t, back)
+            own = [(int(u), s) for s in range(self.instance.T) if self.instance.present[u, s] and s != t]
+            found = self._relocations(own + ranked, deadline)
+            if found and found[0][0] + loss > 1e-9:
+                self._apply(*found[0][1:])
+                improved = True
+            else:
+                self._apply(u, t, moved_to)
+        return improved
+
+    def _ranked(self, deadline: float) -> list[tuple[int, int]]:
+        """The TRADE_SHORTLIST stays whose best re-placement gains most, limits aside."""
+        saved = self.per_period, self.most
+        self.per_period = self.most = np.inf
+        found = self._relocations(self._stays(), deadline)
+        self.per_period, self.most = saved
+        return [(u, t) for _, u, t, _ in found[:TRADE_SHORTLIST]]
+
+    def trade_rotations(self) -> bool:
+        """Withdraw one or two substitute rotations and request, in their place, those that add
+        the most coverage (or the most per cost) within the budget they free, when that adds
+        more than they did."""
+        improved = False
+        for size in (1, 2):
+            for chosen in itertools.combinations(range(len(self.rotations)), size):
+                if max(chosen) < len(self.rotations):
+                    improved |= self._trade(list(chosen))
+        return improved
+
+    def _trade(self, chosen: list[int]) -> bool:
+        inst, state = self.instance, self.state
+        before = state.total()
+        withdrawn = [self.rotations[i] for i in chosen]
+        kept = [r for i, r in enumerate(self.rotations) if i not in chosen]
+        self._add(withdrawn, -1)
+        if not state.meets_requirements():
+            self._add(withdrawn, 1)
+            return False
+        best = (before + 1e-9, withdrawn)
+        for per_cost in (False, True):
+            requested = self._request_more(kept, len(chosen), per_cost)
+            if state.total() > best[0]:
+                best = (state.total(), requested)
+            self._add(requested, -1)
+        self._add(best[1], 1)
+        self.rotations = kept + best[1]
+        return best[1] is not withdrawn
+
+    def _request_more(self, kept: list[Rotation], most: int, per_cost: bool) -> list[Rotation]:
+        """Up to `most` more rotations besides `kept`, one at a time, added to the state."""
+        inst = self.instance
+        left = inst.offer_count.copy()
+        for rotation in kept:
+            left[rotation[0]] -= 1
+        budget = (np.inf if inst.substitute_budget is None
+                  else float(inst.substitute_budget) - sum(_cost(inst, r) for r in kept))
+        requested: list[Rotation] = []
+        for _ in range(most):
+            found = _best_rotation(self.state, left, budget, per_cost)
+            if found is None:
+                break
+            rotation = _rotation(*found[1])
+            self._add([rotation], 1)
+            requested.append(rotation)
+            left[rotation[0]] -= 1
+            budget -= _cost(inst, rotation)
+        return requested
+
+    def _add(self, rotations: list[Rotation], count: int) -> None:
+        for f, periods, positions in rotations:
+            self.state.add(int(self.instance.offer_system[f]), positions[0],
+                           _span(self.instance.T, periods), count)
 
 
 class _State:
@@ -136,12 +340,16 @@ class _State:
         ranks the candidates before they are valued exactly."""
         return np.einsum("kpsl,sl->kp", self.cover, self.marginal()[:, :, t])
 
-    def best_move(self, u: int, p: int, span: np.ndarray, scores: np.ndarray) -> tuple[float, int | None]:
-        """The best position for unit u (at p) over the periods in `span`, and its gain."""
+    def best_move(self, u: int, p: int, span: np.ndarray, scores: np.ndarray | None,
+                  only: int | None = None) -> tuple[float, int | None]:
+        """The best position for unit u (at p) over the periods in `span`, and its gain
+        (-inf when no position has room or every move breaks a requirement); `only` values
+        that one position, `scores` shortlists the candidates otherwise."""
         inst, J = self.instance, len(self.instance.depth_weights)
         k = inst.unit_system[u]
         room = (self.occupancy[:, span] < inst.capacity[:, None]).all(axis=1)
-        candidates = np.nonzero(room & inst.admits[:, inst.unit_owner[u]])[0]
+        allowed = room & inst.admits[:, inst.unit_owner[u]]
+        candidates = np.nonzero(allowed)[0] if only is None else np.array([only])[allowed[[only]]]
         candidates = candidates[candidates != p]
         if not len(candidates):
             return -np.inf, None
@@ -165,10 +373,19 @@ class _State:
         """(K, P, T): what one more unit of each system at each position adds in each period."""
         return np.einsum("kpsl,slt->kpt", self.cover, self.marginal())
 
-    def add(self, k: int, q: int, span: np.ndarray) -> None:
-        """One more unit of system k at q in the periods of `span` (a substitute)."""
-        self.units += (self.cover[k, q][..., None] * span[None, None, :]).astype(np.int64)
-        self.occupancy[q, span] += 1
+    def add(self, k: int, q: int, span: np.ndarray, count: int = 1) -> None:
+        """`count` more units of system k at q in the periods of `span` (a substitute; -1
+        withdraws one)."""
+        self.units += count * (self.cover[k, q][..., None] * span[None, None, :]).astype(np.int64)
+        self.occupancy[q, span] += count
+
+    def total(self) -> float:
+        """The coverage value of the posture as it stands."""
+        J = len(self.instance.depth_weights)
+        return float((self.weight * self.levels[np.minimum(self.units, J)]).sum())
+
+    def meets_requirements(self) -> bool:
+        return bool(((self.units >= self.required) | (self.required <= 0)).all())
 
     def apply(self, u: int, p: int, q: int, span: np.ndarray) -> None:
         k = self.instance.unit_system[u]
