@@ -218,13 +218,18 @@ class _LocalSearch:
         return sorted(found, reverse=True)
 
     def relocate(self, deadline: float) -> bool:
-        """Apply the best single relocation while one adds coverage."""
+        """Re-place stays, best first, while any adds coverage: each pass values every stay,
+        then applies in that order those that still add coverage once the earlier are made."""
         improved = False
         while time.perf_counter() < deadline:
             found = self._relocations(self._stays(), deadline)
             if not found:
                 break
             self._apply(*found[0][1:])
+            for _, u, t, _ in found[1:]:
+                again = self._relocations([(u, t)], deadline)
+                if again:
+                    self._apply(*again[0][1:])
             improved = True
         return improved
 
