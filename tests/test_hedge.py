@@ -239,3 +239,30 @@ def test_a_budget_frontier_of_hedged_plans(tmp_path):
     table = frontier(load_document(LEAD, tmp_path), [0, 1, 2])
     assert table["coverage"].tolist() == pytest.approx([30.0, 35.0, 40.0])
     assert table["substitutes_used"].tolist() == pytest.approx([0.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_values_of_information_alongside_or_afterwards(cores, tmp_path, monkeypatch):
+    """The scenarios alone are solved in a second process while the hedged plan is solved when
+    there are cores for it, here afterwards on one core: the same values either way (the lead
+    instance by hand: VSS 5 in coverage, EVPI 0 in coverage and 0.5 in cost)."""
+    import layerdef.hedge as hedge
+
+    monkeypatch.setattr(hedge.os, "cpu_count", lambda: cores)
+    inst = load_document(LEAD, tmp_path)
+    alone = hedge._Alone(inst, None, 0.0, None, False)
+    assert (alone.pending is not None) == (cores > 1)
+    alone.cancel()
+    values = layerdef.solve(inst).values
+    assert values["evpi"] == pytest.approx(0.0) and values["evpi_cost"] == pytest.approx(0.5)
+    assert values["vss"] == pytest.approx(5.0)
+    assert values["perfect_cost"] == pytest.approx(1.0)
+
+
+def test_an_infeasibility_survives_the_trip_between_processes():
+    import pickle
+
+    from layerdef.solve import InfeasibleError
+
+    error = pickle.loads(pickle.dumps(InfeasibleError(["requirement a: short in 1-2", "lift the budget"])))
+    assert error.explanation == ["requirement a: short in 1-2", "lift the budget"]

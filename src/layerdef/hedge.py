@@ -12,6 +12,8 @@ expected moves, in exact stages (cost and moves in one when the expected costs l
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from dataclasses import dataclass
 
@@ -251,8 +253,16 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
     """The hedged plan as a Solution (tables with a `scenario` column, expected figures), with
     the value of the stochastic solution and of perfect information unless `values` is False."""
     started = time.perf_counter()
-    plan = solve_hedged(instance, risk, time_limit, gap, log, threads)
-    hedged_s = time.perf_counter() - started
+    alone = _Alone(instance, time_limit, gap, threads, log) if values else None
+    try:
+        plan = solve_hedged(instance, risk, time_limit, gap, log, threads)
+        hedged_s = time.perf_counter() - started
+        information = (None if alone is None else
+                       values_of_information(instance, plan, alone.result(hedged_s),
+                                             plan_for or most_likely(instance), log))
+    finally:
+        if alone is not None:
+            alone.cancel()
     solver = {"name": "highs", "interface": "highspy",
               "version": plan.solver_version,
               "options": SolverOptions(time_limit, gap, threads, log).as_dict()}
@@ -266,13 +276,6 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
             reference=evaluate(world, world.reference_posture())))
     achieved = plan.risk_value
     bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
-    information = None
-    if values:
-        # Within a time limit the scenarios alone share what the hedged solve left (1 s each at
-        # least); their statuses are kept with the values.
-        left = None if time_limit is None else max(1.0, (time_limit - hedged_s) / len(instance.scenario_ids))
-        perfect = solve_alone(instance, left, gap, threads, log)
-        information = values_of_information(instance, plan, perfect, plan_for or most_likely(instance), log)
     return Solution.from_scenarios(
         instance, parts, risk, plan.status, bound, abs(bound - achieved) / max(abs(achieved), 1e-9),
         solver, time.perf_counter() - started, None, information)
@@ -288,6 +291,46 @@ def solve_alone(instance: Instance, time_limit: float | None, gap: float, thread
     progress(log, f"perfect information: {len(perfect)} scenarios solved alone, coverage "
                   + ", ".join(f"{p.objective['coverage']:.6g}" for p in perfect))
     return perfect
+
+
+class _Alone:
+    """Every scenario solved alone (perfect information). With more than one core they are
+    solved in a second process while this one solves the hedged plan (independent work; HiGHS
+    keeps about one core busy), each within an equal share of the time limit (1 s at least);
+    otherwise (one core, or a daemonic worker that may not start processes) here afterwards,
+    sharing what the hedged solve left."""
+
+    def __init__(self, instance: Instance, time_limit: float | None, gap: float,
+                 threads: int | None, log: bool):
+        self.instance, self.time_limit, self.gap, self.threads, self.log = instance, time_limit, gap, threads, log
+        self.pool = self.pending = None
+        if (os.cpu_count() or 1) > 1 and not multiprocessing.current_process().daemon:
+            each = None if time_limit is None else max(1.0, time_limit / len(instance.scenario_ids))
+            try:
+                self.pool = multiprocessing.get_context("spawn").Pool(1)
+            except OSError:
+                return
+            self.pending = self.pool.apply_async(solve_alone, (instance, each, gap, threads, False))
+            self.pool.close()
+
+    def result(self, hedged_s: float) -> list[Solution]:
+        if self.pending is None:
+            left = (None if self.time_limit is None
+                    else max(1.0, (self.time_limit - hedged_s) / len(self.instance.scenario_ids)))
+            return solve_alone(self.instance, left, self.gap, self.threads, self.log)
+        try:
+            perfect = self.pending.get()
+        finally:
+            self.cancel()
+        progress(self.log, f"perfect information: {len(perfect)} scenarios solved alone alongside, "
+                           "coverage " + ", ".join(f"{p.objective['coverage']:.6g}" for p in perfect))
+        return perfect
+
+    def cancel(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
 
 
 def most_likely(instance: Instance) -> str:

@@ -58,6 +58,9 @@ class InfeasibleError(Exception):
         super().__init__("\n".join(explanation))
         self.explanation = explanation
 
+    def __reduce__(self):  # rebuilt from the lines, as when raised in another process
+        return InfeasibleError, (self.explanation,)
+
 
 class NoSolutionError(Exception):
     """The solver found no plan within the limits (time), though one may exist."""
