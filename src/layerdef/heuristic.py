@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -23,18 +24,26 @@ from layerdef.instance import Instance
 
 SHORTLIST = 24  # positions evaluated exactly per unit and step
 TRADE_SHORTLIST = 30  # stays tried in place of an undone relocation
+REPORT_EVERY_S = 5.0
 
 
 #: A substitute unit of the plan: (offer, periods on station, position in each).
 Rotation = tuple[int, list[int], list[int]]
 
 
-def greedy_plan(instance: Instance, seconds: float = 5.0) -> tuple[np.ndarray, list[Rotation]]:
-    """The relocations of `greedy_posture`, then the substitutes requested greedily."""
+def greedy_plan(instance: Instance, seconds: float = 5.0,
+                report: Callable[[str], None] = lambda message: None) -> tuple[np.ndarray, list[Rotation]]:
+    """The relocations of `greedy_posture`, the substitutes requested greedily, then the local
+    search, within `seconds` in all; `report` receives a line of progress every few seconds."""
     started = time.perf_counter()
-    where, state = _relocate(instance, 0.5 * seconds)
+    where, state = _relocate(instance, 0.5 * seconds, report)
     rotations = _request(state, 0.6 * seconds - (time.perf_counter() - started))
-    return improve_plan(instance, where, rotations, state, seconds - (time.perf_counter() - started))
+    report(f"start: greedy plan, coverage {state.total():.8g} ({time.perf_counter() - started:.1f} s)")
+    where, rotations = improve_plan(instance, where, rotations, state,
+                                    seconds - (time.perf_counter() - started), report)
+    report(f"start: after the local search, coverage {state.total():.8g} "
+           f"({time.perf_counter() - started:.1f} s)")
+    return where, rotations
 
 
 def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
@@ -42,8 +51,9 @@ def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
     return _relocate(instance, seconds)[0]
 
 
-def _relocate(instance: Instance, seconds: float) -> tuple[np.ndarray, "_State"]:
-    started = time.perf_counter()
+def _relocate(instance: Instance, seconds: float,
+              report: Callable[[str], None] = lambda message: None) -> tuple[np.ndarray, "_State"]:
+    started = last_report = time.perf_counter()
     T = instance.T
     where = np.repeat(instance.unit_home[:, None], T, axis=1)
     present = instance.present
@@ -54,6 +64,9 @@ def _relocate(instance: Instance, seconds: float) -> tuple[np.ndarray, "_State"]
     per_period = min(x for x in (instance.moves_per_period, len(instance.unit_ids)) if x is not None)
     remaining = instance.moves_total if instance.moves_total is not None else len(instance.unit_ids)
     for t in range(T):
+        if time.perf_counter() - last_report >= REPORT_EVERY_S:
+            last_report = time.perf_counter()
+            report(f"start: greedy relocations, period {t + 1} of {T}, coverage {state.total():.8g}")
         for _ in range(min(per_period, remaining)):
             if time.perf_counter() - started > seconds:
                 return where, state
@@ -140,16 +153,20 @@ def _cost(instance: Instance, rotation: Rotation) -> float:
 
 
 def improve_plan(instance: Instance, where: np.ndarray, rotations: list[Rotation],
-                 state: "_State", seconds: float) -> tuple[np.ndarray, list[Rotation]]:
+                 state: "_State", seconds: float,
+                 report: Callable[[str], None] = lambda message: None) -> tuple[np.ndarray, list[Rotation]]:
     """Local search from a feasible plan (and its `state`): re-place or re-time a unit's stay,
-    trade one relocation for a better one when the move limits are used up, and trade one
-    substitute rotation for a better one within the budget, while any of them adds coverage."""
+    trade a relocation for a better one when the move limits are used up, and trade one or
+    two substitute rotations for better ones within the budget, while any of them adds coverage."""
     search = _LocalSearch(instance, where.copy(), list(rotations), state)
-    started = time.perf_counter()
+    started = last_report = time.perf_counter()
+    deadline = started + seconds
     improved = True
-    while improved and time.perf_counter() - started < seconds:
-        deadline = started + seconds
+    while improved and time.perf_counter() < deadline:
         improved = search.relocate(deadline) | search.trade_moves(deadline) | search.trade_rotations()
+        if time.perf_counter() - last_report >= REPORT_EVERY_S:
+            last_report = time.perf_counter()
+            report(f"start: local search, coverage {state.total():.8g}")
     return search.where, search.rotations
 
 

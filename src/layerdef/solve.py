@@ -357,7 +357,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     stages = lexicographic_stages(form)
     current = evaluate(instance, instance.current_posture())
     start_values = (plan_solution(form, start) if start is not None
-                    else starting_plan(instance, form, time_limit, current))
+                    else starting_plan(instance, form, time_limit, current, log))
 
     def explain() -> list[str]:
         from layerdef.explain import explain_infeasibility
@@ -418,13 +418,13 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
 
 
 def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
-                  current: Evaluation) -> np.ndarray | None:
-    """The greedy plan (relocations and substitutes that pay; at worst the current posture) when
-    the current posture meets every requirement and limit; HiGHS starts its first stage from it."""
+                  current: Evaluation, log: bool = False) -> np.ndarray | None:
+    """The greedy plan improved by local search (at worst the current posture) when the current
+    posture meets every requirement and limit; HiGHS starts its first stage from it."""
     if not current.feasible:
         return None
     seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
-    where, rotations = greedy_plan(instance, seconds)
+    where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message))
     return posture_solution(form, where, rotations)
 
 
