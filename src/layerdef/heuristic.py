@@ -215,10 +215,10 @@ class _LocalSearch:
         return [(int(u), t) for t in range(self.instance.T) for u in self.movable
                 if self.instance.present[u, t]]
 
-    def _relocations(self, stays: list[tuple[int, int]], deadline: float
+    def _relocations(self, stays: list[tuple[int, int]], deadline: float, limits: bool = True
                      ) -> list[tuple[float, int, int, int]]:
         """(gain, unit, period, position) of the best re-placement of each stay that adds
-        coverage and keeps the move limits, best first."""
+        coverage (and keeps the move limits, unless `limits` is False), best first."""
         found, scores = [], {}
         for u, t in stays:
             if time.perf_counter() > deadline:
@@ -230,7 +230,7 @@ class _LocalSearch:
             if gain > 1e-9:
                 row = self.where[u].copy()
                 row[span] = q
-                if self._within_limits(u, row):
+                if not limits or self._within_limits(u, row):
                     found.append((gain, u, t, q))
         return sorted(found, reverse=True)
 
@@ -262,13 +262,13 @@ class _LocalSearch:
                 continue  # gone with an earlier trade
             back = int(self.where[u, t - 1]) if t > 0 else int(self.instance.unit_home[u])
             moved_to = int(self.where[u, t])
-            loss, _ = self.state.best_move(u, moved_to, self._stay(u, t), None, only=back)
-            if loss == -np.inf:
-                continue
+            undo_gain, _ = self.state.best_move(u, moved_to, self._stay(u, t), None, only=back)
+            if undo_gain == -np.inf:
+                continue  # no room back there, or a requirement needs the unit where it went
             self._apply(u, t, back)
             own = [(int(u), s) for s in range(self.instance.T) if self.instance.present[u, s] and s != t]
             found = self._relocations(own + ranked, deadline)
-            if found and found[0][0] + loss > 1e-9:
+            if found and found[0][0] + undo_gain > 1e-9:
                 self._apply(*found[0][1:])
                 improved = True
             else:
@@ -277,10 +277,7 @@ class _LocalSearch:
 
     def _ranked(self, deadline: float) -> list[tuple[int, int]]:
         """The TRADE_SHORTLIST stays whose best re-placement gains most, limits aside."""
-        saved = self.per_period, self.most
-        self.per_period = self.most = np.inf
-        found = self._relocations(self._stays(), deadline)
-        self.per_period, self.most = saved
+        found = self._relocations(self._stays(), deadline, limits=False)
         return [(u, t) for _, u, t, _ in found[:TRADE_SHORTLIST]]
 
     def trade_rotations(self) -> bool:
@@ -290,12 +287,12 @@ class _LocalSearch:
         improved = False
         for size in (1, 2):
             for chosen in itertools.combinations(range(len(self.rotations)), size):
-                if max(chosen) < len(self.rotations):
+                if max(chosen) < len(self.rotations):  # a trade may leave fewer
                     improved |= self._trade(list(chosen))
         return improved
 
     def _trade(self, chosen: list[int]) -> bool:
-        inst, state = self.instance, self.state
+        state = self.state
         before = state.total()
         withdrawn = [self.rotations[i] for i in chosen]
         kept = [r for i, r in enumerate(self.rotations) if i not in chosen]
