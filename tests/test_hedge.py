@@ -251,7 +251,7 @@ def test_values_of_information_alongside_or_afterwards(cores, tmp_path, monkeypa
     monkeypatch.setattr(hedge.os, "cpu_count", lambda: cores)
     inst = load_document(LEAD, tmp_path)
     alone = hedge._Alone(inst, None, 0.0, None, False)
-    assert (alone.pending is not None) == (cores > 1)
+    assert (alone.process is not None) == (cores > 1)
     alone.cancel()
     values = layerdef.solve(inst).values
     assert values["evpi"] == pytest.approx(0.0) and values["evpi_cost"] == pytest.approx(0.5)
@@ -266,3 +266,16 @@ def test_an_infeasibility_survives_the_trip_between_processes():
 
     error = pickle.loads(pickle.dumps(InfeasibleError(["requirement a: short in 1-2", "lift the budget"])))
     assert error.explanation == ["requirement a: short in 1-2", "lift the budget"]
+
+
+def test_the_scenarios_alone_are_solved_here_when_the_second_process_dies(tmp_path, monkeypatch):
+    """A second process killed before it answers (out of memory, say) must not hang the solve."""
+    import layerdef.hedge as hedge
+
+    monkeypatch.setattr(hedge.os, "cpu_count", lambda: 2)
+    inst = load_document(LEAD, tmp_path)
+    alone = hedge._Alone(inst, None, 0.0, None, False)
+    alone.process.kill()
+    perfect = alone.result(0.0)
+    assert [p.objective["substitute_cost"] for p in perfect] == [1.0, 1.0]
+    assert alone.process is None

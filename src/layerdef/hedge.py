@@ -297,40 +297,72 @@ class _Alone:
     """Every scenario solved alone (perfect information). With more than one core they are
     solved in a second process while this one solves the hedged plan (independent work; HiGHS
     keeps about one core busy), each within an equal share of the time limit (1 s at least);
-    otherwise (one core, or a daemonic worker that may not start processes) here afterwards,
-    sharing what the hedged solve left."""
+    otherwise (one core, a daemonic worker that may not start processes, or a second process
+    that died without an answer) here afterwards, sharing what the hedged solve left."""
 
     def __init__(self, instance: Instance, time_limit: float | None, gap: float,
                  threads: int | None, log: bool):
         self.instance, self.time_limit, self.gap, self.threads, self.log = instance, time_limit, gap, threads, log
-        self.pool = self.pending = None
+        self.process = self.answer = None
         if (os.cpu_count() or 1) > 1 and not multiprocessing.current_process().daemon:
             each = None if time_limit is None else max(1.0, time_limit / len(instance.scenario_ids))
+            context = multiprocessing.get_context("spawn")
             try:
-                self.pool = multiprocessing.get_context("spawn").Pool(1)
+                self.answer, sender = context.Pipe(duplex=False)
+                self.process = context.Process(target=_solve_alone_into, daemon=True,
+                                               args=(sender, instance, each, gap, threads))
+                self.process.start()
+                sender.close()
             except OSError:
-                return
-            self.pending = self.pool.apply_async(solve_alone, (instance, each, gap, threads, False))
-            self.pool.close()
+                self.cancel()
 
     def result(self, hedged_s: float) -> list[Solution]:
-        if self.pending is None:
+        answer = self._answer()
+        if answer is None:
             left = (None if self.time_limit is None
                     else max(1.0, (self.time_limit - hedged_s) / len(self.instance.scenario_ids)))
             return solve_alone(self.instance, left, self.gap, self.threads, self.log)
-        try:
-            perfect = self.pending.get()
-        finally:
-            self.cancel()
+        solved, perfect = answer
+        if not solved:
+            raise perfect
         progress(self.log, f"perfect information: {len(perfect)} scenarios solved alone alongside, "
                            "coverage " + ", ".join(f"{p.objective['coverage']:.6g}" for p in perfect))
         return perfect
 
+    def _answer(self) -> tuple[bool, object] | None:
+        """The second process's answer; None when none was started or it died without one
+        (out of memory, killed)."""
+        if self.process is None:
+            return None
+        try:
+            while not self.answer.poll(1.0):
+                if not self.process.is_alive():
+                    return None
+            return self.answer.recv()
+        except EOFError:
+            return None
+        finally:
+            self.cancel()
+
     def cancel(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-            self.pool = None
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.terminate()
+            self.process.join()
+        if self.answer is not None:
+            self.answer.close()
+        self.process = self.answer = None
+
+
+def _solve_alone_into(sender, instance: Instance, time_limit: float | None, gap: float,
+                      threads: int | None) -> None:
+    """`solve_alone` in the second process: sends (True, solutions) or (False, the error)."""
+    try:
+        answer = (True, solve_alone(instance, time_limit, gap, threads, False))
+    except Exception as error:  # raised again in the first process
+        answer = (False, error)
+    sender.send(answer)
+    sender.close()
 
 
 def most_likely(instance: Instance) -> str:
