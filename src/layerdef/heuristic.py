@@ -88,21 +88,27 @@ def _relocate(instance: Instance, seconds: float,
     return where, state
 
 
-def _request(state: "_State", seconds: float) -> list[Rotation]:
-    """Substitute rotations in order of coverage gained per cost (gain alone when free), each
-    within the budget, the offer's count, its earliest period and rotation lengths, at a
-    position that admits its owner and has room in every period of the stay."""
+def _request(state: "_State", seconds: float, kept: list[Rotation] = (), most: float = np.inf,
+             per_cost: bool = True) -> list[Rotation]:
+    """Substitute rotations besides `kept` (already in the state), one at a time and up to
+    `most`, in order of coverage gained per cost (gain alone when free; or coverage alone when
+    not `per_cost`), each within the budget, the offer's count, its earliest period and rotation
+    lengths, at a position that admits its owner and has room in every period of the stay.
+    They are added to the state."""
     started = time.perf_counter()
     instance = state.instance
-    budget = np.inf if instance.substitute_budget is None else float(instance.substitute_budget)
     left = instance.offer_count.copy()
+    for rotation in kept:
+        left[rotation[0]] -= 1
+    budget = (np.inf if instance.substitute_budget is None
+              else float(instance.substitute_budget) - sum(_cost(instance, r) for r in kept))
     rotations: list[Rotation] = []
-    while left.any() and time.perf_counter() - started < seconds:
-        found = _best_rotation(state, left, budget, per_cost=True)
+    while left.any() and len(rotations) < most and time.perf_counter() - started < seconds:
+        found = _best_rotation(state, left, budget, per_cost)
         if found is None:
             break
         rotation = _rotation(*found[1])
-        state.add(int(instance.offer_system[rotation[0]]), rotation[2][0], _span(instance.T, rotation[1]))
+        _place(state, [rotation], 1)
         rotations.append(rotation)
         budget -= _cost(instance, rotation)
         left[rotation[0]] -= 1
@@ -150,6 +156,13 @@ def _span(T: int, periods: list[int]) -> np.ndarray:
 
 def _cost(instance: Instance, rotation: Rotation) -> float:
     return float(instance.offer_cost[rotation[0]]) * len(rotation[1])
+
+
+def _place(state: "_State", rotations: list[Rotation], count: int) -> None:
+    """Add the rotations' units to the state (`count` -1 withdraws them)."""
+    for offer, periods, positions in rotations:
+        state.add(int(state.instance.offer_system[offer]), positions[0], _span(state.instance.T, periods),
+                  count)
 
 
 def improve_plan(instance: Instance, where: np.ndarray, rotations: list[Rotation],
@@ -296,44 +309,19 @@ class _LocalSearch:
         before = state.total()
         withdrawn = [self.rotations[i] for i in chosen]
         kept = [r for i, r in enumerate(self.rotations) if i not in chosen]
-        self._add(withdrawn, -1)
+        _place(state, withdrawn, -1)
         if not state.meets_requirements():
-            self._add(withdrawn, 1)
+            _place(state, withdrawn, 1)
             return False
         best = (before + 1e-9, withdrawn)
         for per_cost in (False, True):
-            requested = self._request_more(kept, len(chosen), per_cost)
+            requested = _request(state, np.inf, kept, len(chosen), per_cost)
             if state.total() > best[0]:
                 best = (state.total(), requested)
-            self._add(requested, -1)
-        self._add(best[1], 1)
+            _place(state, requested, -1)
+        _place(state, best[1], 1)
         self.rotations = kept + best[1]
         return best[1] is not withdrawn
-
-    def _request_more(self, kept: list[Rotation], most: int, per_cost: bool) -> list[Rotation]:
-        """Up to `most` more rotations besides `kept`, one at a time, added to the state."""
-        inst = self.instance
-        left = inst.offer_count.copy()
-        for rotation in kept:
-            left[rotation[0]] -= 1
-        budget = (np.inf if inst.substitute_budget is None
-                  else float(inst.substitute_budget) - sum(_cost(inst, r) for r in kept))
-        requested: list[Rotation] = []
-        for _ in range(most):
-            found = _best_rotation(self.state, left, budget, per_cost)
-            if found is None:
-                break
-            rotation = _rotation(*found[1])
-            self._add([rotation], 1)
-            requested.append(rotation)
-            left[rotation[0]] -= 1
-            budget -= _cost(inst, rotation)
-        return requested
-
-    def _add(self, rotations: list[Rotation], count: int) -> None:
-        for f, periods, positions in rotations:
-            self.state.add(int(self.instance.offer_system[f]), positions[0],
-                           _span(self.instance.T, periods), count)
 
 
 class _State:
