@@ -113,8 +113,8 @@ def generate(sites: int, positions: int, units: int, periods: int, seed: int, ou
 @click.option("--objective", type=click.Choice(["coverage", "min-cost"]),
               help="Override the instance's objective.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
-              help="Seconds (with scenarios: for the hedged plan; the values then share what is "
-              "left, 1 s per scenario at least).")
+              help="Seconds (with scenarios: for the hedged plan; each scenario solved alone for "
+              "the values gets an equal share of it, 1 s at least, alongside on two or more cores).")
 @click.option("--gap", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Relative MIP gap at which to stop.")
 @click.option("--threads", type=click.IntRange(1), help="HiGHS threads.")

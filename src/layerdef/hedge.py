@@ -288,9 +288,13 @@ def solve_alone(instance: Instance, time_limit: float | None, gap: float, thread
 
     perfect = [solve(instance.in_scenario(scenario), time_limit=time_limit, gap=gap, threads=threads)
                for scenario in instance.scenario_ids]
-    progress(log, f"perfect information: {len(perfect)} scenarios solved alone, coverage "
-                  + ", ".join(f"{p.objective['coverage']:.6g}" for p in perfect))
+    _report_alone(log, perfect, "")
     return perfect
+
+
+def _report_alone(log: bool, perfect: list[Solution], where: str) -> None:
+    progress(log, f"perfect information: {len(perfect)} scenarios solved alone{where}, coverage "
+                  + ", ".join(f"{p.objective['coverage']:.6g}" for p in perfect))
 
 
 class _Alone:
@@ -325,8 +329,7 @@ class _Alone:
         solved, perfect = answer
         if not solved:
             raise perfect
-        progress(self.log, f"perfect information: {len(perfect)} scenarios solved alone alongside, "
-                           "coverage " + ", ".join(f"{p.objective['coverage']:.6g}" for p in perfect))
+        _report_alone(self.log, perfect, " alongside")
         return perfect
 
     def _answer(self) -> tuple[bool, object] | None:
