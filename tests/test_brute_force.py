@@ -129,3 +129,24 @@ def check_against_enumeration(inst) -> None:
     check = evaluate(inst, plan.posture)
     assert check.feasible, check.violations
     assert check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+def test_stages_one_after_another_equal_enumeration(seed, tmp_path, monkeypatch):
+    """Without a decimal grid for coverage (forced here) coverage, cost and moves are solved
+    in stages one after another, and still equal the enumeration."""
+    import layerdef.model as model
+
+    monkeypatch.setattr(model, "coverage_first_weight", lambda *args: None)
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    assert "coverage_cost_moves" not in model.formulate(inst).objectives
+    check_against_enumeration(inst)
+
+
+def test_coverage_cost_moves_is_used_on_a_grid(tmp_path):
+    """The random instances lie on a decimal grid, so the tests above solve them in one stage."""
+    from layerdef.model import formulate
+
+    inst = load_document(random_document(0, tmp_path), tmp_path)
+    form = formulate(inst)
+    assert inst.objective != "coverage" or "coverage_cost_moves" in form.objectives

@@ -197,16 +197,22 @@ def test_worst_case_risk_trades_expectation_for_the_worst_scenario(tmp_path):
 
 
 @pytest.mark.parametrize("seed", [1, 4, 6, 8])
-def test_one_cost_then_moves_stage_equals_two_stages(seed, tmp_path, monkeypatch):
-    """The weighted expected cost + moves stage is exact: the same figures as the stages one
-    after the other (forced by pretending no decimal grid exists)."""
+@pytest.mark.parametrize("objective, module, weight", [
+    ("cost_then_moves", "layerdef.hedge", "cost_then_moves_weight"),  # and then coverage alone
+    ("coverage_cost_moves", "layerdef.model", "coverage_first_weight")])
+def test_weighted_stage_equals_the_stages(seed, objective, module, weight, tmp_path, monkeypatch):
+    """A weighted stage (expected cost + moves; expected coverage, cost and moves) is exact:
+    the same figures as the stages one after the other (forced by pretending no decimal grid
+    exists)."""
+    import importlib
+
     import layerdef.hedge as hedge
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
-    assert "cost_then_moves" in hedge.formulate_hedged(inst).form.objectives
+    assert objective in hedge.formulate_hedged(inst).form.objectives
     one = solve_hedged(inst)
-    monkeypatch.setattr(hedge, "cost_then_moves_weight", lambda *args: None)
-    assert "cost_then_moves" not in hedge.formulate_hedged(inst).form.objectives
+    monkeypatch.setattr(importlib.import_module(module), weight, lambda *args: None)
+    assert objective not in hedge.formulate_hedged(inst).form.objectives
     two = solve_hedged(inst)
     assert one.expected == pytest.approx(two.expected, abs=1e-6)
 

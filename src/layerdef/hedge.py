@@ -23,7 +23,8 @@ from layerdef.evaluate import Evaluation, evaluate
 from layerdef.explain import explain_hedged_infeasibility
 from layerdef.instance import Instance
 from layerdef.heuristic import greedy_posture
-from layerdef.model import (Block, Formulation, UnitClass, cost_then_moves_weight, formulate,
+from layerdef.model import (Block, Formulation, UnitClass, add_coverage_cost_moves,
+                            cost_then_moves_weight, formulate, most_substitute_cost,
                             posture_solution)
 from layerdef.solution import Solution
 from layerdef.solve import (HighsBackend, SolverOptions, check_plan, lexicographic_stages, progress,
@@ -85,7 +86,10 @@ def formulate_hedged(instance: Instance, risk: str = "expected") -> Hedged:
     hedged = Hedged(stacked, worlds, forms, offsets)
     _link(hedged, instance)
     if risk == "worst":
-        _worst_case(hedged)
+        _worst_case(hedged)  # the worst coverage is no column sum on a grid: stages stay apart
+    elif stacked.cost_weight is not None:
+        add_coverage_cost_moves(stacked, stacked.cost_weight * most_substitute_cost(instance)
+                                + stacked.most_moves)
     return hedged
 
 

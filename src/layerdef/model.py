@@ -23,6 +23,11 @@ from layerdef.geometry import coverage_value, covering_units
 from layerdef.instance import Instance
 
 INF = float("inf")
+#: weighted objectives (lexicographic stages folded into one) keep every coefficient below
+#: this, so that a difference of one in the lowest stage stays far above HiGHS's tolerances
+LARGEST_WEIGHTED_COEFFICIENT = 1e8
+#: coverage values must lie on a decimal grid at least this fine to fold the stages into one
+COVERAGE_GRID_FINEST = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class Formulation:
     objectives: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (n_cols,) vector
     cost_weight: float | None = None  # weight of cost in `cost_then_moves`
     most_moves: int = 0  # no plan makes more moves
+    coverage_weight: float | None = None  # weight of coverage in `coverage_cost_moves`
+    most_tie_break: float = 0.0  # no lexicographically optimal plan has more `cost_then_moves`
     n_cols: int = 0
     n_rows: int = 0
 
@@ -393,6 +400,7 @@ def formulate(instance: Instance, objective: str | None = None,
                                               most_moves)
     if form.cost_weight is not None:
         form.objectives["cost_then_moves"] = form.cost_weight * cost_vector + moves_vector
+        add_coverage_cost_moves(form, form.cost_weight * most_substitute_cost(instance) + most_moves)
 
     # limits
     if instance.substitute_budget is not None and rotation.size:
@@ -508,9 +516,44 @@ def cost_then_moves_weight(cost: np.ndarray, moves: np.ndarray, offer_cost: np.n
     if grid is None:
         return None
     weight = float(grid * (most_moves + 1))
-    if weight * float(np.abs(cost).max(initial=0.0)) > 1e8:
+    if weight * float(np.abs(cost).max(initial=0.0)) > LARGEST_WEIGHTED_COEFFICIENT:
         return None
     return weight
+
+
+def coverage_first_weight(coverage: np.ndarray, most_tie_break: float) -> float | None:
+    """Weight L such that -L x coverage + `cost_then_moves` is least at the most coverage,
+    then the least cost, then the fewest moves.
+
+    When every coverage value lies on a decimal grid 1/D, two plans' coverages (depth levels
+    filled, as at any optimum) differ by at least 1/D, so weighting coverage by
+    D x (`most_tie_break` + 1) puts any coverage difference above every difference in cost
+    and moves. None when no such grid exists or the weights would get too large for double
+    precision; the stages then run one after the other.
+    """
+    values = coverage[coverage != 0]
+    grid = decimal_grid(values, finest=COVERAGE_GRID_FINEST)
+    if grid is None:
+        return None
+    weight = float(grid) * (most_tie_break + 1.0)
+    if weight * float(np.abs(values).max(initial=0.0)) > LARGEST_WEIGHTED_COEFFICIENT:
+        return None
+    return weight
+
+
+def most_substitute_cost(instance: Instance) -> float:
+    """No plan's substitute cost exceeds this: every offer on station all the time, or the budget."""
+    most = float(instance.offer_cost @ instance.offer_count) * instance.T
+    return most if instance.substitute_budget is None else min(most, float(instance.substitute_budget))
+
+
+def add_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
+    """The one-stage objective `coverage_cost_moves` (to minimize), when it is exact."""
+    weight = coverage_first_weight(form.objectives["coverage"], most_tie_break)
+    if weight is not None and "cost_then_moves" in form.objectives:
+        form.coverage_weight, form.most_tie_break = weight, most_tie_break
+        form.objectives["coverage_cost_moves"] = (form.objectives["cost_then_moves"]
+                                                  - weight * form.objectives["coverage"])
 
 
 def build_model(instance: Instance, objective: str | None = None):
@@ -561,9 +604,11 @@ def build_model(instance: Instance, objective: str | None = None):
     model.minimize_cost = pyo.Objective(expr=model.substitute_cost, sense=pyo.minimize)
     model.minimize_moves = pyo.Objective(expr=model.moves, sense=pyo.minimize)
     stages = [model.maximize_coverage, model.minimize_cost, model.minimize_moves]
-    if "cost_then_moves" in form.objectives:
-        model.minimize_cost_then_moves = pyo.Objective(expr=model.cost_then_moves, sense=pyo.minimize)
-        stages.append(model.minimize_cost_then_moves)
+    for name in ("cost_then_moves", "coverage_cost_moves"):
+        if name in form.objectives:
+            objective = pyo.Objective(expr=getattr(model, name), sense=pyo.minimize)
+            model.add_component(f"minimize_{name}", objective)
+            stages.append(objective)
     for stage in stages:
         stage.deactivate()
     (model.minimize_cost if form.objective_kind == "min-cost" else model.maximize_coverage).activate()

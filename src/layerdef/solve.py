@@ -40,12 +40,16 @@ PROGRESS_EVERY_S = 5.0
 IPM_ABOVE_NONZEROS = 300_000
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
-                    "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves"}
+                    "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves",
+                    "coverage_cost_moves": "minimize_coverage_cost_moves"}
 
 
 def lexicographic_stages(form: Formulation) -> list[tuple[str, int]]:
     """(objective vector, sense) of each stage, +1 minimize, -1 maximize: the primary
-    objective first, then cost and moves, in one stage when `cost_then_moves` is exact."""
+    objective first, then cost and moves, in one stage when `cost_then_moves` is exact; all
+    three in one when `coverage_cost_moves` is."""
+    if form.objective_kind == "coverage" and "coverage_cost_moves" in form.objectives:
+        return [("coverage_cost_moves", 1)]
     tie_break = ([("cost_then_moves", 1)] if "cost_then_moves" in form.objectives
                  else [("substitute_cost", 1), ("moves", 1)])
     return ([("coverage", -1)] if form.objective_kind == "coverage" else []) + tie_break
@@ -369,8 +373,9 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     posture = restore_posture(form, solution)
     plan = evaluate(instance, posture)
     primary_name = stages[0][0]
-    primary = float(form.objectives[primary_name] @ first.solution)
-    check_plan(form, solution, plan, primary if primary_name == "coverage" else None, finished)
+    coverage = (float(form.objectives["coverage"] @ first.solution)
+                if form.objective_kind == "coverage" else None)
+    check_plan(form, solution, plan, coverage, finished)
     status = first.status
     bound, gap_value = _bound_and_gap(form, primary_name, first, plan)
     return Solution.from_evaluations(
@@ -386,9 +391,9 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
                explain) -> tuple[StageResult, np.ndarray, bool]:
     """Solve the stages in turn, each holding the ones before and starting from the last plan.
     Returns the first stage's result (status, bound), the final plan's column values and
-    whether every stage ran (else the time ran out, and the plan's moves may be overcounted by
-    the model: nothing minimized them); raises InfeasibleError (with `explain()`) or
-    NoSolutionError from the first stage."""
+    whether the last stage ran to optimality (else the time ran out, and the plan's moves may
+    be overcounted by the model: nothing minimized them to the end); raises InfeasibleError
+    (with `explain()`) or NoSolutionError from the first stage."""
     form, first, finished = backend.form, None, True
     for index, (name, sense) in enumerate(stages):
         backend.set_objective(name, sense)
@@ -410,6 +415,7 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
             finished = False
             break  # keep the previous stage's plan, which meets every held value
         solution = result.solution
+        finished = result.status == "optimal"
         if index + 1 < len(stages):
             achieved = float(form.objectives[name] @ solution)
             tolerance = STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)
@@ -434,9 +440,13 @@ def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
     both None when the time ran out before HiGHS had a bound."""
     if first.status != "optimal" and first.bound is None:
         return None, None
-    if primary == "coverage":
+    if primary in ("coverage", "coverage_cost_moves"):
         achieved = plan.total
-        bound = max(first.bound if first.bound is not None else achieved, achieved)
+        bound = first.bound
+        if bound is not None and primary == "coverage_cost_moves":
+            # -L x coverage + tie-break >= bound, and the tie-break <= most_tie_break
+            bound = (form.most_tie_break - bound) / form.coverage_weight
+        bound = max(bound if bound is not None else achieved, achieved)
     else:
         achieved = plan.substitute_cost
         bound = first.bound if first.bound is not None else achieved
