@@ -150,3 +150,27 @@ def test_coverage_cost_moves_is_used_on_a_grid(tmp_path):
     inst = load_document(random_document(0, tmp_path), tmp_path)
     form = formulate(inst)
     assert inst.objective != "coverage" or "coverage_cost_moves" in form.objectives
+
+
+@pytest.mark.parametrize("seed", [2, 5, 13])  # feasible, with substitutes and moves
+def test_one_stage_plan_that_falls_short_of_its_bound_is_solved_in_stages(seed, tmp_path):
+    """A one-stage plan whose evaluation is worse than HiGHS's bound (as phantom coverage
+    bought by integrality tolerances would make it; faked here) is solved again in stages,
+    to the same optimum."""
+    from layerdef.model import formulate
+    from layerdef.solve import HighsBackend, SolverOptions, restore_posture, run_lexicographic
+
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    form = formulate(inst, "coverage")
+
+    def evaluated(solution, phantom=0.0):
+        plan = evaluate(inst, restore_posture(form, solution))
+        return plan.total - phantom, plan.substitute_cost, plan.moves_total
+
+    trusted = run_lexicographic(HighsBackend(form, SolverOptions()), None, None, 0.0, False,
+                                None, evaluated)
+    assert trusted[0].objective == "coverage_cost_moves"
+    short = run_lexicographic(HighsBackend(form, SolverOptions()), None, None, 0.0, False,
+                              None, lambda solution: evaluated(solution, phantom=1.0))
+    assert short[0].objective == "coverage"
+    assert evaluated(short[1]) == pytest.approx(evaluated(trusted[1]), abs=1e-9)

@@ -27,8 +27,8 @@ from layerdef.model import (Block, Formulation, UnitClass, add_coverage_cost_mov
                             cost_then_moves_weight, formulate, most_substitute_cost,
                             posture_solution)
 from layerdef.solution import Solution
-from layerdef.solve import (HighsBackend, SolverOptions, check_plan, lexicographic_stages, progress,
-                            restore_posture, run_stages)
+from layerdef.solve import (HighsBackend, SolverOptions, check_plan, progress, restore_posture,
+                            run_lexicographic)
 
 INF = float("inf")
 
@@ -235,10 +235,17 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
     backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, log))
-    stages = lexicographic_stages(hedged.form)
     options = SolverOptions(time_limit, gap, threads, False)
-    first, solution, finished = run_stages(backend, stages, _greedy_start(instance, hedged), time_limit,
-                                           started, log, lambda: explain_hedged_infeasibility(instance, options))
+
+    def evaluated(solution: np.ndarray) -> tuple[float, float, float]:
+        plans = [evaluate(world, restore_posture(part, hedged.part(solution, n)))
+                 for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms))]
+        return tuple(float(instance.scenario_probability @ [getattr(plan, name) for plan in plans])
+                     for name in ("total", "substitute_cost", "moves_total"))
+
+    first, solution, finished = run_lexicographic(
+        backend, _greedy_start(instance, hedged), time_limit, started, log,
+        lambda: explain_hedged_infeasibility(instance, options), evaluated)
     status = first.status
     postures, evaluations = [], []
     for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms)):

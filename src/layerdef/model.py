@@ -102,6 +102,7 @@ class Formulation:
     most_moves: int = 0  # no plan makes more moves
     coverage_weight: float | None = None  # weight of coverage in `coverage_cost_moves`
     most_tie_break: float = 0.0  # no lexicographically optimal plan has more `cost_then_moves`
+    tie_break_step: float = 1.0  # two plans' `cost_then_moves` differ by 0 or at least this
     n_cols: int = 0
     n_rows: int = 0
 
@@ -550,8 +551,9 @@ def most_substitute_cost(instance: Instance) -> float:
 def add_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
     """The one-stage objective `coverage_cost_moves` (to minimize), when it is exact."""
     weight = coverage_first_weight(form.objectives["coverage"], most_tie_break)
-    if weight is not None and "cost_then_moves" in form.objectives:
-        form.coverage_weight, form.most_tie_break = weight, most_tie_break
+    step = decimal_grid(form.objectives.get("cost_then_moves", np.ones(1)), finest=COVERAGE_GRID_FINEST)
+    if weight is not None and step is not None and "cost_then_moves" in form.objectives:
+        form.coverage_weight, form.most_tie_break, form.tie_break_step = weight, most_tie_break, 1 / step
         form.objectives["coverage_cost_moves"] = (form.objectives["cost_then_moves"]
                                                   - weight * form.objectives["coverage"])
 
