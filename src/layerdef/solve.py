@@ -130,7 +130,7 @@ class HighsBackend:
         import highspy
 
         self.form = form
-        self.log = options.log
+        self.log, self.gap = options.log, options.gap
         self.cost = np.zeros(form.n_cols)
         with stdout_to_stderr(self.log):
             self.highs = highspy.Highs()
@@ -267,7 +267,7 @@ class PyomoBackend:
         from pyomo.contrib.appsi.solvers import Highs
 
         self.model, self.form = model, model.formulation
-        self.log = options.log
+        self.log, self.gap = options.log, options.gap
         with stdout_to_stderr(self.log):
             self.solver = Highs()
         self.solver.config.load_solution = False
@@ -395,15 +395,15 @@ def run_lexicographic(backend, solution: np.ndarray | None, time_limit: float | 
                       evaluated) -> tuple[StageResult, np.ndarray, bool]:
     """`run_stages` over `lexicographic_stages`. A plan from the one weighted stage must prove
     itself: the weighted objective of its restored, evaluated plan (`evaluated(solution)`:
-    coverage, cost, moves) within half a step of the bound HiGHS proved. At that weight,
-    integrality tolerances could buy phantom coverage worth more than a move; a plan that
-    fails is solved again in stages, from itself."""
+    coverage, cost, moves) within half a step of the bound HiGHS proved (unless a gap was
+    allowed). At that weight, integrality tolerances could buy phantom coverage worth more
+    than a move; a plan that fails is solved again in stages, from itself."""
     form = backend.form
     stages = lexicographic_stages(form)
     first, solution, finished = run_stages(backend, stages, solution, time_limit, started, log,
                                            explain)
-    if first.objective != "coverage_cost_moves" or first.status != "optimal":
-        return first, solution, finished
+    if first.objective != "coverage_cost_moves" or first.status != "optimal" or backend.gap > 0:
+        return first, solution, finished  # no claim to prove, or a gap allowed
     coverage, cost, moves = evaluated(solution)
     weighted = -form.coverage_weight * coverage + form.cost_weight * cost + moves
     if weighted <= first.bound + 0.5 * form.tie_break_step:
