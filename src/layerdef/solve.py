@@ -131,7 +131,7 @@ class HighsBackend:
 
         self.form = form
         self.log, self.gap = options.log, options.gap
-        self.cost = np.zeros(form.n_cols)
+        self.cost, self.objective = np.zeros(form.n_cols), ""
         with stdout_to_stderr(self.log):
             self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", bool(options.log))
@@ -170,14 +170,19 @@ class HighsBackend:
         """Keep the incumbent and bound over time (benchmarks read `trace`) and report them
         on stderr every few seconds when logging."""
         out = event.data_out
-        point = (out.running_time, out.mip_primal_bound, out.mip_dual_bound)
+        incumbent, bound = out.mip_primal_bound, out.mip_dual_bound
+        if self.objective == "coverage_cost_moves":  # shown as coverage
+            incumbent = -incumbent / self.form.coverage_weight
+            bound = (self.form.most_tie_break - bound) / self.form.coverage_weight
+        point = (out.running_time, incumbent, bound)
         if not self.trace or point[1:] != self.trace[-1][1:]:
             self.trace.append(point)
         if self.log and out.running_time - self._last_report >= PROGRESS_EVERY_S:
             self._last_report = out.running_time
-            gap = abs(out.mip_gap) if np.isfinite(out.mip_gap) else float("inf")
-            print(f"layerdef: {out.running_time:7.1f} s  incumbent {out.mip_primal_bound:.6g}  "
-                  f"bound {out.mip_dual_bound:.6g}  gap {gap:.4%}", file=sys.stderr, flush=True)
+            gap = (abs(bound - incumbent) / max(abs(incumbent), 1e-9)
+                   if np.isfinite(incumbent) and np.isfinite(bound) else float("inf"))
+            print(f"layerdef: {out.running_time:7.1f} s  incumbent {incumbent:.8g}  "
+                  f"bound {bound:.8g}  gap {gap:.4%}", file=sys.stderr, flush=True)
 
     @property
     def version(self) -> str:
@@ -186,7 +191,7 @@ class HighsBackend:
     def set_objective(self, name: str, sense: int) -> None:
         import highspy
 
-        self.cost = self.form.objectives[name]
+        self.cost, self.objective = self.form.objectives[name], name
         self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
                                   self.cost)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize if sense > 0
@@ -215,7 +220,7 @@ class HighsBackend:
     def set_vector_objective(self, vector: np.ndarray) -> None:
         import highspy
 
-        self.cost = vector
+        self.cost, self.objective = vector, ""
         self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32), vector)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize)
 
