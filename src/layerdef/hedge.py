@@ -16,16 +16,19 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from layerdef.evaluate import Evaluation, evaluate
 from layerdef.explain import explain_hedged_infeasibility
 from layerdef.instance import Instance
-from layerdef.heuristic import greedy_posture
+from layerdef.heuristic import greedy_plan, greedy_posture
 from layerdef.model import (Block, Formulation, UnitClass, add_coverage_cost_moves,
                             cost_then_moves_weight, formulate, most_substitute_cost,
-                            posture_solution)
+                            plan_solution, posture_solution)
+from layerdef.replay import replay_posture
 from layerdef.solution import Solution
 from layerdef.solve import (HighsBackend, SolverOptions, check_plan, progress, restore_posture,
                             run_lexicographic)
@@ -213,19 +216,67 @@ def risk_measure(coverage: list[float], probability: np.ndarray, risk: str) -> f
     return float(np.dot(probability, coverage))
 
 
-def _greedy_start(instance: Instance, hedged: Hedged) -> np.ndarray | None:
-    """The greedy relocations of the first period played in every scenario (positions do not
-    depend on the scenario, so the start is non-anticipative), when every scenario's current
-    posture meets its requirements."""
+def hedged_start(instance: Instance, hedged: Hedged, risk: str, seconds: float,
+                 report: Callable[[str], None] = lambda message: None) -> np.ndarray | None:
+    """The best non-anticipative start HiGHS can be given cheaply, when every scenario's
+    current posture meets its requirements: each scenario's own greedy plan (greedy and local
+    search, `seconds` in all; none without time) played in every scenario, or the greedy
+    relocations of the first period played everywhere, whichever scores best and meets every
+    requirement and limit in every scenario. A played plan puts every present unit where the
+    plan says whatever the history, and requests the same substitutes: non-anticipative."""
     if not all(evaluate(world, world.current_posture()).feasible for world in hedged.scenarios):
         return None
-    where = greedy_posture(instance.in_scenario(instance.scenario_ids[0]))
+    where = greedy_posture(hedged.scenarios[0])
     moved = where[:, 0] != instance.unit_home
     safe = np.where(moved[:, None], where, instance.unit_home[:, None])
+    best = _stacked(hedged, risk, [posture_solution(form, safe) for form in hedged.forms])
+    best_value = _start_value(hedged, best, risk)
+    for world, form in zip(hedged.scenarios, hedged.forms) if seconds > 0 else ():
+        where, rotations = greedy_plan(world, seconds / len(hedged.forms))
+        plan = restore_posture(form, posture_solution(form, where, rotations))
+        postures = [_played(other, plan) for other in hedged.scenarios]
+        if not all(evaluate(other, posture).feasible for other, posture in zip(hedged.scenarios, postures)):
+            continue
+        start = _stacked(hedged, risk, [plan_solution(other, posture)
+                                        for other, posture in zip(hedged.forms, postures)])
+        if _start_value(hedged, start, risk) > best_value:
+            best, best_value = start, _start_value(hedged, start, risk)
+    report(f"start: {risk} coverage {best_value:.8g}")
+    return best
+
+
+def _played(world: Instance, plan: pd.DataFrame) -> pd.DataFrame:
+    """The plan played in a scenario as `replay_posture` does, except that a unit back before
+    the plan expects it stands where the plan first puts it afterwards rather than at home:
+    returns are not moves, so the plan makes no more moves than it did (a rule of this start
+    only; `replay` keeps the documented one)."""
+    posture = replay_posture(world, plan)
+    planned = plan.set_index(["unit", "period"])["position"]
+    order = {period: t for t, period in enumerate(world.periods)}
+    expected = set(zip(plan["period"], plan["unit"]))
+    for row in posture.itertuples():
+        if row.unit in world.unit_ids and (row.period, row.unit) not in expected:
+            later = [(order[period], position) for (unit, period), position in planned.items()
+                     if unit == row.unit and order[period] > order[row.period]]
+            if later:
+                posture.at[row.Index, "position"] = min(later)[1]
+    return posture
+
+
+def _stacked(hedged: Hedged, risk: str, parts: list[np.ndarray]) -> np.ndarray:
+    """One start vector from each scenario's column values (and the worst coverage's column)."""
     start = np.zeros(hedged.form.n_cols)
-    for n, form in enumerate(hedged.forms):
-        start[hedged.offsets[n]:hedged.offsets[n] + form.n_cols] = posture_solution(form, safe)
+    for n, part in enumerate(parts):
+        start[hedged.offsets[n]:hedged.offsets[n] + len(part)] = part
+    if risk == "worst":
+        start[hedged.form.columns["worst_coverage"].start] = min(
+            form.objectives["coverage"] @ part for form, part in zip(hedged.forms, parts))
     return start
+
+
+def _start_value(hedged: Hedged, start: np.ndarray, risk: str) -> float:
+    coverage = [form.objectives["coverage"] @ hedged.part(start, n) for n, form in enumerate(hedged.forms)]
+    return risk_measure(coverage, hedged.form.instance.scenario_probability, risk)
 
 
 def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float | None = None,
@@ -243,8 +294,10 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
         return tuple(float(instance.scenario_probability @ [getattr(plan, name) for plan in plans])
                      for name in ("total", "substitute_cost", "moves_total"))
 
+    seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
+    start = hedged_start(instance, hedged, risk, seconds, lambda message: progress(log, message))
     first, solution, finished = run_lexicographic(
-        backend, _greedy_start(instance, hedged), time_limit, started, log,
+        backend, start, time_limit, started, log,
         lambda: explain_hedged_infeasibility(instance, options), evaluated)
     status = first.status
     postures, evaluations = [], []
