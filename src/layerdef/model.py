@@ -15,7 +15,9 @@ want to extend it before solving.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -493,15 +495,20 @@ def plan_solution(form: Formulation, posture) -> np.ndarray:
     return posture_solution(form, where, substitutes)
 
 
-def decimal_grid(values: np.ndarray, finest: int = 10_000) -> int | None:
-    """Smallest power of ten D <= `finest` with every value x D an integer, else None."""
+def common_grid(values: np.ndarray, finest: int = 10_000) -> int | None:
+    """Smallest integer D <= `finest` with every value x D an integer (within 1e-9), else None:
+    sums of these values with integer multipliers then differ by 0 or at least 1/D."""
     grid = 1
-    while grid <= finest:
-        scaled = np.asarray(values, float) * grid
-        if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
-            return grid
-        grid *= 10
-    return None
+    for value in np.unique(np.abs(np.asarray(values, float))):
+        scaled = value * grid
+        if abs(scaled - round(scaled)) <= 1e-9 * max(1.0, scaled):
+            continue
+        denominator = Fraction(float(value)).limit_denominator(finest).denominator
+        grid = grid * denominator // math.gcd(grid, denominator)
+        scaled = value * grid
+        if grid > finest or abs(scaled - round(scaled)) > 1e-9 * max(1.0, scaled):
+            return None
+    return grid
 
 
 def cost_then_moves_weight(cost: np.ndarray, moves: np.ndarray, offer_cost: np.ndarray,
@@ -513,7 +520,7 @@ def cost_then_moves_weight(cost: np.ndarray, moves: np.ndarray, offer_cost: np.n
     difference in moves. None when no such grid exists or the weights would get too large
     for double precision; the stages then run one after the other.
     """
-    grid = decimal_grid(offer_cost)
+    grid = common_grid(offer_cost)
     if grid is None:
         return None
     weight = float(grid * (most_moves + 1))
@@ -533,7 +540,7 @@ def coverage_first_weight(coverage: np.ndarray, most_tie_break: float) -> float 
     precision; the stages then run one after the other.
     """
     values = coverage[coverage != 0]
-    grid = decimal_grid(values, finest=COVERAGE_GRID_FINEST)
+    grid = common_grid(values, finest=COVERAGE_GRID_FINEST)
     if grid is None:
         return None
     weight = float(grid) * (most_tie_break + 1.0)
@@ -551,7 +558,7 @@ def most_substitute_cost(instance: Instance) -> float:
 def add_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
     """The one-stage objective `coverage_cost_moves` (to minimize), when it is exact."""
     weight = coverage_first_weight(form.objectives["coverage"], most_tie_break)
-    step = decimal_grid(form.objectives.get("cost_then_moves", np.ones(1)), finest=COVERAGE_GRID_FINEST)
+    step = common_grid(form.objectives.get("cost_then_moves", np.ones(1)), finest=COVERAGE_GRID_FINEST)
     if weight is not None and step is not None and "cost_then_moves" in form.objectives:
         form.coverage_weight, form.most_tie_break, form.tie_break_step = weight, most_tie_break, 1 / step
         form.objectives["coverage_cost_moves"] = (form.objectives["cost_then_moves"]
