@@ -333,3 +333,17 @@ def test_korea_replay_start_plays_a_scenario_plan_without_extra_moves():
     assert _rows_and_bounds_hold(hedged.form, start)
     objective = hedged.form.objectives["coverage"]
     assert objective @ start > objective @ first_period_only + 20
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_hedged_bound_is_reported_in_expected_coverage(seed, tmp_path):
+    """The one weighted stage's bound is reported as expected coverage (what a time-limited
+    plan's gap is computed from): at the optimum, the plan's own expected coverage, within the
+    grid step, never the weighted objective's number."""
+    from layerdef.hedge import formulate_hedged
+
+    inst = load_document(scenario_document(seed, tmp_path), tmp_path)
+    form = formulate_hedged(inst).form
+    assert "coverage_cost_moves" in form.objectives
+    plan = solve_hedged(inst)
+    assert plan.risk_value - 1e-6 <= plan.bound <= plan.risk_value + 1.0 / form.coverage_weight * (form.most_tie_break + 1)

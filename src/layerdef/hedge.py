@@ -30,8 +30,8 @@ from layerdef.model import (Block, Formulation, UnitClass, add_coverage_cost_mov
                             plan_solution, posture_solution)
 from layerdef.replay import replay_posture
 from layerdef.solution import Solution
-from layerdef.solve import (HighsBackend, SolverOptions, check_plan, progress, restore_posture,
-                            run_lexicographic)
+from layerdef.solve import (HighsBackend, SolverOptions, check_plan, coverage_bound, progress,
+                            restore_posture, run_lexicographic)
 
 INF = float("inf")
 
@@ -251,13 +251,13 @@ def _played(world: Instance, plan: pd.DataFrame) -> pd.DataFrame:
     returns are not moves, so the plan makes no more moves than it did (a rule of this start
     only; `replay` keeps the documented one)."""
     posture = replay_posture(world, plan)
-    planned = plan.set_index(["unit", "period"])["position"]
     order = {period: t for t, period in enumerate(world.periods)}
-    expected = set(zip(plan["period"], plan["unit"]))
+    stays: dict[str, list[tuple[int, str]]] = {}
+    for row in plan.itertuples():
+        stays.setdefault(row.unit, []).append((order[row.period], row.position))
     for row in posture.itertuples():
-        if row.unit in world.unit_ids and (row.period, row.unit) not in expected:
-            later = [(order[period], position) for (unit, period), position in planned.items()
-                     if unit == row.unit and order[period] > order[row.period]]
+        if row.unit in world.unit_ids and not any(t == order[row.period] for t, _ in stays.get(row.unit, ())):
+            later = [stay for stay in stays.get(row.unit, ()) if stay[0] > order[row.period]]
             if later:
                 posture.at[row.Index, "position"] = min(later)[1]
     return posture
@@ -308,7 +308,7 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
         postures.append(posture)
         evaluations.append(evaluation)
     return HedgedPlan(status, list(instance.scenario_ids), instance.scenario_probability, postures,
-                      evaluations, first.bound, risk, backend.version)
+                      evaluations, coverage_bound(hedged.form, first), risk, backend.version)
 
 
 def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: float | None = None,

@@ -468,6 +468,14 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
     return posture_solution(form, where, rotations)
 
 
+def coverage_bound(form: Formulation, first: StageResult) -> float | None:
+    """The first stage's bound on (expected or worst) coverage, also from one weighted stage."""
+    if first.bound is None or first.objective != "coverage_cost_moves":
+        return first.bound
+    # -L x coverage + tie-break >= bound, and the tie-break <= most_tie_break
+    return (form.most_tie_break - first.bound) / form.coverage_weight
+
+
 def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
                    plan: Evaluation) -> tuple[float | None, float | None]:
     """The first stage's bound in the primary objective's own units, and the relative gap;
@@ -476,10 +484,7 @@ def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
         return None, None
     if primary in ("coverage", "coverage_cost_moves"):
         achieved = plan.total
-        bound = first.bound
-        if bound is not None and primary == "coverage_cost_moves":
-            # -L x coverage + tie-break >= bound, and the tie-break <= most_tie_break
-            bound = (form.most_tie_break - bound) / form.coverage_weight
+        bound = coverage_bound(form, first)
         bound = max(bound if bound is not None else achieved, achieved)
     else:
         achieved = plan.substitute_cost
