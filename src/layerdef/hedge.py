@@ -255,9 +255,11 @@ def _played(world: Instance, plan: pd.DataFrame) -> pd.DataFrame:
     stays: dict[str, list[tuple[int, str]]] = {}
     for row in plan.itertuples():
         stays.setdefault(row.unit, []).append((order[row.period], row.position))
+    organic = set(world.unit_ids)
     for row in posture.itertuples():
-        if row.unit in world.unit_ids and not any(t == order[row.period] for t, _ in stays.get(row.unit, ())):
-            later = [stay for stay in stays.get(row.unit, ()) if stay[0] > order[row.period]]
+        planned = stays.get(row.unit, [])
+        if row.unit in organic and all(t != order[row.period] for t, _ in planned):
+            later = [stay for stay in planned if stay[0] > order[row.period]]
             if later:
                 posture.at[row.Index, "position"] = min(later)[1]
     return posture

@@ -558,8 +558,10 @@ def most_substitute_cost(instance: Instance) -> float:
 def add_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
     """The one-stage objective `coverage_cost_moves` (to minimize), when it is exact."""
     weight = coverage_first_weight(form.objectives["coverage"], most_tie_break)
-    step = common_grid(form.objectives.get("cost_then_moves", np.ones(1)), finest=COVERAGE_GRID_FINEST)
-    if weight is not None and step is not None and "cost_then_moves" in form.objectives:
+    if weight is None or "cost_then_moves" not in form.objectives:
+        return
+    step = common_grid(form.objectives["cost_then_moves"], finest=COVERAGE_GRID_FINEST)
+    if step is not None:
         form.coverage_weight, form.most_tie_break, form.tie_break_step = weight, most_tie_break, 1 / step
         form.objectives["coverage_cost_moves"] = (form.objectives["cost_then_moves"]
                                                   - weight * form.objectives["coverage"])

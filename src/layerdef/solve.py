@@ -4,9 +4,10 @@ Stages: the primary objective (coverage, or cost for `min-cost`), then with it h
 substitute cost, then the moves. Each later stage keeps the earlier values within a tiny
 tolerance, so a plan never gives up coverage for cost or moves, and starts from the previous
 stage's plan. Where the values lie on a grid, the stages fold exactly into one weighted stage
-(`lexicographic_stages`), whose plan must then prove itself (`run_lexicographic`). The per-unit posture is restored with the fewest moves the counts allow and
-evaluated independently: a plan whose evaluation disagrees with the solver is a bug and
-raises PlanCheckError.
+(`lexicographic_stages`), whose plan must then prove itself (`run_lexicographic`). The
+per-unit posture is restored with the fewest moves the counts allow and evaluated
+independently: a plan whose evaluation disagrees with the solver is a bug and raises
+PlanCheckError.
 
 Two back-ends run the same stages: `HighsBackend` passes the formulation's arrays to highspy
 in one call (the default, fast path); `PyomoBackend` solves a Pyomo model from `build_model`
