@@ -174,3 +174,15 @@ def test_one_stage_plan_that_falls_short_of_its_bound_is_solved_in_stages(seed, 
                               None, lambda solution: evaluated(solution, phantom=1.0))
     assert short[0].objective == "coverage"
     assert evaluated(short[1]) == pytest.approx(evaluated(trusted[1]), abs=1e-9)
+
+
+def test_big_models_keep_coverage_in_its_own_stage(tmp_path, monkeypatch):
+    """Above ONE_STAGE_MAX_NONZEROS the stages stay apart (HiGHS's presolve ran past the time
+    limit on a big model with the weighted objective), and the answer is the same."""
+    import layerdef.model as model
+
+    inst = load_document(random_document(5, tmp_path), tmp_path)
+    one = solve(inst)
+    monkeypatch.setattr(model, "ONE_STAGE_MAX_NONZEROS", 10)
+    assert "coverage_cost_moves" not in model.formulate(inst).objectives
+    assert solve(inst).objective == pytest.approx(one.objective)

@@ -28,8 +28,12 @@ INF = float("inf")
 #: weighted objectives (lexicographic stages folded into one) keep every coefficient below
 #: this, so that a difference of one in the lowest stage stays far above HiGHS's tolerances
 LARGEST_WEIGHTED_COEFFICIENT = 1e8
-#: coverage values must lie on a decimal grid at least this fine to fold the stages into one
+#: coverage values must lie on a grid at least this fine to fold the stages into one
 COVERAGE_GRID_FINEST = 1_000_000
+#: above this many nonzeros coverage keeps its own stage: on the large per-unit benchmark model
+#: (7.2 M) the weighted objective kept HiGHS's presolve probing past the time limit (601 s for
+#: 300 s), and models this big end at the time limit anyway, before any later stage
+ONE_STAGE_MAX_NONZEROS = 300_000
 
 
 @dataclass(frozen=True)
@@ -403,7 +407,6 @@ def formulate(instance: Instance, objective: str | None = None,
                                               most_moves)
     if form.cost_weight is not None:
         form.objectives["cost_then_moves"] = form.cost_weight * cost_vector + moves_vector
-        add_coverage_cost_moves(form, form.cost_weight * most_substitute_cost(instance) + most_moves)
 
     # limits
     if instance.substitute_budget is not None and rotation.size:
@@ -430,6 +433,8 @@ def formulate(instance: Instance, objective: str | None = None,
                       np.concatenate([target_row[y_index[in_target, 2]], np.arange(len(targeted))]),
                       np.concatenate([y.ids[in_target], target_shortfall.ids]),
                       np.concatenate([coverage_vector[y.ids[in_target]], np.ones(len(targeted))]))
+    if form.cost_weight is not None:
+        add_coverage_cost_moves(form, form.cost_weight * most_substitute_cost(instance) + most_moves)
     return form
 
 
@@ -556,7 +561,10 @@ def most_substitute_cost(instance: Instance) -> float:
 
 
 def add_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
-    """The one-stage objective `coverage_cost_moves` (to minimize), when it is exact."""
+    """The one-stage objective `coverage_cost_moves` (to minimize), when it is exact and the
+    model is small enough (`ONE_STAGE_MAX_NONZEROS`)."""
+    if sum(len(row) for row, _, _ in form.entries) > ONE_STAGE_MAX_NONZEROS:
+        return
     weight = coverage_first_weight(form.objectives["coverage"], most_tie_break)
     if weight is None or "cost_then_moves" not in form.objectives:
         return
