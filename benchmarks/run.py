@@ -4,7 +4,7 @@ against the per-unit baseline in the same run, figures as ratios against the bas
     python benchmarks/run.py                 # full: limits 60 s (small, medium, Korea), 300 s (large)
     python benchmarks/run.py --quick         # 10 s limits, large left out (a smoke run)
     python benchmarks/run.py --only korea,medium
-    python benchmarks/run.py --only korea,korea-replay -o out/hedged   # the hedged plan (5-10 min)
+    python benchmarks/run.py --only korea,korea-replay -o out/hedged   # the hedged plan (3-5 min)
 
 Writes benchmarks/results/latest.csv and latest.md and prints the markdown table.
 Each case runs in its own process (benchmarks/case.py), so peak memory is per case.
@@ -129,7 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s limits, no large instance")
     parser.add_argument("--only", help="comma-separated: korea,small,medium,large,korea-replay "
-                        "(the hedged plan, 5-10 minutes: only when named)")
+                        "(the hedged plan, 3-5 minutes: only when named)")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "results")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else ["korea", "small", "medium"] + ([] if args.quick else ["large"])

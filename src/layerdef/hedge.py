@@ -235,12 +235,14 @@ def hedged_start(instance: Instance, hedged: Hedged, risk: str, seconds: float,
         where, rotations = greedy_plan(world, seconds / len(hedged.forms))
         plan = restore_posture(form, posture_solution(form, where, rotations))
         postures = [_played(other, plan) for other in hedged.scenarios]
-        if not all(evaluate(other, posture).feasible for other, posture in zip(hedged.scenarios, postures)):
-            continue
+        if not all(evaluate(other, posture).feasible
+                   for other, posture in zip(hedged.scenarios, postures)):
+            continue  # a requirement or limit broken where the plan was not made
         start = _stacked(hedged, risk, [plan_solution(other, posture)
                                         for other, posture in zip(hedged.forms, postures)])
-        if _start_value(hedged, start, risk) > best_value:
-            best, best_value = start, _start_value(hedged, start, risk)
+        value = _start_value(hedged, start, risk)
+        if value > best_value:
+            best, best_value = start, value
     report(f"start: {risk} coverage {best_value:.8g}")
     return best
 
