@@ -98,7 +98,7 @@ def formulate_hedged(instance: Instance, risk: str = "expected") -> Hedged:
 
 def _expected_cost_then_moves(form: Formulation, instance: Instance, most_moves: int) -> None:
     """Expected cost, then expected moves, in one exact stage when every probability x offer
-    cost lies on a decimal grid: expected costs then differ by at least that grid's step, and
+    cost lies on a grid (`common_grid`): expected costs then differ by at least its step, and
     expected moves never exceed `most_moves`."""
     weight = cost_then_moves_weight(form.objectives["substitute_cost"], form.objectives["moves"],
                                     np.outer(instance.scenario_probability, instance.offer_cost),

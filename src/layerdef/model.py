@@ -520,8 +520,8 @@ def cost_then_moves_weight(cost: np.ndarray, moves: np.ndarray, offer_cost: np.n
                            most_moves: int) -> float | None:
     """Weight W such that W x cost + moves is least at the least cost, then fewest moves.
 
-    When every offer's cost lies on a decimal grid 1/D, two plans' costs differ by at least
-    1/D, so weighting cost by D x (most moves + 1) puts any cost difference above every
+    When every offer's cost lies on a grid 1/D (`common_grid`), two plans' costs differ by at
+    least 1/D, so weighting cost by D x (most moves + 1) puts any cost difference above every
     difference in moves. None when no such grid exists or the weights would get too large
     for double precision; the stages then run one after the other.
     """
@@ -538,8 +538,8 @@ def coverage_first_weight(coverage: np.ndarray, most_tie_break: float) -> float 
     """Weight L such that -L x coverage + `cost_then_moves` is least at the most coverage,
     then the least cost, then the fewest moves.
 
-    When every coverage value lies on a decimal grid 1/D, two plans' coverages (depth levels
-    filled, as at any optimum) differ by at least 1/D, so weighting coverage by
+    When every coverage value lies on a grid 1/D (`common_grid`), two plans' coverages (depth
+    levels filled, as at any optimum) differ by at least 1/D, so weighting coverage by
     D x (`most_tie_break` + 1) puts any coverage difference above every difference in cost
     and moves. None when no such grid exists or the weights would get too large for double
     precision; the stages then run one after the other.
