@@ -76,7 +76,7 @@ def main() -> None:
         "status": result.status, "objective": incumbent, "bound": bound, "gap": gap,
         "time_to_1pct_s": time_to_gap(backend.trace, 0.01),
         "time_to_0.1pct_s": time_to_gap(backend.trace, 0.001),
-        "rows": form.n_rows, "columns": form.n_cols, "nonzeros": int(sum(len(e[0]) for e in form.entries)),
+        "rows": form.n_rows, "columns": form.n_cols, "nonzeros": form.nonzeros,
         "lp_iterations": int(info.simplex_iteration_count), "nodes": int(info.mip_node_count),
         "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "time_limit_s": args.time_limit, "stage": objective,

@@ -143,6 +143,15 @@ class Formulation:
 
     # -- finished arrays
 
+    @property
+    def nonzeros(self) -> int:
+        return int(sum(len(row) for row, _, _ in self.entries))
+
+    def coverage_bound(self, weighted_bound: float) -> float:
+        """A bound on coverage from one on `coverage_cost_moves` (-L x coverage + tie-break
+        >= it, and the tie-break <= `most_tie_break`)."""
+        return (self.most_tie_break - weighted_bound) / self.coverage_weight
+
     def bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return (np.concatenate(self.col_lower), np.concatenate(self.col_upper),
                 np.concatenate(self.col_integer))
@@ -563,7 +572,7 @@ def most_substitute_cost(instance: Instance) -> float:
 def add_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
     """The one-stage objective `coverage_cost_moves` (to minimize), when it is exact and the
     model is small enough (`ONE_STAGE_MAX_NONZEROS`)."""
-    if sum(len(row) for row, _, _ in form.entries) > ONE_STAGE_MAX_NONZEROS:
+    if form.nonzeros > ONE_STAGE_MAX_NONZEROS:
         return
     weight = coverage_first_weight(form.objectives["coverage"], most_tie_break)
     if weight is None or "cost_then_moves" not in form.objectives:

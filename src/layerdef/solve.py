@@ -175,7 +175,7 @@ class HighsBackend:
         incumbent, bound = out.mip_primal_bound, out.mip_dual_bound
         if self.objective == "coverage_cost_moves":  # shown as coverage
             incumbent = -incumbent / self.form.coverage_weight
-            bound = (self.form.most_tie_break - bound) / self.form.coverage_weight
+            bound = self.form.coverage_bound(bound)
         point = (out.running_time, incumbent, bound)
         if not self.trace or point[1:] != self.trace[-1][1:]:
             self.trace.append(point)
@@ -363,7 +363,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     form = backend.form
     build_s = time.perf_counter() - started
     progress(log, f"model: {form.n_rows} rows, {form.n_cols} columns, "
-                  f"{sum(len(e[0]) for e in form.entries)} nonzeros, built in {build_s:.2f} s")
+                  f"{form.nonzeros} nonzeros, built in {build_s:.2f} s")
     if write_model:
         _write_model(backend, write_model)
     current = evaluate(instance, instance.current_posture())
@@ -473,8 +473,7 @@ def coverage_bound(form: Formulation, first: StageResult) -> float | None:
     """The first stage's bound on (expected or worst) coverage, also from one weighted stage."""
     if first.bound is None or first.objective != "coverage_cost_moves":
         return first.bound
-    # -L x coverage + tie-break >= bound, and the tie-break <= most_tie_break
-    return (form.most_tie_break - first.bound) / form.coverage_weight
+    return form.coverage_bound(first.bound)
 
 
 def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
