@@ -36,10 +36,10 @@ from layerdef.solution import Solution
 STAGE_TOLERANCE_ABS = 1e-6
 STAGE_TOLERANCE_REL = 1e-9
 PROGRESS_EVERY_S = 5.0
-#: above this many nonzeros the root LP goes to the interior-point solver: on the medium
-#: benchmark (690k nonzeros) it took 30 s there against 83 s with dual simplex; Korea
-#: (22k) is faster with simplex (2.0 s against 3.4 s).
-IPM_ABOVE_NONZEROS = 300_000
+#: above this many nonzeros the root LP goes to the interior-point solver: the medium
+#: benchmark's (690k nonzeros) took 30 s there against 83 s with dual simplex, the hedged
+#: Korea replay's (118k) 2.2 s against 11 s; Korea itself (22k) gains nothing.
+IPM_ABOVE_NONZEROS = 50_000
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
                     "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves",
