@@ -217,6 +217,26 @@ def test_weighted_stage_equals_the_stages(seed, objective, module, weight, tmp_p
     assert one.expected == pytest.approx(two.expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("seed", [0, 2, 5, 9])
+@pytest.mark.parametrize("risk", ["expected", "worst"])
+def test_tying_what_follows_the_decisions_keeps_the_optimum(seed, risk, tmp_path, monkeypatch):
+    """Coverage levels, unit counts and moves tied wherever histories agree (`FOLLOWING`) give
+    the same expected (or worst) coverage, cost and moves as the model without those rows."""
+    import layerdef.hedge as hedge
+
+    inst = load_document(scenario_document(seed, tmp_path), tmp_path)
+    tied_rows = hedge.formulate_hedged(inst, risk).form.rows["nonanticipativity"].size
+    try:
+        tied = solve_hedged(inst, risk)
+    except layerdef.InfeasibleError:
+        return
+    monkeypatch.setattr(hedge, "FOLLOWING", ())
+    assert hedge.formulate_hedged(inst, risk).form.rows["nonanticipativity"].size < tied_rows
+    free = solve_hedged(inst, risk)
+    assert tied.risk_value == pytest.approx(free.risk_value, abs=1e-6)
+    assert tied.expected == pytest.approx(free.expected, abs=1e-6)
+
+
 def test_no_hedged_plan_is_explained(tmp_path):
     """Each scenario alone can be covered with one one-period rotation, but it must be requested
     two periods ahead, before it is known which period it is needed in: no hedged plan. And a
