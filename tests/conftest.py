@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -51,3 +52,15 @@ def load_document(document: dict, directory: Path, name: str = "instance.yaml"):
     text = yaml.safe_dump(document, sort_keys=False)
     path.write_text(text, encoding="utf-8")
     return loads(text.encode(), path)
+
+
+def rows_and_bounds_hold(form, values: np.ndarray) -> bool:
+    """`values` meets every row, bound and integrality of the formulation."""
+    lower, upper, integer = form.bounds()
+    row_lower, row_upper = form.row_bounds()
+    rows = np.concatenate([row for row, _, _ in form.entries])
+    activity = np.bincount(rows, weights=np.concatenate(
+        [value * values[col] for _, col, value in form.entries]), minlength=form.n_rows)
+    return bool(np.all(values >= lower - 1e-9) and np.all(values <= upper + 1e-9)
+                and np.all(np.abs(values[integer] - np.round(values[integer])) <= 1e-9)
+                and np.all(activity >= row_lower - 1e-7) and np.all(activity <= row_upper + 1e-7))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import layerdef
-from conftest import INSTANCES, load_document
+from conftest import INSTANCES, load_document, rows_and_bounds_hold
 from layerdef.hedge import solve_hedged
 from layerdef.replay import replay
 from test_brute_force import random_document
@@ -307,18 +307,6 @@ def test_the_scenarios_alone_are_solved_here_when_the_second_process_dies(tmp_pa
     assert alone.process is None
 
 
-def _rows_and_bounds_hold(form, values: np.ndarray) -> bool:
-    """`values` meets every row, bound and integrality of the formulation."""
-    lower, upper, integer = form.bounds()
-    row_lower, row_upper = form.row_bounds()
-    rows = np.concatenate([row for row, _, _ in form.entries])
-    activity = np.bincount(rows, weights=np.concatenate(
-        [value * values[col] for _, col, value in form.entries]), minlength=form.n_rows)
-    return bool(np.all(values >= lower - 1e-9) and np.all(values <= upper + 1e-9)
-                and np.all(np.abs(values[integer] - np.round(values[integer])) <= 1e-9)
-                and np.all(activity >= row_lower - 1e-7) and np.all(activity <= row_upper + 1e-7))
-
-
 @pytest.mark.parametrize("seed", [0, 2, 5, 9, 13, 21])
 @pytest.mark.parametrize("risk", ["expected", "worst"])
 def test_hedged_start_is_a_plan_of_the_hedged_model(seed, risk, tmp_path):
@@ -334,9 +322,9 @@ def test_hedged_start_is_a_plan_of_the_hedged_model(seed, risk, tmp_path):
     if start is None:
         assert not all(evaluate(w, w.current_posture()).feasible for w in hedged.scenarios)
         return
-    assert _rows_and_bounds_hold(hedged.form, start)
+    assert rows_and_bounds_hold(hedged.form, start)
     first_period_only = hedged_start(inst, hedged, risk, 0.0)
-    assert _rows_and_bounds_hold(hedged.form, first_period_only)
+    assert rows_and_bounds_hold(hedged.form, first_period_only)
     assert hedged.form.objectives["coverage"] @ start >= hedged.form.objectives["coverage"] @ first_period_only - 1e-9
 
 
@@ -350,7 +338,7 @@ def test_korea_replay_start_plays_a_scenario_plan_without_extra_moves():
     hedged = formulate_hedged(inst)
     start = hedged_start(inst, hedged, "expected", 5.0)
     first_period_only = hedged_start(inst, hedged, "expected", 0.0)
-    assert _rows_and_bounds_hold(hedged.form, start)
+    assert rows_and_bounds_hold(hedged.form, start)
     objective = hedged.form.objectives["coverage"]
     assert objective @ start > objective @ first_period_only + 20
 

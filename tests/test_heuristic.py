@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import load_document
+from conftest import load_document, rows_and_bounds_hold
 from layerdef.evaluate import evaluate
 from layerdef.solve import solve
 from layerdef.heuristic import _relocate, _request, greedy_plan, greedy_posture, improve_plan
+from layerdef.model import formulate, posture_solution
 from test_brute_force import random_document
 
 STAGGERED = {
@@ -79,6 +80,18 @@ def test_the_greedy_plan_is_feasible_and_never_worse_than_doing_nothing(seed, tm
     assert plan.total >= current.total - 1e-9
     if current.feasible:
         assert plan.feasible
+
+
+@pytest.mark.parametrize("seed", range(1, 60, 3))
+def test_the_greedy_plan_is_a_start_the_model_accepts(seed, tmp_path):
+    """As column values (rotation ends included), the greedy plan meets every row, bound and
+    integrality of the model whenever it meets every requirement and limit."""
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    where, rotations = greedy_plan(inst)
+    if not evaluate(inst, posture(inst, where, rotations)).feasible:
+        return
+    form = formulate(inst, "coverage")
+    assert rows_and_bounds_hold(form, posture_solution(form, where, rotations))
 
 
 LATER = {

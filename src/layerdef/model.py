@@ -190,6 +190,12 @@ def _as_index(index, sets: tuple[str, ...]) -> np.ndarray:
     return np.asarray(index, dtype=np.int64).reshape(-1, len(sets))
 
 
+def _ranks(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n-1 for each n in `lengths`, concatenated."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
 def _lookup(shape: tuple[int, ...], block: Block) -> np.ndarray:
     """Dense array of column ids (-1 where the block has no member) for vectorized lookups."""
     table = np.full(shape, -1, dtype=np.int64)
@@ -245,6 +251,17 @@ def formulate(instance: Instance, objective: str | None = None,
     rotation = form.add_columns("rotation", ("f", "a", "t"), rotation_index, 0,
                                 instance.offer_count[rotation_index[:, 0]], True)
     rotation_col = _lookup((F, T, T), rotation)
+
+    # rotation_end[f, a, d]: units of cohort (f, a) whose rotation ends in d (the last period of
+    # the horizon for rotations that outlast it): rotation lengths as choices HiGHS branches on
+    cohorts = rotation_index[rotation_index[:, 1] == rotation_index[:, 2], :2]
+    first_end = np.minimum(cohorts[:, 1] + instance.offer_min_periods[cohorts[:, 0]] - 1, T - 1)
+    last_end = np.minimum(cohorts[:, 1] + instance.offer_max_periods[cohorts[:, 0]] - 1, T - 1)
+    ends = last_end - first_end + 1
+    end_index = np.column_stack([np.repeat(cohorts, ends, axis=0),
+                                 np.repeat(first_end, ends) + _ranks(ends)]).reshape(-1, 3)
+    rotation_end = form.add_columns("rotation_end", ("f", "a", "d"), end_index, 0,
+                                    instance.offer_count[end_index[:, 0]], True)
 
     # z_sub[p, f, a, t]: units of cohort (f, a) at p in t
     z_sub_mask = instance.admits[:, instance.offer_owner][:, :, None, None] & stay[None]
@@ -315,6 +332,16 @@ def formulate(instance: Instance, objective: str | None = None,
                   0.0, np.concatenate([local, local]),
                   np.concatenate([rotation.ids[later], earlier_col]),
                   np.concatenate([np.ones(n_length), -np.ones(n_length)]))
+
+    # rotation_ends[f, a, t]: the units of cohort (f, a) on station in t are those ending in t or later
+    on_station = end_index[:, 2] - end_index[:, 1] + 1  # periods a..d of each end
+    end_of = np.repeat(np.arange(len(end_index)), on_station)
+    period = end_index[end_of, 1] + _ranks(on_station)
+    form.add_rows("rotation_ends", ("f", "a", "t"), rotation_index, 0.0, 0.0,
+                  np.concatenate([rotation_col[end_index[end_of, 0], end_index[end_of, 1], period]
+                                  - rotation.start, np.arange(rotation.size)]),
+                  np.concatenate([rotation_end.ids[end_of], rotation.ids]),
+                  np.concatenate([np.ones(len(end_of)), -np.ones(rotation.size)]))
 
     # substitute_presence[f, a, t]: the cohort's units stand somewhere
     form.add_rows("substitute_presence", ("f", "a", "t"), rotation_index, 0.0, 0.0,
@@ -473,7 +500,9 @@ def posture_solution(form: Formulation, where: np.ndarray,
             z_sub[p, f, arrival, t] += 1
             movable[p, instance.offer_system[f], t] += 1
     solution = np.zeros(form.n_cols)
-    for name, table in (("z", z), ("units", movable), ("rotation", rotation), ("z_sub", z_sub)):
+    ending = rotation - np.concatenate([rotation[:, :, 1:], np.zeros((F, T, 1))], axis=2)
+    for name, table in (("z", z), ("units", movable), ("rotation", rotation), ("z_sub", z_sub),
+                        ("rotation_end", ending)):
         block = form.columns[name]
         solution[block.ids] = table[tuple(block.index.T)]
     covering = covering_units(instance, movable + fixed)
