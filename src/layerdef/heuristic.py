@@ -364,9 +364,10 @@ class _State:
             candidates = candidates[np.argsort(-scores[k, candidates])[:SHORTLIST]]
         reach = self.cover[k, candidates]  # (Q, S, L)
         sites, layers = np.nonzero((reach != self.cover[k, p][None]).any(axis=0))  # all that changes
-        delta = (reach[:, sites, layers] - self.cover[k, p][sites, layers][None])[..., None] * span
-        before = self.units[sites, layers]  # (n, T)
-        after = before[None] + delta  # (Q, n, T)
+        periods = np.nonzero(span)[0]  # nothing changes outside the span
+        delta = (reach[:, sites, layers] - self.cover[k, p][sites, layers][None])[..., None]
+        before = self.units[sites[:, None], layers[:, None], periods[None]]  # (n, |span|)
+        after = before[None] + delta  # (Q, n, |span|)
         required = self.required[sites, layers][None]
         keeps = ((after >= required) | (required <= 0) | (before[None] < required)).all(axis=(1, 2))
         weight = self.weight[sites, layers][None]
