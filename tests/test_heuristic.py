@@ -94,6 +94,29 @@ def test_the_greedy_plan_is_a_start_the_model_accepts(seed, tmp_path):
     assert rows_and_bounds_hold(form, posture_solution(form, where, rotations))
 
 
+SWAP = {
+    "layerdef": 1, "name": "swap", "horizon": {"labels": ["1"]},
+    "layers": {"lower": {"weight": 1.0}, "upper": {"weight": 1.0}}, "depth_weights": [1.0],
+    "sites": [{"id": "a", "lat": 36.0, "lon": 127.0, "weight": 10},
+              {"id": "b", "lat": 37.0, "lon": 127.0, "weight": 1}],
+    "positions": [{"id": "pa", "at": "a"}, {"id": "pb", "at": "b"}],
+    "units": [{"id": "two-tier", "system": "PAC-3", "owner": "US", "home": "pb"},
+              {"id": "one-tier", "system": "KM-SAM", "owner": "US", "home": "pa"}],
+    "systems": {"PAC-3": {"covers": {"lower": 10, "upper": 10}}, "KM-SAM": {"covers": {"lower": 10}}},
+    "limits": {"moves_total": 2},
+}
+
+
+def test_two_units_at_full_positions_swap(tmp_path):
+    """Worked by hand: both positions hold one unit, so no single move is possible; swapping
+    puts the two-tier unit at the heavy site: 10 x 2 + 1 = 21 against 10 + 1 x 2 = 12."""
+    inst = load_document(SWAP, tmp_path)
+    where, rotations = greedy_plan(inst)
+    plan = evaluate(inst, posture(inst, where, rotations))
+    assert plan.total == pytest.approx(21.0) and plan.moves_total == 2
+    assert evaluate(inst, inst.current_posture()).total == pytest.approx(12.0)
+
+
 LATER = {
     "layerdef": 1, "name": "later", "horizon": {"labels": ["1", "2", "3"]},
     "layers": {"lower": {"weight": 1.0}}, "depth_weights": [1.0],

@@ -6,8 +6,9 @@ over the rest of the horizon, keeping capacities, hosts and requirements, until 
 move limit or the total is used or no move pays (a unit may move again later). Then, while the
 budget and the offers allow, request the one rotation (offer, arrival, length, position) with
 the most coverage per cost. The local search (`improve_plan`) then re-places stays, trades a
-relocation for a better one when the limits are used up, and trades one or two rotations for
-better ones within the budget they free. HiGHS starts from this plan, so a time-limited solve
+relocation for a better one when the limits are used up, swaps two units (between two full
+positions no single move can), and trades one or two rotations for better ones within the
+budget they free. HiGHS starts from this plan, so a time-limited solve
 returns at least this much.
 """
 
@@ -169,14 +170,16 @@ def improve_plan(instance: Instance, where: np.ndarray, rotations: list[Rotation
                  state: "_State", seconds: float,
                  report: Callable[[str], None] = lambda message: None) -> tuple[np.ndarray, list[Rotation]]:
     """Local search from a feasible plan (and its `state`): re-place or re-time a unit's stay,
-    trade a relocation for a better one when the move limits are used up, and trade one or
-    two substitute rotations for better ones within the budget, while any of them adds coverage."""
+    trade a relocation for a better one when the move limits are used up, swap two units, and
+    trade one or two substitute rotations for better ones within the budget, while any of them
+    adds coverage."""
     search = _LocalSearch(instance, where.copy(), list(rotations), state)
     started = last_report = time.perf_counter()
     deadline = started + seconds
     improved = True
     while improved and time.perf_counter() < deadline:
-        improved = search.relocate(deadline) | search.trade_moves(deadline) | search.trade_rotations()
+        improved = (search.relocate(deadline) | search.trade_moves(deadline) | search.swap(deadline)
+                    | search.trade_rotations())
         if time.perf_counter() - last_report >= REPORT_EVERY_S:
             last_report = time.perf_counter()
             report(f"start: local search, coverage {state.total():.8g}")
@@ -287,6 +290,46 @@ class _LocalSearch:
             else:
                 self._apply(u, t, moved_to)
         return improved
+
+    def swap(self, deadline: float) -> bool:
+        """Exchange where two units stand from one period on (each for its own stay), when that
+        adds coverage: a swap between two full positions is no sequence of single moves."""
+        inst, state, improved = self.instance, self.state, False
+        for t in range(inst.T):
+            here = [int(u) for u in self.movable if inst.present[u, t]]
+            for u, v in itertools.combinations(here, 2):
+                if time.perf_counter() > deadline:
+                    return improved
+                p, q = int(self.where[u, t]), int(self.where[v, t])
+                if p == q or not (inst.admits[q, inst.unit_owner[u]] and inst.admits[p, inst.unit_owner[v]]):
+                    continue
+                if inst.unit_system[u] == inst.unit_system[v] and inst.unit_owner[u] == inst.unit_owner[v]:
+                    continue  # the same coverage either way
+                span_u, span_v = self._stay(u, t), self._stay(v, t)
+                rows = self.where[[u, v]].copy()
+                rows[0, span_u], rows[1, span_v] = q, p
+                if not self._within_limits_rows(np.array([u, v]), rows):
+                    continue
+                occupancy = state.occupancy  # one more where only one of the two stays runs
+                if ((occupancy[q, span_u & ~span_v] >= inst.capacity[q]).any()
+                        or (occupancy[p, span_v & ~span_u] >= inst.capacity[p]).any()):
+                    continue
+                before = state.total()
+                state.apply(u, p, q, span_u)
+                state.apply(v, q, p, span_v)
+                if state.total() > before + 1e-9 and state.meets_requirements():
+                    self.where[[u, v]] = rows
+                    self.events[[u, v]] = self._events(np.array([u, v]), rows)
+                    improved = True
+                else:
+                    state.apply(v, p, q, span_v)
+                    state.apply(u, q, p, span_u)
+        return improved
+
+    def _within_limits_rows(self, units: np.ndarray, rows: np.ndarray) -> bool:
+        """Whether `units` standing at `rows` instead keeps the moves within the limits."""
+        moves = self.events.sum(axis=0) - self.events[units].sum(axis=0) + self._events(units, rows).sum(axis=0)
+        return bool(moves.max(initial=0) <= self.per_period and moves.sum() <= self.most)
 
     def _ranked(self, deadline: float) -> list[tuple[int, int]]:
         """The TRADE_SHORTLIST stays whose best re-placement gains most, limits aside."""
