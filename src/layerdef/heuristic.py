@@ -215,9 +215,9 @@ class _LocalSearch:
             span[s] = True
         return span
 
-    def _within_limits(self, u: int, row: np.ndarray) -> bool:
-        """Whether u standing at `row` instead keeps the moves within the limits."""
-        moves = self.events.sum(axis=0) - self.events[u] + self._events(np.array([u]), row[None])[0]
+    def _within_limits(self, units: np.ndarray, rows: np.ndarray) -> bool:
+        """Whether `units` standing at `rows` instead keeps the moves within the limits."""
+        moves = self.events.sum(axis=0) - self.events[units].sum(axis=0) + self._events(units, rows).sum(axis=0)
         return bool(moves.max(initial=0) <= self.per_period and moves.sum() <= self.most)
 
     def _apply(self, u: int, t: int, q: int) -> None:
@@ -246,7 +246,7 @@ class _LocalSearch:
             if gain > 1e-9:
                 row = self.where[u].copy()
                 row[span] = q
-                if not limits or self._within_limits(u, row):
+                if not limits or self._within_limits(np.array([u]), row[None]):
                     found.append((gain, u, t, q))
         return sorted(found, reverse=True)
 
@@ -308,7 +308,7 @@ class _LocalSearch:
                 span_u, span_v = self._stay(u, t), self._stay(v, t)
                 rows = self.where[[u, v]].copy()
                 rows[0, span_u], rows[1, span_v] = q, p
-                if not self._within_limits_rows(np.array([u, v]), rows):
+                if not self._within_limits(np.array([u, v]), rows):
                     continue
                 occupancy = state.occupancy  # one more where only one of the two stays runs
                 if ((occupancy[q, span_u & ~span_v] >= inst.capacity[q]).any()
@@ -325,11 +325,6 @@ class _LocalSearch:
                     state.apply(v, p, q, span_v)
                     state.apply(u, q, p, span_u)
         return improved
-
-    def _within_limits_rows(self, units: np.ndarray, rows: np.ndarray) -> bool:
-        """Whether `units` standing at `rows` instead keeps the moves within the limits."""
-        moves = self.events.sum(axis=0) - self.events[units].sum(axis=0) + self._events(units, rows).sum(axis=0)
-        return bool(moves.max(initial=0) <= self.per_period and moves.sum() <= self.most)
 
     def _ranked(self, deadline: float) -> list[tuple[int, int]]:
         """The TRADE_SHORTLIST stays whose best re-placement gains most, limits aside."""
