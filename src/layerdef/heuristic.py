@@ -295,6 +295,7 @@ class _LocalSearch:
         """Exchange where two units stand from one period on (each for its own stay), when that
         adds coverage: a swap between two full positions is no sequence of single moves."""
         inst, state, improved = self.instance, self.state, False
+        value = state.total()
         for t in range(inst.T):
             here = [int(u) for u in self.movable if inst.present[u, t]]
             for u, v in itertools.combinations(here, 2):
@@ -314,13 +315,13 @@ class _LocalSearch:
                 if ((occupancy[q, span_u & ~span_v] >= inst.capacity[q]).any()
                         or (occupancy[p, span_v & ~span_u] >= inst.capacity[p]).any()):
                     continue
-                before = state.total()
                 state.apply(u, p, q, span_u)
                 state.apply(v, q, p, span_v)
-                if state.total() > before + 1e-9 and state.meets_requirements():
+                swapped = state.total()
+                if swapped > value + 1e-9 and state.meets_requirements():
                     self.where[[u, v]] = rows
                     self.events[[u, v]] = self._events(np.array([u, v]), rows)
-                    improved = True
+                    value, improved = swapped, True
                 else:
                     state.apply(v, p, q, span_v)
                     state.apply(u, q, p, span_u)
