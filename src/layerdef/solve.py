@@ -40,6 +40,8 @@ PROGRESS_EVERY_S = 5.0
 #: benchmark's (690k nonzeros) took 30 s there against 83 s with dual simplex, the hedged
 #: Korea replay's (118k) 2.2 s against 11 s; Korea itself (22k) gains nothing.
 IPM_ABOVE_NONZEROS = 50_000
+#: the root step's sub-MIP (RINS) gets at most this many seconds, and a tenth of a time limit
+RINS_SECONDS = 10.0
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
                     "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves",
@@ -96,6 +98,27 @@ class StageResult:
     objective: str = ""  # the stage's objective vector
 
 
+def reduced_cost_bounds(lower: np.ndarray, upper: np.ndarray, integer: np.ndarray,
+                        reduced_costs: np.ndarray, lp_objective: float,
+                        incumbent: float) -> tuple[np.ndarray, np.ndarray]:
+    """Column bounds, tightened for the integer columns, that keep every plan of a
+    minimization whose objective is at most `incumbent`: with an LP optimum `lp_objective`
+    and reduced costs d, every feasible x has objective >= lp_objective + d_j (x_j - lower_j)
+    where d_j > 0 (and + (-d_j)(upper_j - x_j) where d_j < 0). A relative margin of 1e-6
+    absorbs the LP's tolerances (and exceeds the stages' hold tolerance, so a later stage
+    never needs a plan cut off here)."""
+    slack = incumbent - lp_objective + 1e-6 * max(1.0, abs(incumbent))
+    if slack < 0:
+        return lower, upper  # the incumbent beats the LP bound: tolerances; fix nothing
+    steps = np.full(len(lower), np.inf)
+    priced = integer & (reduced_costs != 0)
+    steps[priced] = np.floor(slack / np.abs(reduced_costs[priced]))
+    tighter = priced & (steps < upper - lower)
+    up, down = tighter & (reduced_costs > 0), tighter & (reduced_costs < 0)
+    return (np.where(down, upper - np.where(down, steps, 0), lower),
+            np.where(up, lower + np.where(up, steps, 0), upper))
+
+
 def stage_status(optimal: bool, infeasible: bool, has_solution: bool) -> str:
     """The solver's termination in our terms: optimal, infeasible, time_limit (with a plan)
     or no_solution (no plan within the limits)."""
@@ -150,6 +173,7 @@ class HighsBackend:
         start, index, value = form.csr()
         if len(value) > IPM_ABOVE_NONZEROS:
             self.highs.setOptionValue("mip_lp_solver", "ipm")
+            self.highs.setOptionValue("solver", "ipm")  # the root step's LP
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = form.n_cols, form.n_rows
         lp.col_cost_ = np.zeros(form.n_cols)
@@ -164,27 +188,40 @@ class HighsBackend:
                                    highspy.HighsVarType.kContinuous).tolist()
         with stdout_to_stderr(self.log):
             self.highs.passModel(lp)
+        self.lower, self.upper, self.integer = lower, upper, integer
+        self.sense, self.lp_bound, self.recording = 1, None, True
         self.trace: list[tuple[float, float, float]] = []  # (seconds, incumbent, bound)
+        self.clock_origin = time.perf_counter()  # the trace's seconds count from here
         self._last_report = 0.0
         self.highs.cbMipInterrupt.subscribe(self._on_progress)
 
     def _on_progress(self, event) -> None:
-        """Keep the incumbent and bound over time (benchmarks read `trace`) and report them
-        on stderr every few seconds when logging."""
         out = event.data_out
-        incumbent, bound = out.mip_primal_bound, out.mip_dual_bound
-        if self.objective == "coverage_cost_moves":  # shown as coverage
+        if self.recording:
+            self._record(out.mip_primal_bound, self._tighter(self.lp_bound, out.mip_dual_bound))
+
+    def _record(self, incumbent: float, bound: float) -> None:
+        """Keep the incumbent and bound over time (benchmarks read `trace`) and report them
+        on stderr every few seconds when logging; in coverage for the weighted stage."""
+        if self.objective == "coverage_cost_moves":
             incumbent = -incumbent / self.form.coverage_weight
             bound = self.form.coverage_bound(bound)
-        point = (out.running_time, incumbent, bound)
-        if not self.trace or point[1:] != self.trace[-1][1:]:
-            self.trace.append(point)
-        if self.log and out.running_time - self._last_report >= PROGRESS_EVERY_S:
-            self._last_report = out.running_time
+        elapsed = time.perf_counter() - self.clock_origin
+        if not self.trace or (incumbent, bound) != self.trace[-1][1:]:
+            self.trace.append((elapsed, incumbent, bound))
+        if self.log and elapsed - self._last_report >= PROGRESS_EVERY_S:
+            self._last_report = elapsed
             gap = (abs(bound - incumbent) / max(abs(incumbent), 1e-9)
                    if np.isfinite(incumbent) and np.isfinite(bound) else float("inf"))
-            print(f"layerdef: {out.running_time:7.1f} s  incumbent {incumbent:.8g}  "
+            print(f"layerdef: {elapsed:7.1f} s  incumbent {incumbent:.8g}  "
                   f"bound {bound:.8g}  gap {gap:.4%}", file=sys.stderr, flush=True)
+
+    def _tighter(self, one: float | None, other: float | None) -> float:
+        """The tighter of two bounds on the objective (the larger when minimizing)."""
+        values = [v for v in (one, other) if v is not None and np.isfinite(v)]
+        if not values:
+            return -np.inf * self.sense
+        return max(values) if self.sense > 0 else min(values)
 
     @property
     def version(self) -> str:
@@ -194,6 +231,7 @@ class HighsBackend:
         import highspy
 
         self.cost, self.objective = self.form.objectives[name], name
+        self.sense, self.lp_bound = sense, None
         self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
                                   self.cost)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize if sense > 0
@@ -223,8 +261,89 @@ class HighsBackend:
         import highspy
 
         self.cost, self.objective = vector, ""
+        self.sense, self.lp_bound = 1, None
         self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32), vector)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize)
+
+    def sharpen(self, start: np.ndarray, time_limit: float | None) -> np.ndarray:
+        """The root step before the first stage, from a starting plan: solve the
+        LP relaxation once; improve the plan by a sub-MIP over the integer columns whose LP
+        value differs from it (RINS); then bound every integer column by its reduced cost, so
+        that no plan worse than the best one found remains (reduced-cost fixing, which
+        HiGHS itself does only after its own root LP). The LP bound is kept for `run`;
+        returns the better plan. Skipped, with the plan unchanged, when the LP does not
+        finish within half of `time_limit`; no columns are fixed when the sub-MIP finds no
+        plan (the start broke a row: min-cost's coverage target)."""
+        self._set_bounds(self.lower, self.upper)
+        started = time.perf_counter()
+        relaxation = self._relaxation(None if time_limit is None else 0.5 * time_limit)
+        if relaxation is None:
+            return start
+        values, reduced_costs, lp_objective = relaxation
+        self.lp_bound = lp_objective
+        progress(self.log, f"root: LP bound {self._display(lp_objective, bound=True):.8g} "
+                           f"({time.perf_counter() - started:.2f} s)")
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        free = self.integer & (np.abs(values - start) > 1e-6)
+        better = self._sub_mip(start, ~free & self.integer, min(
+            RINS_SECONDS, RINS_SECONDS if remaining is None else 0.1 * remaining))
+        if better is None:
+            return start  # the start breaks a row (min-cost's target): no incumbent to fix by
+        start = better  # at least as good as the start, which HiGHS was given, and feasible
+        lower, upper = reduced_cost_bounds(self.lower, self.upper, self.integer,
+                                           self.sense * reduced_costs, self.sense * lp_objective,
+                                           self.sense * float(self.cost @ start))
+        self._set_bounds(lower, upper)
+        fixed = int(np.sum(self.integer & (lower == upper) & (self.lower < self.upper)))
+        progress(self.log, f"root: start {self._display(float(self.cost @ start)):.8g} after a "
+                           f"sub-MIP over {int(free.sum())} integer columns; reduced costs fix "
+                           f"{fixed} of {int(self.integer.sum())} ({time.perf_counter() - started:.2f} s)")
+        self._record(float(self.cost @ start), lp_objective)
+        return start
+
+    def _relaxation(self, time_limit: float | None) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """Column values, reduced costs and objective of the LP relaxation, or None when it
+        does not finish in time."""
+        import highspy
+
+        self.highs.setOptionValue("solve_relaxation", True)
+        self.highs.setOptionValue("time_limit", float(time_limit) if time_limit else np.inf)
+        self.highs.setOptionValue("output_flag", False)
+        try:
+            self.highs.run()
+        finally:
+            self.highs.setOptionValue("solve_relaxation", False)
+            self.highs.setOptionValue("output_flag", bool(self.log))
+        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        solution = self.highs.getSolution()
+        return (np.array(solution.col_value), np.array(solution.col_dual),
+                self.highs.getInfo().objective_function_value)
+
+    def _sub_mip(self, start: np.ndarray, fix: np.ndarray, time_limit: float) -> np.ndarray | None:
+        """The best plan with the columns in `fix` held at their values in `start`, or None
+        when there is none within the time; the bounds are put back."""
+        self._set_bounds(np.where(fix, start, self.lower), np.where(fix, start, self.upper))
+        self.start_from(start)
+        self.highs.setOptionValue("output_flag", False)
+        self.recording = False  # the sub-MIP's bound holds for it alone
+        try:
+            result = self.run(time_limit, retry=False)
+        finally:
+            self.highs.setOptionValue("output_flag", bool(self.log))
+            self.recording = True
+            self._set_bounds(self.lower, self.upper)
+        return result.solution
+
+    def _set_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        self.highs.changeColsBounds(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
+                                    np.asarray(lower, float), np.asarray(upper, float))
+
+    def _display(self, value: float, bound: bool = False) -> float:
+        """An objective value (or bound) as shown to the user: coverage for the weighted stage."""
+        if self.objective != "coverage_cost_moves":
+            return value
+        return self.form.coverage_bound(value) if bound else -value / self.form.coverage_weight
 
     def run(self, time_limit: float | None, retry: bool = True) -> StageResult:
         import highspy
@@ -257,8 +376,8 @@ class HighsBackend:
             # (seen when presolve solves the stage outright): solve once more from scratch.
             self.highs.clearSolver()
             return self.run(time_limit, retry=False)
-        bound = info.mip_dual_bound if self.form.n_cols and np.isfinite(info.mip_dual_bound) else None
-        return StageResult(result, solution, bound, wall)
+        bound = self._tighter(self.lp_bound, info.mip_dual_bound if self.form.n_cols else None)
+        return StageResult(result, solution, bound if np.isfinite(bound) else None, wall)
 
     def _consistent(self, solution: np.ndarray, reported: float) -> bool:
         achieved = float(self.cost @ solution) if self.form.n_cols else 0.0
@@ -307,6 +426,10 @@ class PyomoBackend:
 
     def start_from(self, solution: np.ndarray) -> None:
         """Appsi's warm start left stale values loaded in our tests; start cold instead."""
+
+    def sharpen(self, start: np.ndarray, time_limit: float | None) -> np.ndarray:
+        """No root step through Pyomo: HiGHS does its own."""
+        return start
 
     def run(self, time_limit: float | None) -> StageResult:
         from pyomo.contrib.appsi.base import TerminationCondition as TC
@@ -431,12 +554,15 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
     form, first, finished = backend.form, None, True
     for index, (name, sense) in enumerate(stages):
         backend.set_objective(name, sense)
-        if solution is not None:
-            backend.start_from(solution)
         remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
         if remaining is not None and remaining <= 0 and index > 0:
             finished = False
             break  # out of time: keep the plan of the stages done
+        if index == 0 and solution is not None:
+            solution = backend.sharpen(solution, remaining)
+            remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        if solution is not None:
+            backend.start_from(solution)
         result = backend.run(None if remaining is None else max(remaining, 0.05))
         progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
         if index == 0:

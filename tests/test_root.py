@@ -1,0 +1,93 @@
+"""The root step (`HighsBackend.sharpen`): its reduced-cost bounds by hand, and on random tiny
+instances and Korea, that every optimal plan survives them and its plan still meets the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import load_document, rows_and_bounds_hold
+from layerdef.evaluate import evaluate
+from layerdef.instance import load
+from layerdef.model import formulate
+from layerdef.solve import (HighsBackend, SolverOptions, lexicographic_stages, reduced_cost_bounds,
+                            starting_plan)
+from test_brute_force import random_document
+
+KOREA = Path(__file__).resolve().parents[1] / "instances" / "korea-2025.yaml"
+
+
+def test_reduced_cost_bounds_by_hand():
+    """min x + 2y + 3z, x + y + z >= 1, x, y, z integer in [0, 3]: the LP optimum is x = 1
+    (objective 1), reduced costs (0, 1, 2). From an incumbent worth 1 no plan as good has
+    y or z above 0; from one worth 3, y <= 2 and z <= 1 (2 x 1 and 1 x 2 over the LP)."""
+    lower, upper, integer = np.zeros(3), np.full(3, 3.0), np.ones(3, bool)
+    reduced = np.array([0.0, 1.0, 2.0])
+    low, up = reduced_cost_bounds(lower, upper, integer, reduced, 1.0, 1.0)
+    assert low.tolist() == [0, 0, 0] and up.tolist() == [3, 0, 0]
+    low, up = reduced_cost_bounds(lower, upper, integer, reduced, 1.0, 3.0)
+    assert up.tolist() == [3, 2, 1]
+    # a column at its upper bound with a negative reduced cost is held up from below
+    low, up = reduced_cost_bounds(lower, upper, integer, np.array([0.0, -1.0, 0.0]), 1.0, 2.0)
+    assert low.tolist() == [0, 2, 0] and up.tolist() == [3, 3, 3]
+    # continuous columns and an incumbent under the LP bound (tolerances) are left alone
+    low, up = reduced_cost_bounds(lower, upper, np.zeros(3, bool), reduced, 1.0, 1.0)
+    assert up.tolist() == [3, 3, 3]
+    low, up = reduced_cost_bounds(lower, upper, integer, reduced, 1.0, 0.5)
+    assert up.tolist() == [3, 3, 3]
+
+
+def optimum_and_root(inst) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, object] | None:
+    """The first stage's optimum solved without the root step, and the column bounds, plan and
+    backend after the root step from the greedy start (None without a start)."""
+    form = formulate(inst)
+    start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
+    if start is None:
+        return None
+    name, sense = lexicographic_stages(form)[0]
+    plain = HighsBackend(form, SolverOptions())
+    plain.set_objective(name, sense)
+    optimum = plain.run(None)
+    if optimum.status == "infeasible":  # min-cost with a target the start misses
+        return None
+    assert optimum.status == "optimal"
+    rooted = HighsBackend(form, SolverOptions())
+    rooted.set_objective(name, sense)
+    better = rooted.sharpen(start, None)
+    lp = rooted.highs.getLp()
+    assert rows_and_bounds_hold(form, better)
+    assert sense * (form.objectives[name] @ better) <= sense * (form.objectives[name] @ start) + 1e-9
+    return optimum.solution, np.array(lp.col_lower_), np.array(lp.col_upper_), better, rooted
+
+
+def check_optimum_survives(inst) -> bool:
+    found = optimum_and_root(inst)
+    if found is None:
+        return False
+    optimum, lower, upper, better, rooted = found
+    assert np.all(optimum >= lower - 1e-5) and np.all(optimum <= upper + 1e-5)
+    assert np.all(better >= lower - 1e-9) and np.all(better <= upper + 1e-9)
+    result = rooted.run(None)
+    name_cost = rooted.cost
+    assert result.status == "optimal"
+    assert name_cost @ result.solution == pytest.approx(name_cost @ optimum, rel=1e-9, abs=1e-6)
+    assert rooted.sense * result.bound <= rooted.sense * (name_cost @ optimum) + 1e-6
+    return True
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_optimal_plan_survives_the_root_step(seed, tmp_path):
+    """The optimum solved without the root step lies inside the bounds the root step sets
+    (any optimum does, since none is worse than the start), and the bounded model reaches
+    the same objective with a bound no better than it."""
+    check_optimum_survives(load_document(random_document(seed, tmp_path), tmp_path))
+
+
+def test_korea_root_step_fixes_columns_and_keeps_the_optimum():
+    inst = load(KOREA)
+    assert check_optimum_survives(inst)
+    _, lower, upper, _, rooted = optimum_and_root(inst)
+    fixed = rooted.integer & (lower == upper) & (rooted.lower < rooted.upper)
+    assert fixed.sum() > 0.25 * rooted.integer.sum()
