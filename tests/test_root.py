@@ -43,7 +43,7 @@ def optimum_and_root(inst) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     """The first stage's optimum solved without the root step, and the column bounds, plan and
     backend after the root step from the greedy start (None without a start)."""
     form = formulate(inst)
-    start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
+    start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))  # searched
     if start is None:
         return None
     name, sense = lexicographic_stages(form)[0]
@@ -56,6 +56,7 @@ def optimum_and_root(inst) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     rooted = HighsBackend(form, SolverOptions())
     rooted.set_objective(name, sense)
     better = rooted.sharpen(start, None)
+    assert better is not None
     lp = rooted.highs.getLp()
     assert rows_and_bounds_hold(form, better)
     assert sense * (form.objectives[name] @ better) <= sense * (form.objectives[name] @ start) + 1e-9

@@ -33,13 +33,17 @@ Rotation = tuple[int, list[int], list[int]]
 
 
 def greedy_plan(instance: Instance, seconds: float = 5.0,
-                report: Callable[[str], None] = lambda message: None) -> tuple[np.ndarray, list[Rotation]]:
-    """The relocations of `greedy_posture`, the substitutes requested greedily, then the local
-    search, within `seconds` in all; `report` receives a line of progress every few seconds."""
+                report: Callable[[str], None] = lambda message: None,
+                search: bool = True) -> tuple[np.ndarray, list[Rotation]]:
+    """The relocations of `greedy_posture`, the substitutes requested greedily, then (if
+    `search`) the local search, within `seconds` in all; `report` receives a line of progress
+    every few seconds."""
     started = time.perf_counter()
     where, state = _relocate(instance, 0.5 * seconds, report)
     rotations = _request(state, 0.6 * seconds - (time.perf_counter() - started))
     report(f"start: greedy plan, coverage {state.total():.8g} ({time.perf_counter() - started:.1f} s)")
+    if not search:
+        return where, rotations
     where, rotations = improve_plan(instance, where, rotations, state,
                                     seconds - (time.perf_counter() - started), report)
     report(f"start: after the local search, coverage {state.total():.8g} "

@@ -42,6 +42,9 @@ PROGRESS_EVERY_S = 5.0
 IPM_ABOVE_NONZEROS = 50_000
 #: the root step's sub-MIP (RINS) gets at most this many seconds, and a tenth of a time limit
 RINS_SECONDS = 10.0
+#: no root step above this many nonzeros: the large benchmark's LP (5.4 million) is not
+#: solved in 400 s, medium's (690k) in 18 s
+ROOT_MAX_NONZEROS = 2_000_000
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
                     "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves",
@@ -230,8 +233,9 @@ class HighsBackend:
     def set_objective(self, name: str, sense: int) -> None:
         import highspy
 
-        self.cost, self.objective = self.form.objectives[name], name
-        self.sense, self.lp_bound = sense, None
+        if (name, sense) != (self.objective, self.sense):
+            self.lp_bound = None  # drawn for another objective
+        self.cost, self.objective, self.sense = self.form.objectives[name], name, sense
         self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
                                   self.cost)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize if sense > 0
@@ -265,20 +269,22 @@ class HighsBackend:
         self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32), vector)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize)
 
-    def sharpen(self, start: np.ndarray, time_limit: float | None) -> np.ndarray:
+    def sharpen(self, start: np.ndarray, time_limit: float | None) -> np.ndarray | None:
         """The root step before the first stage, from a starting plan: solve the
         LP relaxation once; improve the plan by a sub-MIP over the integer columns whose LP
         value differs from it (RINS); then bound every integer column by its reduced cost, so
         that no plan worse than the best one found remains (reduced-cost fixing, which
         HiGHS itself does only after its own root LP). The LP bound is kept for `run`;
-        returns the better plan. Skipped, with the plan unchanged, when the LP does not
-        finish within half of `time_limit`; no columns are fixed when the sub-MIP finds no
-        plan (the start broke a row: min-cost's coverage target)."""
-        self._set_bounds(self.lower, self.upper)
+        returns the better plan, or None when the LP is not solved within half of
+        `time_limit` (or is infeasible). No columns are fixed when the sub-MIP finds no plan (the start broke a
+        row: min-cost's coverage target)."""
+        self.loosen()
         started = time.perf_counter()
         relaxation = self._relaxation(None if time_limit is None else 0.5 * time_limit)
         if relaxation is None:
-            return start
+            progress(self.log, "root: the LP relaxation was not solved within half the time "
+                               "left (or is infeasible); the local search instead")
+            return None
         values, reduced_costs, lp_objective = relaxation
         self.lp_bound = lp_objective
         progress(self.log, f"root: LP bound {self._display(lp_objective, bound=True):.8g} "
@@ -301,9 +307,17 @@ class HighsBackend:
         self._record(float(self.cost @ start), lp_objective)
         return start
 
+    @property
+    def can_sharpen(self) -> bool:
+        return self.form.nonzeros <= ROOT_MAX_NONZEROS
+
+    def loosen(self) -> None:
+        """The model's own column bounds back (after the root step)."""
+        self._set_bounds(self.lower, self.upper)
+
     def _relaxation(self, time_limit: float | None) -> tuple[np.ndarray, np.ndarray, float] | None:
         """Column values, reduced costs and objective of the LP relaxation, or None when it
-        does not finish in time."""
+        is not solved to optimality in time."""
         import highspy
 
         self.highs.setOptionValue("solve_relaxation", True)
@@ -332,7 +346,7 @@ class HighsBackend:
         finally:
             self.highs.setOptionValue("output_flag", bool(self.log))
             self.recording = True
-            self._set_bounds(self.lower, self.upper)
+            self.loosen()
         return result.solution
 
     def _set_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
@@ -427,9 +441,10 @@ class PyomoBackend:
     def start_from(self, solution: np.ndarray) -> None:
         """Appsi's warm start left stale values loaded in our tests; start cold instead."""
 
-    def sharpen(self, start: np.ndarray, time_limit: float | None) -> np.ndarray:
-        """No root step through Pyomo: HiGHS does its own."""
-        return start
+    can_sharpen = False  # no root step through Pyomo: HiGHS does its own
+
+    def loosen(self) -> None:
+        """Nothing to put back: no root step ran."""
 
     def run(self, time_limit: float | None) -> StageResult:
         from pyomo.contrib.appsi.base import TerminationCondition as TC
@@ -490,8 +505,12 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     if write_model:
         _write_model(backend, write_model)
     current = evaluate(instance, instance.current_posture())
-    start_values = (plan_solution(form, start) if start is not None
-                    else starting_plan(instance, form, time_limit, current, log))
+    if start is None:
+        start_values = starting_plan(instance, form, time_limit, current, log, backend)
+    else:
+        start_values = plan_solution(form, start)
+        sharpened = sharpen_start(backend, start_values, _left(time_limit, started))
+        start_values = start_values if sharpened is None else sharpened
 
     def explain() -> list[str]:
         from layerdef.explain import explain_infeasibility
@@ -539,6 +558,7 @@ def run_lexicographic(backend, solution: np.ndarray | None, time_limit: float | 
     if weighted <= first.bound + 0.5 * form.tie_break_step:
         return first, solution, finished
     progress(log, "the one-stage plan's evaluation falls short of its bound: solving in stages")
+    backend.loosen()  # the root step's bounds were drawn for the weighted objective
     return run_stages(backend, lexicographic_stages(form, one_stage=False), solution, time_limit,
                       started, log, explain)
 
@@ -558,9 +578,6 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
         if remaining is not None and remaining <= 0 and index > 0:
             finished = False
             break  # out of time: keep the plan of the stages done
-        if index == 0 and solution is not None:
-            solution = backend.sharpen(solution, remaining)
-            remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
         if solution is not None:
             backend.start_from(solution)
         result = backend.run(None if remaining is None else max(remaining, 0.05))
@@ -585,14 +602,40 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
 
 
 def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
-                  current: Evaluation, log: bool = False) -> np.ndarray | None:
-    """The greedy plan improved by local search (at worst the current posture) when the current
-    posture meets every requirement and limit; HiGHS starts its first stage from it."""
+                  current: Evaluation, log: bool = False, backend=None) -> np.ndarray | None:
+    """The plan HiGHS starts its first stage from, when the current posture meets every
+    requirement and limit (else None): the greedy plan sharpened by the root step of `backend`
+    (`sharpen_start`); where that cannot run (no back-end given, the Pyomo back-end, a model
+    above `ROOT_MAX_NONZEROS`, no LP within half the time) the greedy plan improved by local
+    search instead, at worst the current posture."""
     if not current.feasible:
         return None
+    started = time.perf_counter()
     seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
-    where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message))
-    return posture_solution(form, where, rotations)
+    rooted = backend is not None and backend.can_sharpen
+    where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message),
+                                   search=not rooted)
+    start = posture_solution(form, where, rotations)
+    if rooted:
+        sharpened = sharpen_start(backend, start, _left(time_limit, started))
+        if sharpened is not None:
+            return sharpened
+        where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message))
+        start = posture_solution(form, where, rotations)
+    return start
+
+
+def sharpen_start(backend, start: np.ndarray, time_limit: float | None) -> np.ndarray | None:
+    """The root step (`HighsBackend.sharpen`) for the first stage's objective; None when it
+    cannot run."""
+    if not backend.can_sharpen:
+        return None
+    backend.set_objective(*lexicographic_stages(backend.form)[0])
+    return backend.sharpen(start, time_limit)
+
+
+def _left(time_limit: float | None, started: float) -> float | None:
+    return None if time_limit is None else time_limit - (time.perf_counter() - started)
 
 
 def coverage_bound(form: Formulation, first: StageResult) -> float | None:
