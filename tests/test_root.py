@@ -92,3 +92,20 @@ def test_korea_root_step_fixes_columns_and_keeps_the_optimum():
     _, lower, upper, _, rooted = optimum_and_root(inst)
     fixed = rooted.integer & (lower == upper) & (rooted.lower < rooted.upper)
     assert fixed.sum() > 0.25 * rooted.integer.sum()
+
+
+def test_the_root_step_reports_progress_on_stderr(monkeypatch, capfd):
+    """Long root LPs and sub-MIPs (medium's LP takes 18 s) still show a line every few
+    seconds; here every callback is due."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("layerdef.solve"), "PROGRESS_EVERY_S", 0.0)
+    inst = load(KOREA)
+    form = formulate(inst)
+    start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
+    backend = HighsBackend(form, SolverOptions(log=True))
+    backend.set_objective(*lexicographic_stages(form)[0])
+    assert backend.sharpen(start, None) is not None
+    captured = capfd.readouterr()
+    assert "root: LP relaxation" in captured.err and "root: LP bound" in captured.err
+    assert "root: LP" not in captured.out

@@ -202,6 +202,15 @@ class HighsBackend:
         out = event.data_out
         if self.recording:
             self._record(out.mip_primal_bound, self._tighter(self.lp_bound, out.mip_dual_bound))
+        else:
+            self._heartbeat("root: sub-MIP from the start")
+
+    def _heartbeat(self, what: str) -> None:
+        """A line on stderr every few seconds, when logging, while the root step works."""
+        elapsed = time.perf_counter() - self.clock_origin
+        if self.log and elapsed - self._last_report >= PROGRESS_EVERY_S:
+            self._last_report = elapsed
+            print(f"layerdef: {elapsed:7.1f} s  {what}", file=sys.stderr, flush=True)
 
     def _record(self, incumbent: float, bound: float) -> None:
         """Keep the incumbent and bound over time (benchmarks read `trace`) and report them
@@ -323,16 +332,25 @@ class HighsBackend:
         self.highs.setOptionValue("solve_relaxation", True)
         self.highs.setOptionValue("time_limit", float(time_limit) if time_limit else np.inf)
         self.highs.setOptionValue("output_flag", False)
+        if self.log:
+            self.highs.cbSimplexInterrupt.subscribe(self._on_lp_progress)
+            self.highs.cbIpmInterrupt.subscribe(self._on_lp_progress)
         try:
             self.highs.run()
         finally:
             self.highs.setOptionValue("solve_relaxation", False)
             self.highs.setOptionValue("output_flag", bool(self.log))
+            if self.log:
+                self.highs.cbSimplexInterrupt.unsubscribe(self._on_lp_progress)
+                self.highs.cbIpmInterrupt.unsubscribe(self._on_lp_progress)
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         solution = self.highs.getSolution()
         return (np.array(solution.col_value), np.array(solution.col_dual),
                 self.highs.getInfo().objective_function_value)
+
+    def _on_lp_progress(self, event) -> None:
+        self._heartbeat("root: LP relaxation")
 
     def _sub_mip(self, start: np.ndarray, fix: np.ndarray, time_limit: float) -> np.ndarray | None:
         """The best plan with the columns in `fix` held at their values in `start`, or None
