@@ -109,3 +109,71 @@ def test_the_root_step_reports_progress_on_stderr(monkeypatch, capfd):
     captured = capfd.readouterr()
     assert "root: LP relaxation" in captured.err and "root: LP bound" in captured.err
     assert "root: LP" not in captured.out
+
+
+def lp_relaxation_coverage(form) -> float | None:
+    backend = HighsBackend(form, SolverOptions())
+    backend.set_objective("coverage", -1)
+    relaxation = backend._relaxation(None)
+    return None if relaxation is None else relaxation[2]
+
+
+def test_the_lagrangian_bound_is_never_below_the_lp_relaxation(tmp_path):
+    """Any multipliers >= 0 give a bound at least the LP relaxation's coverage (and so at least
+    every plan's): from the start's multipliers, from zero and from random ones, each checked
+    at its first evaluation (no time for steps) and after a few volume steps; Korea and random
+    tiny instances (those whose LP is feasible)."""
+    from layerdef.bound import depth_bound, start_multipliers
+
+    checked = 0
+    for seed in range(16):
+        inst = (load(KOREA) if seed == 0 else
+                load_document(random_document(seed, tmp_path), tmp_path, f"tiny-{seed}.yaml"))
+        form = formulate(inst, "coverage")
+        lp = lp_relaxation_coverage(form)
+        if lp is None:
+            continue
+        start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
+        plan_value = form.objectives["coverage"] @ start if start is not None else 0.0
+        rng = np.random.default_rng(seed)
+        size = form.rows["depth"].size
+        candidates = [np.zeros(size), rng.uniform(0, 5, size)]
+        if start is not None:
+            candidates.append(start_multipliers(form, start))
+            assert candidates[-1].min() >= 0
+        for initial in candidates:
+            for seconds in (0.0, 0.3):
+                bound = depth_bound(form, plan_value, initial, seconds)
+                assert bound is not None and bound >= lp - 1e-6 * max(1.0, abs(lp)), (seed, seconds)
+        checked += 1
+    assert checked >= 10
+
+
+def test_the_lagrangian_bound_closes_in_on_korea():
+    """From the start's multipliers the volume steps bring Korea's bound within 1% of its LP."""
+    from layerdef.bound import depth_bound, start_multipliers
+
+    inst = load(KOREA)
+    form = formulate(inst, "coverage")
+    lp = lp_relaxation_coverage(form)
+    start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
+    first = depth_bound(form, form.objectives["coverage"] @ start, start_multipliers(form, start), 0.0)
+    stepped = depth_bound(form, form.objectives["coverage"] @ start, start_multipliers(form, start), 3.0)
+    assert lp <= stepped < first
+    assert stepped <= 1.01 * lp
+
+
+def test_at_the_lp_duals_the_lagrangian_bound_is_the_lp_bound():
+    """Strong duality: with the LP relaxation's own duals on the depth rows as multipliers,
+    the Lagrangian relaxation's value is the LP's (a wrong sign or a lost term would not be)."""
+    from layerdef.bound import depth_bound
+
+    form = formulate(load(KOREA), "coverage")
+    backend = HighsBackend(form, SolverOptions())
+    backend.set_objective("coverage", -1)
+    _, _, lp = backend._relaxation(None)
+    depth = form.rows["depth"]
+    duals = np.abs(np.array(backend.highs.getSolution().row_dual)[depth.start:depth.start + depth.size])
+    assert duals.max() > 0
+    assert depth_bound(form, 0.0, duals, 0.0) == pytest.approx(lp, rel=1e-7)
+    assert depth_bound(form, 0.0, 2 * duals, 0.0) > lp + 1e-3

@@ -45,6 +45,8 @@ RINS_SECONDS = 10.0
 #: no root step above this many nonzeros: the large benchmark's LP (5.4 million) is not
 #: solved in 400 s, medium's (690k) in 18 s
 ROOT_MAX_NONZEROS = 2_000_000
+#: the Lagrangian bound (`layerdef.bound`) gets at most this many seconds, and half the time left
+LAGRANGIAN_SECONDS = 120.0
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
                     "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves",
@@ -320,6 +322,29 @@ class HighsBackend:
     def can_sharpen(self) -> bool:
         return self.form.nonzeros <= ROOT_MAX_NONZEROS
 
+    @property
+    def can_bound(self) -> bool:
+        """A Lagrangian bound of our own (`layerdef.bound`) where the root step cannot run
+        and the first stage maximizes coverage alone."""
+        return (not self.can_sharpen and "depth" in self.form.rows
+                and lexicographic_stages(self.form)[0] == ("coverage", -1))
+
+    def bound_from(self, start: np.ndarray, time_limit: float | None) -> None:
+        """Bound the first stage's coverage by `depth_bound` within half of `time_limit`
+        (at most `LAGRANGIAN_SECONDS`), from the multipliers the starting plan suggests: what
+        one more covering unit would add at each site, layer and period."""
+        from layerdef.bound import depth_bound, start_multipliers
+
+        self.set_objective("coverage", -1)
+        seconds = LAGRANGIAN_SECONDS if time_limit is None else min(LAGRANGIAN_SECONDS, 0.5 * time_limit)
+        plan_value = float(self.cost @ start)
+        with stdout_to_stderr(False):
+            bound = depth_bound(self.form, plan_value, start_multipliers(self.form, start), seconds,
+                                lambda message: progress(self.log, message))
+        if bound is not None:
+            self.lp_bound = bound
+            self._record(plan_value, bound)
+
     def loosen(self) -> None:
         """The model's own column bounds back (after the root step)."""
         self._set_bounds(self.lower, self.upper)
@@ -459,7 +484,7 @@ class PyomoBackend:
     def start_from(self, solution: np.ndarray) -> None:
         """Appsi's warm start left stale values loaded in our tests; start cold instead."""
 
-    can_sharpen = False  # no root step through Pyomo: HiGHS does its own
+    can_sharpen = can_bound = False  # no root step or bound of our own through Pyomo
 
     def loosen(self) -> None:
         """Nothing to put back: no root step ran."""
@@ -640,6 +665,8 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
             return sharpened
         where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message))
         start = posture_solution(form, where, rotations)
+    elif backend is not None and backend.can_bound:
+        backend.bound_from(start, _left(time_limit, started))
     return start
 
 
