@@ -9,6 +9,7 @@ import re
 import pytest
 
 from conftest import INSTANCES, ROOT, load_document
+from layerdef import bound as bound_module
 from layerdef import hedge as hedge_module
 from layerdef import heuristic as heuristic_module
 from layerdef import replay as replay_module
@@ -44,6 +45,7 @@ def known_names(tmp_path) -> set[str]:
     names |= {f"HighsBackend.{n}" for n in dir(solve_module.HighsBackend) if not n.startswith("__")}
     names |= {n for n in dir(heuristic_module) if not n.startswith("_")}
     names |= {n for n in dir(hedge_module) if not n.startswith("_")}
+    names |= {n for n in dir(bound_module) if not n.startswith("_")}
     names |= {n for n in dir(replay_module) if not n.startswith("_")}
     names |= {f"instance.{n}" for n in dir(inst) if not n.startswith("_")}
     return names
