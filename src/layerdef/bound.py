@@ -28,10 +28,12 @@ RED_STEPS = 20  # steps without a better bound before the step size shrinks
 
 
 def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, seconds: float,
-                report: Callable[[str], None] = lambda message: None) -> float | None:
+                report: Callable[[str], None] = lambda message: None,
+                improved: Callable[[float], None] = lambda bound: None) -> float | None:
     """The least L(lam) found within `seconds` (None if the inner LP fails), from the
     multipliers `initial` (one per depth row, >= 0: e.g. what one more covering unit would add
-    to the starting plan) and stepping towards `plan_value`, the coverage of a known plan."""
+    to the starting plan) and stepping towards `plan_value`, the coverage of a known plan.
+    `improved` receives every better bound as it is found, `report` a closing line."""
     import highspy
 
     started = time.perf_counter()
@@ -40,7 +42,8 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
     start, index, value = form.csr()
     row_of = np.repeat(np.arange(form.n_rows), np.diff(start))
     in_depth = (row_of >= depth.start) & (row_of < depth.start + depth.size)
-    depth_row, depth_col, depth_value = row_of[in_depth] - depth.start, index[in_depth], value[in_depth]
+    depth_row = row_of[in_depth] - depth.start
+    depth_col, depth_value = index[in_depth], value[in_depth]
     _, depth_upper = form.row_bounds()
     depth_rhs = depth_upper[depth.start:depth.start + depth.size]
 
@@ -57,13 +60,15 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
         return highs.getInfo().objective_function_value + float(multipliers @ depth_rhs), solution
 
     def residual(solution: np.ndarray) -> np.ndarray:
-        used = np.bincount(depth_row, weights=depth_value * solution[depth_col], minlength=depth.size)
+        used = np.bincount(depth_row, weights=depth_value * solution[depth_col],
+                           minlength=depth.size)
         return depth_rhs - used
 
     first = solve_at(np.maximum(initial, 0.0))
     if first is None:
         return None
     best, average = first
+    improved(best)
     multipliers, step_size, reds, steps = np.maximum(initial, 0.0), 1.0, 0, 0
     while time.perf_counter() - started < seconds and best > plan_value:
         direction = residual(average)
@@ -79,6 +84,7 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
         steps += 1
         if bound < best:
             best, multipliers, step_size, reds = bound, trial, min(2.0, 1.1 * step_size), 0
+            improved(best)
         else:
             reds += 1
             if reds >= RED_STEPS:

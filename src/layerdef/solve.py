@@ -287,8 +287,8 @@ class HighsBackend:
         that no plan worse than the best one found remains (reduced-cost fixing, which
         HiGHS itself does only after its own root LP). The LP bound is kept for `run`;
         returns the better plan, or None when the LP is not solved within half of
-        `time_limit` (or is infeasible). No columns are fixed when the sub-MIP finds no plan (the start broke a
-        row: min-cost's coverage target)."""
+        `time_limit` (or is infeasible). No columns are fixed when the sub-MIP finds no plan
+        (the start broke a row: min-cost's coverage target)."""
         self.loosen()
         started = time.perf_counter()
         relaxation = self._relaxation(None if time_limit is None else 0.5 * time_limit)
@@ -314,7 +314,8 @@ class HighsBackend:
         fixed = int(np.sum(self.integer & (lower == upper) & (self.lower < self.upper)))
         progress(self.log, f"root: start {self._display(float(self.cost @ start)):.8g} after a "
                            f"sub-MIP over {int(free.sum())} integer columns; reduced costs fix "
-                           f"{fixed} of {int(self.integer.sum())} ({time.perf_counter() - started:.2f} s)")
+                           f"{fixed} of {int(self.integer.sum())} "
+                           f"({time.perf_counter() - started:.2f} s)")
         self._record(float(self.cost @ start), lp_objective)
         return start
 
@@ -336,14 +337,15 @@ class HighsBackend:
         from layerdef.bound import depth_bound, start_multipliers
 
         self.set_objective("coverage", -1)
-        seconds = LAGRANGIAN_SECONDS if time_limit is None else min(LAGRANGIAN_SECONDS, 0.5 * time_limit)
+        seconds = (LAGRANGIAN_SECONDS if time_limit is None
+                   else min(LAGRANGIAN_SECONDS, 0.5 * time_limit))
         plan_value = float(self.cost @ start)
         with stdout_to_stderr(False):
             bound = depth_bound(self.form, plan_value, start_multipliers(self.form, start), seconds,
-                                lambda message: progress(self.log, message))
+                                lambda message: progress(self.log, message),
+                                lambda better: self._record(plan_value, better))
         if bound is not None:
             self.lp_bound = bound
-            self._record(plan_value, bound)
 
     def loosen(self) -> None:
         """The model's own column bounds back (after the root step)."""
