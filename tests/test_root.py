@@ -179,16 +179,23 @@ def test_at_the_lp_duals_the_lagrangian_bound_is_the_lp_bound():
     assert depth_bound(form, 0.0, 2 * duals, 0.0) > lp + 1e-3
 
 
-def test_where_no_root_step_runs_the_lagrangian_bound_is_reported_and_kept(monkeypatch, capfd):
-    """Korea made to look large (no root step, coverage in its own stage): the solve reports
-    the Lagrangian bound on stderr and still ends with the proven optimum."""
+@pytest.mark.parametrize("root_step", [False, True])
+def test_where_the_root_lp_is_slow_the_lagrangian_bound_is_reported(root_step, monkeypatch, capfd):
+    """Korea made to look large (coverage in its own stage, its LP "slow"), with the root step
+    after the bound or without it: the solve reports the Lagrangian bound on stderr and still
+    ends with the proven optimum."""
     import importlib
 
     solve_module = importlib.import_module("layerdef.solve")
-    monkeypatch.setattr(solve_module, "ROOT_MAX_NONZEROS", 0)
+    monkeypatch.setattr(solve_module, "IPM_ABOVE_NONZEROS", 0)
+    if not root_step:
+        monkeypatch.setattr(solve_module, "ROOT_MAX_NONZEROS", 0)
     monkeypatch.setattr(importlib.import_module("layerdef.model"), "ONE_STAGE_MAX_NONZEROS", 0)
     monkeypatch.setattr(solve_module, "LAGRANGIAN_SECONDS", 1.0)
+    monkeypatch.setattr(solve_module, "EARLY_BOUND_SECONDS", 1.0)
     plan = solve_module.solve(load(KOREA), time_limit=60, log=True)
     assert plan.status == "optimal"
     assert plan.objective["coverage"] == pytest.approx(3974.55, abs=1e-6)
-    assert "root: Lagrangian bound" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "root: Lagrangian bound" in err
+    assert ("root: LP bound" in err) == root_step
