@@ -9,7 +9,8 @@ the most coverage per cost. The local search (`improve_plan`) then re-places sta
 relocation for a better one when the limits are used up, swaps two units (between two full
 positions no single move can), and trades one or two rotations for better ones within the
 budget they free. HiGHS starts from this plan, so a time-limited solve
-returns at least this much.
+returns at least this much; where the solver's root step runs (`solve.starting_plan`) it
+replaces the local search.
 """
 
 from __future__ import annotations
