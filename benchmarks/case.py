@@ -1,7 +1,8 @@
 """One benchmark case in its own process (so its peak memory is its own): build, hand over
 and solve the first stage of one instance with one formulation (the stage that decides the
 plan, as `layerdef solve` runs it: coverage, with cost and moves where they fold into one
-weighted stage, from the start `layerdef solve` makes: the greedy plan and the root step),
+weighted stage, from the start `layerdef solve` makes: the greedy plan, the Lagrangian bound
+where the root LP is slow, and the root step or, where it cannot run, the local search),
 its incumbent and bound in coverage; print one JSON line. The per-unit baseline starts from
 the greedy plan and local search, without the root step, as in earlier runs. Times to a gap
 count from the hand-over to HiGHS, the start included (before the sixth session: from the
