@@ -1,5 +1,7 @@
 """The root step (`HighsBackend.sharpen`): its reduced-cost bounds by hand, and on random tiny
-instances and Korea, that every optimal plan survives them and its plan still meets the model."""
+instances and Korea, that every optimal plan survives them and its plan still meets the model.
+The Lagrangian bound (`layerdef.bound`): never below the LP relaxation, equal to it at the LP's
+duals, and reported where the root LP is slow."""
 
 from __future__ import annotations
 
