@@ -39,15 +39,12 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
     started = time.perf_counter()
     depth = form.rows["depth"]
     coverage = form.objectives["coverage"]
-    start, index, value = form.csr()
-    row_of = np.repeat(np.arange(form.n_rows), np.diff(start))
-    in_depth = (row_of >= depth.start) & (row_of < depth.start + depth.size)
-    depth_row = row_of[in_depth] - depth.start
-    depth_col, depth_value = index[in_depth], value[in_depth]
+    depth_row, depth_col, depth_value = form.row_entries("depth")
+    depth_row = depth_row - depth.start
     _, depth_upper = form.row_bounds()
     depth_rhs = depth_upper[depth.start:depth.start + depth.size]
 
-    highs = _inner_model(form, ~in_depth, row_of, index, value, highspy)
+    highs = _inner_model(form, highspy)
 
     def solve_at(multipliers: np.ndarray) -> tuple[float, np.ndarray] | None:
         cost = coverage - np.bincount(depth_col, weights=depth_value * multipliers[depth_row],
@@ -99,10 +96,8 @@ def start_multipliers(form: Formulation, solution: np.ndarray) -> np.ndarray:
     `solution` leaves unfilled there (what one more covering unit would add), 0 where every
     level is filled."""
     depth, levels = form.rows["depth"], form.columns["y"]
-    start, index, value = form.csr()
-    row_of = np.repeat(np.arange(form.n_rows), np.diff(start))
-    in_levels = ((row_of >= depth.start) & (row_of < depth.start + depth.size)
-                 & (index >= levels.start) & (index < levels.start + levels.size))
+    row_of, index, _ = form.row_entries("depth")
+    in_levels = (index >= levels.start) & (index < levels.start + levels.size)
     rows, cols = row_of[in_levels] - depth.start, index[in_levels]
     unfilled = solution[cols] < 0.5
     multipliers = np.zeros(depth.size)
@@ -110,16 +105,20 @@ def start_multipliers(form: Formulation, solution: np.ndarray) -> np.ndarray:
     return multipliers
 
 
-def _inner_model(form: Formulation, keep_entry: np.ndarray, row_of: np.ndarray, index: np.ndarray,
-                 value: np.ndarray, highspy):
+def _inner_model(form: Formulation, highspy):
     """The LP of every row but the depth rows, maximizing, in a HiGHS instance of its own."""
     lower, upper, _ = form.bounds()
     row_lower, row_upper = form.row_bounds()
-    kept_rows = np.unique(row_of[keep_entry])
-    kept = np.zeros(form.n_rows, dtype=bool)
-    kept[kept_rows] = True
-    renumber = np.cumsum(kept) - 1
-    rows, cols, values = renumber[row_of[keep_entry]], index[keep_entry], value[keep_entry]
+    depth = form.rows["depth"]
+    blocks = [form.row_entries(name) for name in form.rows if name != "depth"]
+    rows = np.concatenate([row for row, _, _ in blocks])
+    rows = np.where(rows >= depth.start + depth.size, rows - depth.size, rows)  # depth rows out
+    cols = np.concatenate([col for _, col, _ in blocks])
+    values = np.concatenate([value for _, _, value in blocks])
+    order = np.lexsort((cols, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    kept = np.ones(form.n_rows, dtype=bool)
+    kept[depth.start:depth.start + depth.size] = False
     n_rows = int(kept.sum())
     starts = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=starts[1:])

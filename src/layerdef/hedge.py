@@ -31,7 +31,7 @@ from layerdef.model import (Block, Formulation, UnitClass, add_coverage_cost_mov
 from layerdef.replay import replay_posture
 from layerdef.solution import Solution
 from layerdef.solve import (HighsBackend, SolverOptions, check_plan, coverage_bound, progress,
-                            restore_posture, run_lexicographic, sharpen_start)
+                            restore_posture, run_lexicographic, sharpen_start, time_left)
 
 INF = float("inf")
 
@@ -327,8 +327,7 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
     start = hedged_start(instance, hedged, risk, seconds, lambda message: progress(log, message))
     if start is not None:
-        sharpened = sharpen_start(backend, start, None if time_limit is None
-                                  else time_limit - (time.perf_counter() - started))
+        sharpened = sharpen_start(backend, start, time_left(time_limit, started))
         start = start if sharpened is None else sharpened
     first, solution, finished = run_lexicographic(
         backend, start, time_limit, started, log,

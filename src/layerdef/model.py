@@ -169,6 +169,10 @@ class Formulation:
         np.cumsum(np.bincount(row, minlength=self.n_rows), out=start[1:])
         return start, col[order], value[order]
 
+    def row_entries(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, value) entries of one row block, rows numbered from the model's 0."""
+        return self.entries[list(self.rows).index(name)]
+
     def values(self, solution: np.ndarray, name: str) -> np.ndarray:
         """The solution's values of one column block, in the block's index order."""
         block = self.columns[name]

@@ -220,9 +220,7 @@ class HighsBackend:
     def _record(self, incumbent: float, bound: float) -> None:
         """Keep the incumbent and bound over time (benchmarks read `trace`) and report them
         on stderr every few seconds when logging; in coverage for the weighted stage."""
-        if self.objective == "coverage_cost_moves":
-            incumbent = -incumbent / self.form.coverage_weight
-            bound = self.form.coverage_bound(bound)
+        incumbent, bound = self._display(incumbent), self._display(bound, bound=True)
         elapsed = time.perf_counter() - self.clock_origin
         if not self.trace or (incumbent, bound) != self.trace[-1][1:]:
             self.trace.append((elapsed, incumbent, bound))
@@ -303,7 +301,7 @@ class HighsBackend:
         self.lp_bound = lp_objective
         progress(self.log, f"root: LP bound {self._display(lp_objective, bound=True):.8g} "
                            f"({time.perf_counter() - started:.2f} s)")
-        remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        remaining = time_left(time_limit, started)
         free = self.integer & (np.abs(values - start) > 1e-6)
         better = self._sub_mip(start, ~free & self.integer, min(
             RINS_SECONDS, RINS_SECONDS if remaining is None else 0.1 * remaining))
@@ -559,7 +557,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         start_values = starting_plan(instance, form, time_limit, current, log, backend)
     else:
         start_values = plan_solution(form, start)
-        sharpened = sharpen_start(backend, start_values, _left(time_limit, started))
+        sharpened = sharpen_start(backend, start_values, time_left(time_limit, started))
         start_values = start_values if sharpened is None else sharpened
 
     def explain() -> list[str]:
@@ -624,7 +622,7 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
     form, first, finished = backend.form, None, True
     for index, (name, sense) in enumerate(stages):
         backend.set_objective(name, sense)
-        remaining = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        remaining = time_left(time_limit, started)
         if remaining is not None and remaining <= 0 and index > 0:
             finished = False
             break  # out of time: keep the plan of the stages done
@@ -669,17 +667,17 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
                                    search=not rooted)
     start = posture_solution(form, where, rotations)
     if rooted and backend.can_bound:  # a bound within seconds, before an LP that takes long
-        left = _left(time_limit, started)
+        left = time_left(time_limit, started)
         backend.bound_from(start, EARLY_BOUND_SECONDS if left is None
                            else min(EARLY_BOUND_SECONDS, 0.2 * left))
     if rooted:
-        sharpened = sharpen_start(backend, start, _left(time_limit, started))
+        sharpened = sharpen_start(backend, start, time_left(time_limit, started))
         if sharpened is not None:
             return sharpened
         where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message))
         start = posture_solution(form, where, rotations)
     elif backend is not None and backend.can_bound:
-        backend.bound_from(start, _left(time_limit, started))  # the only bound within reach
+        backend.bound_from(start, time_left(time_limit, started))  # the only bound within reach
     return start
 
 
@@ -692,7 +690,8 @@ def sharpen_start(backend, start: np.ndarray, time_limit: float | None) -> np.nd
     return backend.sharpen(start, time_limit)
 
 
-def _left(time_limit: float | None, started: float) -> float | None:
+def time_left(time_limit: float | None, started: float) -> float | None:
+    """Seconds of `time_limit` left since `started` (None without a limit)."""
     return None if time_limit is None else time_limit - (time.perf_counter() - started)
 
 
