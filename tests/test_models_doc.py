@@ -43,6 +43,7 @@ def known_names(tmp_path) -> set[str]:
     names |= {n for n in dir(model_module) if not n.startswith("_")}
     names |= {n for n in dir(solve_module) if not n.startswith("_")}
     names |= {f"HighsBackend.{n}" for n in dir(solve_module.HighsBackend) if not n.startswith("__")}
+    names |= {f"Formulation.{n}" for n in dir(model_module.Formulation) if not n.startswith("__")}
     names |= {n for n in dir(heuristic_module) if not n.startswith("_")}
     names |= {n for n in dir(hedge_module) if not n.startswith("_")}
     names |= {n for n in dir(bound_module) if not n.startswith("_")}

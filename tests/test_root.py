@@ -5,6 +5,7 @@ duals, and reported where the root LP is slow."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -184,23 +185,72 @@ def test_at_the_lp_duals_the_lagrangian_bound_is_the_lp_bound():
     assert depth_bound(form, 0.0, 2 * duals, 0.0) > lp + 1e-3
 
 
-@pytest.mark.parametrize("root_step", [False, True])
-def test_where_the_root_lp_is_slow_the_lagrangian_bound_is_reported(root_step, monkeypatch, capfd):
-    """Korea made to look large (coverage in its own stage, its LP "slow"), with the root step
-    after the bound or without it: the solve reports the Lagrangian bound on stderr and still
-    ends with the proven optimum."""
+def _korea_made_large(monkeypatch, beyond_root: bool):
+    """Korea's solve made to look large: coverage in its own stage, its LP "slow" (the early
+    Lagrangian bound before the root step) or, `beyond_root`, above the root step's size (the
+    bound for half the time, then the root LP with all the time left)."""
     import importlib
 
     solve_module = importlib.import_module("layerdef.solve")
     monkeypatch.setattr(solve_module, "IPM_ABOVE_NONZEROS", 0)
-    if not root_step:
+    if beyond_root:
         monkeypatch.setattr(solve_module, "ROOT_MAX_NONZEROS", 0)
     monkeypatch.setattr(importlib.import_module("layerdef.model"), "ONE_STAGE_MAX_NONZEROS", 0)
     monkeypatch.setattr(solve_module, "LAGRANGIAN_SECONDS", 1.0)
     monkeypatch.setattr(solve_module, "EARLY_BOUND_SECONDS", 1.0)
+    return solve_module
+
+
+@pytest.mark.parametrize("beyond_root", [False, True])
+def test_where_the_root_lp_is_slow_the_lagrangian_bound_is_reported(beyond_root, monkeypatch, capfd):
+    """Korea made to look large, the bound before the root step or instead of its early
+    place: the solve reports the Lagrangian bound and the LP bound on stderr and still ends
+    with the proven optimum."""
+    solve_module = _korea_made_large(monkeypatch, beyond_root)
     plan = solve_module.solve(load(KOREA), time_limit=60, log=True)
     assert plan.status == "optimal"
     assert plan.objective["coverage"] == pytest.approx(3974.55, abs=1e-6)
     err = capfd.readouterr().err
-    assert "root: Lagrangian bound" in err
-    assert ("root: LP bound" in err) == root_step
+    assert "root: Lagrangian bound" in err and "root: LP bound" in err
+
+
+def test_a_root_lp_that_takes_all_the_time_returns_the_start_with_the_lagrangian_bound(monkeypatch):
+    """Korea beyond the root step's size, its root LP never solved within the limit: HiGHS's
+    MIP is not started; the searched plan comes back, status time_limit, with the Lagrangian
+    bound, which holds against the optimum."""
+    solve_module = _korea_made_large(monkeypatch, beyond_root=True)
+    calls = []
+
+    def out_of_reach(self, time_limit):
+        time.sleep(max(time_limit, 0.0))
+        return None
+
+    monkeypatch.setattr(solve_module.HighsBackend, "_relaxation", out_of_reach)
+    original_run = solve_module.HighsBackend.run
+    monkeypatch.setattr(solve_module.HighsBackend, "run",
+                        lambda self, *args, **kwargs: calls.append(args) or original_run(self, *args, **kwargs))
+    plan = solve_module.solve(load(KOREA), time_limit=4)
+    assert plan.status == "time_limit"
+    assert len(calls) == 1 and calls[0][0] <= 0  # the first stage, out of time
+    assert plan.objective["coverage"] <= 3974.55 + 1e-6 <= plan.bound
+    assert plan.gap == pytest.approx((plan.bound - plan.objective["coverage"]) / plan.objective["coverage"])
+
+
+def test_a_start_that_breaks_no_row_is_returned_when_no_time_is_left():
+    """`HighsBackend.run` out of time: a start that meets the model comes back as the plan
+    (`Formulation.violation` 0, as the tests' own check says); one that breaks a row does
+    not, and HiGHS runs for its least time instead."""
+    form = formulate(load(KOREA))
+    backend = HighsBackend(form, SolverOptions(time_limit=10))
+    backend.set_objective(*lexicographic_stages(form)[0])
+    first = backend.run(10)
+    assert rows_and_bounds_hold(form, first.solution) and form.violation(first.solution) <= 1e-6
+    backend.start_from(first.solution)
+    again = backend.run(0.0)
+    assert again.status == "time_limit" and again.wall_s == 0.0
+    assert np.array_equal(again.solution, first.solution)
+    broken = first.solution.copy()
+    broken[form.columns["z"].start] += 0.5
+    assert form.violation(broken) >= 0.5 and not rows_and_bounds_hold(form, broken)
+    backend.start_from(broken)
+    assert backend.run(0.0).wall_s > 0.0

@@ -169,6 +169,17 @@ class Formulation:
         np.cumsum(np.bincount(row, minlength=self.n_rows), out=start[1:])
         return start, col[order], value[order]
 
+    def violation(self, solution: np.ndarray) -> float:
+        """The most by which `solution` breaks a row, a column bound or integrality."""
+        activity = np.zeros(self.n_rows)
+        for row, col, value in self.entries:
+            activity += np.bincount(row, weights=value * solution[col], minlength=self.n_rows)
+        lower, upper, integer = self.bounds()
+        row_lower, row_upper = self.row_bounds()
+        return float(max(np.max(row_lower - activity, initial=0.0), np.max(activity - row_upper, initial=0.0),
+                         np.max(lower - solution, initial=0.0), np.max(solution - upper, initial=0.0),
+                         np.max(np.abs(solution - np.round(solution))[integer], initial=0.0)))
+
     def row_entries(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, value) entries of one row block, rows numbered from the model's 0."""
         return self.entries[list(self.rows).index(name)]
