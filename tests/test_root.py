@@ -40,6 +40,12 @@ def test_reduced_cost_bounds_by_hand():
     assert up.tolist() == [3, 3, 3]
     low, up = reduced_cost_bounds(lower, upper, integer, reduced, 1.0, 0.5)
     assert up.tolist() == [3, 3, 3]
+    # reduced costs within the LP's tolerance bound nothing, even an unbounded column
+    tiny = np.array([0.0, 1e-12, 2.0])
+    low, up = reduced_cost_bounds(lower, np.array([3.0, np.inf, 3.0]), integer, tiny, 1.0, 1.0, 1e-9)
+    assert up.tolist() == [3, np.inf, 0]
+    low, up = reduced_cost_bounds(lower, np.array([3.0, np.inf, 3.0]), integer, tiny, 1.0, 1.0)
+    assert up[1] > 1e5  # without the tolerance: a finite bound far out, what HiGHS warned of
 
 
 def optimum_and_root(inst) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, object] | None:
@@ -254,3 +260,26 @@ def test_a_start_that_breaks_no_row_is_returned_when_no_time_is_left():
     assert form.violation(broken) >= 0.5 and not rows_and_bounds_hold(form, broken)
     backend.start_from(broken)
     assert backend.run(0.0).wall_s > 0.0
+
+
+def test_an_objective_with_huge_coefficients_is_scaled_for_highs_and_read_back_unscaled():
+    """Korea's weighted objective times 64 (coefficients above `LARGEST_COST`) goes to HiGHS
+    scaled by a power of two; the plan is the same and the bound, the objective HiGHS reports
+    and its progress trace come back in the objective's own units."""
+    from layerdef.solve import LARGEST_COST
+
+    form = formulate(load(KOREA))
+    name, _ = lexicographic_stages(form)[0]
+    results = []
+    for factor in (1.0, 64.0):
+        backend = HighsBackend(form, SolverOptions(time_limit=60))
+        backend.set_vector_objective(factor * form.objectives[name])
+        assert (backend.scale < 1.0) == (factor * np.abs(form.objectives[name]).max() > LARGEST_COST)
+        results.append((backend.run(60), backend))
+    (plain, plain_backend), (scaled, scaled_backend) = results
+    assert scaled_backend.scale < 1.0 == plain_backend.scale
+    assert plain.status == scaled.status == "optimal"
+    value = float(form.objectives[name] @ plain.solution)
+    assert float(form.objectives[name] @ scaled.solution) == pytest.approx(value, abs=1e-6)
+    assert scaled.bound == pytest.approx(64.0 * plain.bound, rel=1e-9)
+    assert scaled_backend.trace[-1][1] == pytest.approx(64.0 * value, rel=1e-9)

@@ -17,6 +17,7 @@ that the user may have extended, through Pyomo's appsi HiGHS interface.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -50,6 +51,12 @@ LAGRANGIAN_SECONDS = 120.0
 #: before a root LP by interior point it gets half of this (or a tenth of the time left):
 #: medium's LP takes 18 s, the Lagrangian bound is within 1% of the greedy plan after 4 s
 EARLY_BOUND_SECONDS = 12.0
+#: objectives with a larger coefficient go to HiGHS scaled down by a power of two (exact),
+#: as HiGHS itself advises: the hedged Korea replay's weighted stage (3e7) 75 -> 57 s over
+#: three seeds
+LARGEST_COST = 1e6
+#: HiGHS's default, which we keep: reduced costs within it are noise (`reduced_cost_bounds`)
+DUAL_FEASIBILITY_TOLERANCE = 1e-7
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
                     "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves",
@@ -107,19 +114,20 @@ class StageResult:
 
 
 def reduced_cost_bounds(lower: np.ndarray, upper: np.ndarray, integer: np.ndarray,
-                        reduced_costs: np.ndarray, lp_objective: float,
-                        incumbent: float) -> tuple[np.ndarray, np.ndarray]:
+                        reduced_costs: np.ndarray, lp_objective: float, incumbent: float,
+                        tolerance: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Column bounds, tightened for the integer columns, that keep every plan of a
     minimization whose objective is at most `incumbent`: with an LP optimum `lp_objective`
     and reduced costs d, every feasible x has objective >= lp_objective + d_j (x_j - lower_j)
     where d_j > 0 (and + (-d_j)(upper_j - x_j) where d_j < 0). A relative margin of 1e-6
     absorbs the LP's tolerances (and exceeds the stages' hold tolerance, so a later stage
-    never needs a plan cut off here)."""
+    never needs a plan cut off here). Reduced costs within `tolerance` of 0 (the LP's dual
+    feasibility tolerance) are noise and bound nothing."""
     slack = incumbent - lp_objective + 1e-6 * max(1.0, abs(incumbent))
     if slack < 0:
         return lower, upper  # the incumbent beats the LP bound: tolerances; fix nothing
     steps = np.full(len(lower), np.inf)
-    priced = integer & (reduced_costs != 0)
+    priced = integer & (np.abs(reduced_costs) > tolerance)
     steps[priced] = np.floor(slack / np.abs(reduced_costs[priced]))
     tighter = priced & (steps < upper - lower)
     up, down = tighter & (reduced_costs > 0), tighter & (reduced_costs < 0)
@@ -198,6 +206,7 @@ class HighsBackend:
             self.highs.passModel(lp)
         self.lower, self.upper, self.integer = lower, upper, integer
         self.sense, self.lp_bound, self.recording = 1, None, True
+        self.scale = 1.0  # HiGHS holds the objective times this (`_pass_cost`)
         self.start: np.ndarray | None = None  # the plan of the last `start_from`
         self.trace: list[tuple[float, float, float]] = []  # (seconds, incumbent, bound)
         self.clock_origin = time.perf_counter()  # the trace's seconds count from here
@@ -207,7 +216,8 @@ class HighsBackend:
     def _on_progress(self, event) -> None:
         out = event.data_out
         if self.recording:
-            self._record(out.mip_primal_bound, self._tighter(self.lp_bound, out.mip_dual_bound))
+            self._record(out.mip_primal_bound / self.scale,
+                         self._tighter(self.lp_bound, out.mip_dual_bound / self.scale))
         else:
             self._heartbeat("root: sub-MIP from the start")
 
@@ -249,8 +259,7 @@ class HighsBackend:
         if (name, sense) != (self.objective, self.sense):
             self.lp_bound = None  # drawn for another objective
         self.cost, self.objective, self.sense = self.form.objectives[name], name, sense
-        self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
-                                  self.cost)
+        self._pass_cost(self.cost)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize if sense > 0
                                         else highspy.ObjSense.kMaximize)
 
@@ -280,8 +289,17 @@ class HighsBackend:
 
         self.cost, self.objective = vector, ""
         self.sense, self.lp_bound = 1, None
-        self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32), vector)
+        self._pass_cost(vector)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize)
+
+    def _pass_cost(self, vector: np.ndarray) -> None:
+        """The objective to HiGHS, scaled by a power of two when its largest coefficient
+        exceeds `LARGEST_COST` (values read back are divided by `scale`)."""
+        largest = float(np.max(np.abs(vector), initial=0.0))
+        self.scale = (2.0 ** -math.ceil(math.log2(largest / LARGEST_COST))
+                      if largest > LARGEST_COST else 1.0)
+        self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
+                                  vector * self.scale)
 
     def sharpen(self, start: np.ndarray, time_limit: float | None,
                 lp_share: float = 0.5) -> np.ndarray | None:
@@ -313,7 +331,8 @@ class HighsBackend:
         start = better  # at least as good as the start, which HiGHS was given, and feasible
         lower, upper = reduced_cost_bounds(self.lower, self.upper, self.integer,
                                            self.sense * reduced_costs, self.sense * lp_objective,
-                                           self.sense * float(self.cost @ start))
+                                           self.sense * float(self.cost @ start),
+                                           DUAL_FEASIBILITY_TOLERANCE / self.scale)
         self._set_bounds(lower, upper)
         fixed = int(np.sum(self.integer & (lower == upper) & (self.lower < self.upper)))
         progress(self.log, f"root: start {self._display(float(self.cost @ start)):.8g} after a "
@@ -380,8 +399,8 @@ class HighsBackend:
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         solution = self.highs.getSolution()
-        return (np.array(solution.col_value), np.array(solution.col_dual),
-                self.highs.getInfo().objective_function_value)
+        return (np.array(solution.col_value), np.array(solution.col_dual) / self.scale,
+                self.highs.getInfo().objective_function_value / self.scale)
 
     def _on_lp_progress(self, event) -> None:
         self._heartbeat("root: LP relaxation")
@@ -445,12 +464,13 @@ class HighsBackend:
             finally:
                 self.highs.setOptionValue("presolve", "choose")
         if (retry and solution is not None
-                and not self._consistent(solution, info.objective_function_value)):
+                and not self._consistent(solution, info.objective_function_value / self.scale)):
             # HiGHS 1.16 may hand back the MIP start instead of the better plan it reports
             # (seen when presolve solves the stage outright): solve once more from scratch.
             self.highs.clearSolver()
             return self.run(time_limit, retry=False)
-        bound = self._tighter(self.lp_bound, info.mip_dual_bound if self.form.n_cols else None)
+        bound = self._tighter(self.lp_bound,
+                              info.mip_dual_bound / self.scale if self.form.n_cols else None)
         return StageResult(result, solution, bound if np.isfinite(bound) else None, wall)
 
     def _consistent(self, solution: np.ndarray, reported: float) -> bool:
