@@ -264,20 +264,32 @@ def test_a_start_that_breaks_no_row_is_returned_when_no_time_is_left():
 
 def test_an_objective_with_huge_coefficients_is_scaled_for_highs_and_read_back_unscaled():
     """Korea's weighted objective times 64 (coefficients above `LARGEST_COST`) goes to HiGHS
-    scaled by a power of two; the plan is the same and the bound, the objective HiGHS reports
-    and its progress trace come back in the objective's own units."""
+    scaled by a power of two; the plan is the same and the bound, the objective HiGHS reports,
+    its progress trace and the root step's LP bound come back in the objective's own units,
+    the root step fixing as many columns (its reduced costs are read back unscaled)."""
     from layerdef.solve import LARGEST_COST
 
-    form = formulate(load(KOREA))
+    inst = load(KOREA)
+    form = formulate(inst)
     name, _ = lexicographic_stages(form)[0]
+    start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
     results = []
     for factor in (1.0, 64.0):
         backend = HighsBackend(form, SolverOptions(time_limit=60))
         backend.set_vector_objective(factor * form.objectives[name])
         assert (backend.scale < 1.0) == (factor * np.abs(form.objectives[name]).max() > LARGEST_COST)
-        results.append((backend.run(60), backend))
-    (plain, plain_backend), (scaled, scaled_backend) = results
+        backend.sharpen(start, 60)
+        lp = backend.highs.getLp()
+        bounds = np.array(lp.col_lower_), np.array(lp.col_upper_)
+        backend.loosen()
+        results.append((backend.run(60), backend, bounds))
+    (plain, plain_backend, plain_bounds), (scaled, scaled_backend, scaled_bounds) = results
     assert scaled_backend.scale < 1.0 == plain_backend.scale
+    assert scaled_backend.lp_bound == pytest.approx(64.0 * plain_backend.lp_bound, rel=1e-9)
+    lower, upper, _ = form.bounds()
+    fixed = [int(np.sum((low == up) & (lower < upper))) for low, up in (plain_bounds, scaled_bounds)]
+    assert fixed[0] > 1000 and abs(fixed[0] - fixed[1]) <= 0.05 * fixed[0]  # 2,019 and 2,013:
+    # the LP is degenerate, and its two solves may end at different duals
     assert plain.status == scaled.status == "optimal"
     value = float(form.objectives[name] @ plain.solution)
     assert float(form.objectives[name] @ scaled.solution) == pytest.approx(value, abs=1e-6)
