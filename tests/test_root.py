@@ -5,6 +5,7 @@ duals, and reported where the root LP is slow."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -220,23 +221,30 @@ def test_where_the_root_lp_is_slow_the_lagrangian_bound_is_reported(beyond_root,
     assert "root: Lagrangian bound" in err and "root: LP bound" in err
 
 
-def test_a_root_lp_that_takes_all_the_time_returns_the_start_with_the_lagrangian_bound(monkeypatch):
+def test_a_root_lp_that_takes_all_the_time_returns_the_start_with_the_lagrangian_bound(monkeypatch,
+                                                                                       capfd):
     """Korea beyond the root step's size, its root LP never solved within the limit: HiGHS's
     MIP is not started; the searched plan comes back, status time_limit, with the Lagrangian
-    bound, which holds against the optimum."""
+    bound, which holds against the optimum. Meanwhile progress lines show the incumbent and
+    bound found so far."""
     solve_module = _korea_made_large(monkeypatch, beyond_root=True)
+    monkeypatch.setattr(solve_module, "PROGRESS_EVERY_S", 0.2)
     calls = []
 
     def out_of_reach(self, time_limit):
-        time.sleep(max(time_limit, 0.0))
+        ends = time.perf_counter() + max(time_limit, 0.0)
+        while time.perf_counter() < ends:
+            time.sleep(0.05)
+            self._on_lp_progress(None)  # as HiGHS's LP callbacks do
         return None
 
     monkeypatch.setattr(solve_module.HighsBackend, "_relaxation", out_of_reach)
     original_run = solve_module.HighsBackend.run
     monkeypatch.setattr(solve_module.HighsBackend, "run",
                         lambda self, *args, **kwargs: calls.append(args) or original_run(self, *args, **kwargs))
-    plan = solve_module.solve(load(KOREA), time_limit=4)
+    plan = solve_module.solve(load(KOREA), time_limit=4, log=True)
     assert plan.status == "time_limit"
+    assert re.search(r"root: LP relaxation; incumbent [0-9.]+  bound [0-9.]+  gap", capfd.readouterr().err)
     assert len(calls) == 1 and calls[0][0] <= 0  # the first stage, out of time
     assert plan.objective["coverage"] <= 3974.55 + 1e-6 <= plan.bound
     assert plan.gap == pytest.approx((plan.bound - plan.objective["coverage"]) / plan.objective["coverage"])

@@ -222,11 +222,13 @@ class HighsBackend:
             self._heartbeat("root: sub-MIP from the start")
 
     def _heartbeat(self, what: str) -> None:
-        """A line on stderr every few seconds, when logging, while the root step works."""
+        """A line on stderr every few seconds, when logging, while the root step works, with
+        the incumbent and bound found so far (the start, the Lagrangian bound)."""
         elapsed = time.perf_counter() - self.clock_origin
         if self.log and elapsed - self._last_report >= PROGRESS_EVERY_S:
             self._last_report = elapsed
-            print(f"layerdef: {elapsed:7.1f} s  {what}", file=sys.stderr, flush=True)
+            standing = f"; {_standing(*self.trace[-1][1:])}" if self.trace else ""
+            print(f"layerdef: {elapsed:7.1f} s  {what}{standing}", file=sys.stderr, flush=True)
 
     def _record(self, incumbent: float, bound: float) -> None:
         """Keep the incumbent and bound over time (benchmarks read `trace`) and report them
@@ -237,10 +239,8 @@ class HighsBackend:
             self.trace.append((elapsed, incumbent, bound))
         if self.log and elapsed - self._last_report >= PROGRESS_EVERY_S:
             self._last_report = elapsed
-            gap = (abs(bound - incumbent) / max(abs(incumbent), 1e-9)
-                   if np.isfinite(incumbent) and np.isfinite(bound) else float("inf"))
-            print(f"layerdef: {elapsed:7.1f} s  incumbent {incumbent:.8g}  "
-                  f"bound {bound:.8g}  gap {gap:.4%}", file=sys.stderr, flush=True)
+            print(f"layerdef: {elapsed:7.1f} s  {_standing(incumbent, bound)}", file=sys.stderr,
+                  flush=True)
 
     def _tighter(self, one: float | None, other: float | None) -> float:
         """The tighter of two bounds on the objective (the larger when minimizing)."""
@@ -791,6 +791,13 @@ def check_plan(form: Formulation, solution: np.ndarray, plan: Evaluation, covera
     if problems:
         raise PlanCheckError("the plan contradicts its own evaluation (a bug in layerdef):\n  "
                              + "\n  ".join(problems))
+
+
+def _standing(incumbent: float, bound: float) -> str:
+    """Incumbent, bound and their relative gap, as progress lines show them."""
+    gap = (abs(bound - incumbent) / max(abs(incumbent), 1e-9)
+           if np.isfinite(incumbent) and np.isfinite(bound) else float("inf"))
+    return f"incumbent {incumbent:.8g}  bound {bound:.8g}  gap {gap:.4%}"
 
 
 def progress(log: bool, message: str) -> None:
