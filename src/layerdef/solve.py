@@ -315,8 +315,8 @@ class HighsBackend:
         started = time.perf_counter()
         relaxation = self._relaxation(None if time_limit is None else lp_share * time_limit)
         if relaxation is None:
-            progress(self.log, f"root: the LP relaxation was not solved within {lp_share:.0%} "
-                               "of the time left (or is infeasible)")
+            progress(self.log, "root: the LP relaxation was not solved in the time it had "
+                               "(or is infeasible)")
             return None
         values, reduced_costs, lp_objective = relaxation
         self.lp_bound = lp_objective
