@@ -176,8 +176,10 @@ class Formulation:
             activity += np.bincount(row, weights=value * solution[col], minlength=self.n_rows)
         lower, upper, integer = self.bounds()
         row_lower, row_upper = self.row_bounds()
-        return float(max(np.max(row_lower - activity, initial=0.0), np.max(activity - row_upper, initial=0.0),
-                         np.max(lower - solution, initial=0.0), np.max(solution - upper, initial=0.0),
+        return float(max(np.max(row_lower - activity, initial=0.0),
+                         np.max(activity - row_upper, initial=0.0),
+                         np.max(lower - solution, initial=0.0),
+                         np.max(solution - upper, initial=0.0),
                          np.max(np.abs(solution - np.round(solution))[integer], initial=0.0)))
 
     def row_entries(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

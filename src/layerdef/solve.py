@@ -689,7 +689,9 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
     above `ROOT_MAX_NONZEROS`, no LP within half the time) the greedy plan improved by local
     search instead, at worst the current posture. Where the root LP is slow or out of reach,
     the back-end also gets a Lagrangian bound of our own (`HighsBackend.bound_from`): for a
-    few seconds before the root step, or for half the time left instead of it."""
+    few seconds before the root step or, above `ROOT_MAX_NONZEROS`, for half the time left,
+    after which the root step's LP gets all the rest (when it is not solved, HiGHS's MIP is
+    not started: `HighsBackend.run`)."""
     if not current.feasible:
         return None
     started = time.perf_counter()
