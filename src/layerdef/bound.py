@@ -107,31 +107,12 @@ def start_multipliers(form: Formulation, solution: np.ndarray) -> np.ndarray:
 
 def _inner_model(form: Formulation, highspy):
     """The LP of every row but the depth rows, maximizing, in a HiGHS instance of its own."""
+    from layerdef.solve import highs_lp
+
     lower, upper, _ = form.bounds()
     row_lower, row_upper = form.row_bounds()
-    depth = form.rows["depth"]
-    blocks = [form.row_entries(name) for name in form.rows if name != "depth"]
-    rows = np.concatenate([row for row, _, _ in blocks])
-    rows = np.where(rows >= depth.start + depth.size, rows - depth.size, rows)  # depth rows out
-    cols = np.concatenate([col for _, col, _ in blocks])
-    values = np.concatenate([value for _, _, value in blocks])
-    order = np.lexsort((cols, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    kept = np.ones(form.n_rows, dtype=bool)
-    kept[depth.start:depth.start + depth.size] = False
-    n_rows = int(kept.sum())
-    starts = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=starts[1:])
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = form.n_cols, n_rows
-    lp.col_cost_ = np.zeros(form.n_cols)
-    lp.col_lower_, lp.col_upper_ = lower, upper
-    lp.row_lower_, lp.row_upper_ = row_lower[kept], row_upper[kept]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = starts.astype(np.int32)
-    lp.a_matrix_.index_ = cols.astype(np.int32)
-    lp.a_matrix_.value_ = values
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = form.n_cols, n_rows
+    kept = form.kept_rows("depth")
+    lp = highs_lp(lower, upper, row_lower[kept], row_upper[kept], form.csr(without="depth"))
     lp.sense_ = highspy.ObjSense.kMaximize
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)

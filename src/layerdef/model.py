@@ -159,15 +159,30 @@ class Formulation:
     def row_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate(self.row_lower), np.concatenate(self.row_upper)
 
-    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Row-wise (start, index, value) arrays, as HiGHS takes them."""
-        row = np.concatenate([e[0] for e in self.entries])
-        col = np.concatenate([e[1] for e in self.entries])
-        value = np.concatenate([e[2] for e in self.entries])
+    def csr(self, without: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row-wise (start, index, value) arrays, as HiGHS takes them; `without` leaves one
+        row block out (the rows after it move up; `kept_rows` says which stay)."""
+        blocks = (self.entries if without is None
+                  else [self.row_entries(name) for name in self.rows if name != without])
+        row = np.concatenate([e[0] for e in blocks])
+        col = np.concatenate([e[1] for e in blocks])
+        value = np.concatenate([e[2] for e in blocks])
+        n_rows = self.n_rows
+        if without is not None:
+            gone = self.rows[without]
+            row = np.where(row >= gone.start + gone.size, row - gone.size, row)
+            n_rows -= gone.size
         order = np.lexsort((col, row))
-        start = np.zeros(self.n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row, minlength=self.n_rows), out=start[1:])
+        start = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=n_rows), out=start[1:])
         return start, col[order], value[order]
+
+    def kept_rows(self, without: str) -> np.ndarray:
+        """Which rows stay when the row block `without` is left out (`csr`)."""
+        kept = np.ones(self.n_rows, dtype=bool)
+        gone = self.rows[without]
+        kept[gone.start:gone.start + gone.size] = False
+        return kept
 
     def violation(self, solution: np.ndarray) -> float:
         """The most by which `solution` breaks a row, a column bound or integrality."""

@@ -162,6 +162,26 @@ def stdout_to_stderr(log: bool = True) -> Iterator[None]:
         os.close(target)
 
 
+def highs_lp(lower: np.ndarray, upper: np.ndarray, row_lower: np.ndarray, row_upper: np.ndarray,
+             csr: tuple[np.ndarray, np.ndarray, np.ndarray]):
+    """A highspy LP (zero costs) from column and row bounds and row-wise matrix arrays."""
+    import highspy
+
+    start, index, value = csr
+    n_cols, n_rows = len(lower), len(row_lower)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_cols, n_rows
+    lp.col_cost_ = np.zeros(n_cols)
+    lp.col_lower_, lp.col_upper_ = lower, upper
+    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = start.astype(np.int32)
+    lp.a_matrix_.index_ = index.astype(np.int32)
+    lp.a_matrix_.value_ = value
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_cols, n_rows
+    return lp
+
+
 class HighsBackend:
     """The formulation's arrays in highspy, in memory, passed in one call."""
 
@@ -190,16 +210,7 @@ class HighsBackend:
         if len(value) > IPM_ABOVE_NONZEROS:
             self.highs.setOptionValue("mip_lp_solver", "ipm")
             self.highs.setOptionValue("solver", "ipm")  # the root step's LP
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = form.n_cols, form.n_rows
-        lp.col_cost_ = np.zeros(form.n_cols)
-        lp.col_lower_, lp.col_upper_ = lower, upper
-        lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        lp.a_matrix_.start_ = start.astype(np.int32)
-        lp.a_matrix_.index_ = index.astype(np.int32)
-        lp.a_matrix_.value_ = value
-        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = form.n_cols, form.n_rows
+        lp = highs_lp(lower, upper, row_lower, row_upper, (start, index, value))
         lp.integrality_ = np.where(integer, highspy.HighsVarType.kInteger,
                                    highspy.HighsVarType.kContinuous).tolist()
         with stdout_to_stderr(self.log):
@@ -329,17 +340,18 @@ class HighsBackend:
         if better is None:
             return start  # the start breaks a row (min-cost's target): no incumbent to fix by
         start = better  # at least as good as the start, which HiGHS was given, and feasible
+        start_value = float(self.cost @ start)
         lower, upper = reduced_cost_bounds(self.lower, self.upper, self.integer,
                                            self.sense * reduced_costs, self.sense * lp_objective,
-                                           self.sense * float(self.cost @ start),
+                                           self.sense * start_value,
                                            DUAL_FEASIBILITY_TOLERANCE / self.scale)
         self._set_bounds(lower, upper)
         fixed = int(np.sum(self.integer & (lower == upper) & (self.lower < self.upper)))
-        progress(self.log, f"root: start {self._display(float(self.cost @ start)):.8g} after a "
+        progress(self.log, f"root: start {self._display(start_value):.8g} after a "
                            f"sub-MIP over {int(free.sum())} integer columns; reduced costs fix "
                            f"{fixed} of {int(self.integer.sum())} "
                            f"({time.perf_counter() - started:.2f} s)")
-        self._record(float(self.cost @ start), lp_objective)
+        self._record(start_value, lp_objective)
         return start
 
     @property
