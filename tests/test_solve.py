@@ -233,6 +233,29 @@ def test_a_plan_cut_short_before_the_moves_stage_is_checked_against_an_overcount
         check_plan(form, x, evaluation, None, moves_minimized=False)
 
 
+def test_counts_within_the_integrality_tolerance_pass_the_check(tmp_path):
+    """HiGHS takes an integer column within 1e-6 of an integer: three move columns off by
+    6.7e-7 each (as a random hedged instance's were, their sum 1.3e-6 past a count) are the
+    plan's own moves, while one move more or less is still caught."""
+    from layerdef.evaluate import evaluate
+    from layerdef.model import formulate, plan_solution
+    from layerdef.solve import PlanCheckError, check_plan
+
+    inst = load_document(random_document(3, tmp_path), tmp_path)
+    plan = layerdef.solve(inst)
+    form = formulate(inst)
+    x = plan_solution(form, plan.posture)
+    evaluation = evaluate(inst, plan.posture)
+    moves = form.columns["move_in"].ids
+    idle = moves[x[moves] == 0][:3]
+    assert len(idle) == 3
+    x[idle] += 6.7e-7
+    check_plan(form, x, evaluation, None)
+    x[idle[0]] += 1.0
+    with pytest.raises(PlanCheckError, match="moves: evaluation"):
+        check_plan(form, x, evaluation, None)
+
+
 def test_hedged_solve_cut_short_returns_its_plan(tmp_path):
     inst = layerdef.load(INSTANCES / "korea-2025-replay.yaml")
     plan = layerdef.solve(inst, time_limit=3.0, values=False)
