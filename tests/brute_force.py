@@ -82,6 +82,23 @@ def period_values(inst, positions: np.ndarray, systems: list[int]) -> tuple[np.n
 
 def brute_force(inst, objective: str = "coverage") -> tuple[float, float, int] | None:
     """(coverage, substitute cost, moves) of the lexicographic optimum, or None if infeasible."""
+    _, choice, coverage, cost, moves = feasible_choices(inst, objective)
+    if not len(choice):
+        return None
+    candidates = np.arange(len(choice))
+    if objective == "coverage":
+        best = coverage[candidates].max()
+        candidates = candidates[coverage[candidates] >= best - 1e-7]
+    cheapest = cost[candidates].min()
+    candidates = candidates[cost[candidates] <= cheapest + 1e-7]
+    fewest = moves[candidates].min()
+    candidates = candidates[moves[candidates] == fewest]
+    return float(coverage[candidates].max()), float(cheapest), int(fewest)
+
+
+def feasible_choices(inst, objective: str = "coverage"):
+    """(agents, joint choices (N, A) that meet every requirement and limit, and their
+    coverage, cost and moves)."""
     agents = [organic_agent(inst, u) for u in range(len(inst.unit_ids))]
     for f in range(len(inst.offer_ids)):
         agents += [substitute_agent(inst, f) for _ in range(int(inst.offer_count[f]))]
@@ -118,19 +135,7 @@ def brute_force(inst, objective: str = "coverage") -> tuple[float, float, int] |
     moves = moves_by_period.sum(axis=1)
     if inst.moves_total is not None:
         feasible &= moves <= inst.moves_total
-    if not feasible.any():
-        return None
-    candidates = np.nonzero(feasible)[0]
-    if objective == "coverage":
-        best = coverage[candidates].max()
-        candidates = candidates[coverage[candidates] >= best - 1e-7]
-    cheapest = cost[candidates].min()
-    candidates = candidates[cost[candidates] <= cheapest + 1e-7]
-    fewest = moves[candidates].min()
-    candidates = candidates[moves[candidates] == fewest]
-    if objective == "coverage":
-        return float(coverage[candidates].max()), float(cheapest), int(fewest)
-    return float(coverage[candidates].max()), float(cheapest), int(fewest)
+    return agents, choice[feasible], coverage[feasible], cost[feasible], moves[feasible]
 
 
 def reference_values(inst) -> np.ndarray:
@@ -138,3 +143,108 @@ def reference_values(inst) -> np.ndarray:
     homes = np.tile(inst.unit_home[None, :], (1, 1))
     value, _, _ = period_values(inst, homes, [int(k) for k in inst.unit_system])
     return np.full(inst.T, value[0])
+
+
+def brute_force_hedged(inst, risk: str = "expected") -> tuple[float, float, float] | None:
+    """(expected or worst coverage, expected cost, expected moves) of the lexicographic optimum
+    over per-unit plans, one per scenario, that decide with what is known: where every unit and
+    substitute stands in t is the same in scenarios whose presence is the same through t, and
+    the rotations arriving in t are the same where it is the same through t - lead. Each
+    scenario's feasible plans are enumerated; the tree of histories is then searched bottom up,
+    keeping the best plans of a subtree for each set of decisions it shares with its siblings.
+    The worst scenario's coverage: the highest level every scenario can reach at once (by
+    bisection), then the expected cost and moves of plans that reach it everywhere."""
+    plans = []
+    for name in inst.scenario_ids:
+        plans.append(feasible_choices(inst.in_scenario(name)))
+        if not len(plans[-1][1]):
+            return None
+    if risk == "expected":
+        return _best_joint_plan(inst, plans, np.asarray(inst.scenario_probability, float))
+    levels = np.unique(np.round(np.concatenate([plan[2] for plan in plans]), 9))
+    best, low, high = None, 0, len(levels) - 1
+    while low <= high:  # the plans reaching a level shrink as it rises
+        middle = (low + high) // 2
+        found = _best_joint_plan(inst, plans, np.zeros(len(plans)), levels[middle])
+        if found is None:
+            high = middle - 1
+        else:
+            best, low = (float(levels[middle]), *found[1:]), middle + 1
+    return best
+
+
+def _best_joint_plan(inst, plans, weight: np.ndarray, level: float = -np.inf):
+    """(sum of weight x coverage, expected cost, expected moves) of the best non-anticipative
+    joint plan among scenario plans whose coverage reaches `level`, or None."""
+    tables = []
+    for n, (agents, choice, coverage, cost, moves) in enumerate(plans):
+        keep = coverage >= level - 1e-9
+        p = float(inst.scenario_probability[n])
+        tables.append((agents, choice[keep],
+                       np.stack([weight[n] * coverage, -p * cost, -p * moves], axis=1)[keep]))
+    if not all(len(choice) for _, choice, _ in tables):
+        return None
+    best = _subtree(inst, tables, list(range(len(tables))), -2)
+    if not best:
+        return None  # every scenario has plans, but none decide alike where they must
+    value = max(best.values(), key=lambda entry: _rounded(entry[2]))[2]
+    return float(value[0]), float(-value[1]), float(-value[2])
+
+
+def _rounded(value: np.ndarray) -> tuple[float, ...]:
+    return tuple(np.round(value, 9))
+
+
+def _common_history(inst, members: list[int]) -> int:
+    """The last period through which every member scenario's presence is the same (-1: none)."""
+    present = inst.scenario_present
+    h = -1
+    while h + 1 < inst.T and all(np.array_equal(present[members[0], :, :h + 2], present[m, :, :h + 2])
+                                 for m in members):
+        h += 1
+    return h
+
+
+def _subtree(inst, tables, members: list[int], parent: int) -> dict:
+    """{decisions shared through the parent's common history `parent`: (scenario, plan row,
+    summed value)}, the best of the member scenarios' joint plans for each."""
+    if len(members) == 1:
+        n = members[0]
+        entries = [(n, row, tables[n][2][row]) for row in range(len(tables[n][1]))]
+    else:
+        h = _common_history(inst, members)
+        groups: dict[bytes, list[int]] = {}
+        for m in members:
+            groups.setdefault(inst.scenario_present[m, :, :h + 2].tobytes() if h + 1 < inst.T else bytes([m]),
+                              []).append(m)
+        merged: dict | None = None
+        for child in groups.values():
+            best = _subtree(inst, tables, child, h)
+            merged = best if merged is None else {key: (n, row, value + best[key][2])
+                                                  for key, (n, row, value) in merged.items() if key in best}
+        entries = list(merged.values())
+    keyed: dict = {}
+    for n, row, value in entries:
+        key = _decisions(inst, tables[n], row, parent)
+        if key not in keyed or _rounded(value) > _rounded(keyed[key][2]):
+            keyed[key] = (n, row, value)
+    return keyed
+
+
+def _decisions(inst, table, row: int, h: int) -> tuple:
+    """What a plan decides with the history through h: every unit's position in 0..h, each
+    offer's units on station in 0..h (arrival, position; a multiset: they are alike), and the
+    number of each offer's rotations arriving in t <= h + lead."""
+    agents, choice, _ = table
+    picked = [agent.options[choice[row, a]] for a, agent in enumerate(agents)]
+    units = len(inst.unit_ids)
+    key: list = [tuple(path[:h + 1].tolist()) for path in picked[:units]]
+    first = units
+    for f in range(len(inst.offer_ids)):
+        paths = picked[first:first + int(inst.offer_count[f])]
+        first += int(inst.offer_count[f])
+        arrivals = [int(np.argmax(path >= 0)) if (path >= 0).any() else -1 for path in paths]
+        key.append(tuple(tuple(sorted((arrival, int(path[t])) for path, arrival in zip(paths, arrivals)
+                                      if path[t] >= 0)) for t in range(h + 1)))
+        key.append(tuple(arrivals.count(t) for t in range(min(inst.T, h + int(inst.offer_lead[f]) + 1))))
+    return tuple(key)

@@ -206,6 +206,7 @@ def _worst_case(hedged: Hedged) -> None:
                   np.concatenate([np.ones(len(scenarios)), -values]))
     for name in form.objectives:
         form.objectives[name] = np.concatenate([form.objectives[name], [0.0]])
+    form.objectives["coverage"] = np.zeros(form.n_cols)  # eta alone: expected coverage is no tie-break
     form.objectives["coverage"][eta.start] = 1.0
 
 
