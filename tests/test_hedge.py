@@ -112,7 +112,7 @@ def test_hedged_optimum_equals_enumeration(seed, risk, tmp_path):
     """The hedged lexicographic optimum (expected or worst coverage, then expected cost and
     moves) equals an enumeration of per-unit plans over the tree of histories
     (`brute_force_hedged`, written without model.py or hedge.py). Over 200 such instances it
-    tells apart plans that ignore a lead time (17 differ) or decide a period late (113), and
+    tells apart plans that ignore a lead time (17 differ) or see one period ahead (113), and
     it found `--risk worst` maximizing worst plus expected coverage (73 differed in cost or
     moves); every scenario's posture meets its requirements and limits."""
     inst = load_document(random_scenario_document(seed, tmp_path), tmp_path)
