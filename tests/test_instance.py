@@ -120,6 +120,13 @@ def test_each_rule_is_located(small_document, tmp_path, mutate, expected):
     assert all(p.startswith(str(tmp_path / "instance.yaml")) for p in problems)
 
 
+def test_a_problem_is_reported_once(small_document, tmp_path):
+    """A one-period range whose label is not in the horizon is wrong at both ends: one line."""
+    small_document["units"][1]["away"] = [["2030-01", "2030-01"]]
+    problems = problems_of(small_document, tmp_path)
+    assert len(problems) == 1, problems
+
+
 def test_all_problems_reported_at_once_with_lines(small_document, tmp_path):
     small_document["sites"][0]["lat"] = 100
     small_document["units"][0]["system"] = "nope"

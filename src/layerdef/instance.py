@@ -332,7 +332,9 @@ class _Reader:
             key: tuple = (table,) if row is None else (table, row)
             line = self.lines.get(key + ((field,) if field and row is None else ()),
                                   self.lines.get(key))
-        self.problems.append(Problem(file, message, table, row, row_id, field, line))
+        problem = Problem(file, message, table, row, row_id, field, line)
+        if problem not in self.problems:  # a range whose two ends are the same bad label
+            self.problems.append(problem)
 
     # -- parsing
 
