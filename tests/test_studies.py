@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 import layerdef
@@ -34,6 +35,34 @@ def test_frontier_cli_writes_csv_png_and_marginals(tmp_path):
     assert table["coverage"].tolist() == [15.0, 18.0, 21.0, 21.0]  # worked by hand: 3 per period of b
     assert (tmp_path / "frontier.png").stat().st_size > 1000
     assert "budget 0 -> 1: +3 coverage" in result.output
+
+
+def test_frontier_starts_where_a_plan_exists(tmp_path):
+    """Site b must be covered every period and only the substitute (fixed u1 cannot move)
+    can: three periods on station cost 3. Budgets below have no plan and are points marked
+    infeasible, not the end of the frontier; with no budget that has a plan the command
+    explains why (exit 3)."""
+    document = yaml.safe_load(WORTH.read_text())
+    document["sites"][1]["require"] = {"lower": 1}
+    document["units"][0]["fixed"] = True
+    document["substitutes"][0].update(earliest="1", max_periods=3)
+    path = tmp_path / "needs-substitute.yaml"
+    path.write_text(yaml.safe_dump(document))
+    coverage = WORTH.parent / document["coverage"]
+    (tmp_path / document["coverage"]).write_text(coverage.read_text())
+    table = frontier(layerdef.load(path), [0, 1, 2, 3, 4])
+    assert table["status"].tolist() == ["infeasible"] * 3 + ["optimal"] * 2
+    assert table["coverage"].isna().tolist() == [True, True, True, False, False]
+    assert table["substitute_cost"].tolist()[3:] == [3.0, 3.0]
+    result = CliRunner().invoke(main, ["frontier", str(path), "-o", str(tmp_path / "out"),
+                                       "--budgets", "0:4:1", "-q"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "out" / "frontier.csv")
+    assert written["status"].tolist() == table["status"].tolist()
+    assert result.output.strip() == "budget 3 -> 4: +0 coverage (0 per unit of budget)"
+    result = CliRunner().invoke(main, ["frontier", str(path), "-o", str(tmp_path / "none"),
+                                       "--budgets", "0:2:1", "-q"])
+    assert result.exit_code == 3 and "requirement not met: site b" in result.output
 
 
 @pytest.mark.parametrize("seed", [1, 4, 9])

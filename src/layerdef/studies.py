@@ -58,18 +58,28 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
     from the previous point's plan.
 
     A plan for a smaller budget is feasible for a larger one, so the curve cannot fall; a
-    time-limited point that does worse keeps the previous point's plan (status says so). With
-    scenarios each point is a hedged plan (expected figures; no start, no values of
-    information).
+    time-limited point that does worse keeps the previous point's plan (status says so). A
+    budget too small for any plan (a requirement needs a substitute) is a point with status
+    `infeasible` and no figures: where the frontier starts is part of the answer. When no
+    budget has a plan, the largest one's explanation is raised. With scenarios each point is a
+    hedged plan (expected figures; no start, no values of information).
     """
-    from layerdef.solve import solve
+    from layerdef.solve import InfeasibleError, NoSolutionError, solve
 
     rows: list[dict[str, Any]] = []
     previous = None  # the last plan: feasible for every larger budget, so HiGHS starts there
+    failure: InfeasibleError | None = None
     for budget in sorted(budgets):
         started = time.perf_counter()
-        plan = solve(dataclasses.replace(instance, substitute_budget=float(budget)),
-                     time_limit=time_limit, start=previous, values=False)
+        try:
+            plan = solve(dataclasses.replace(instance, substitute_budget=float(budget)),
+                         time_limit=time_limit, start=previous, values=False)
+        except (InfeasibleError, NoSolutionError) as error:
+            status = "infeasible" if isinstance(error, InfeasibleError) else "no_solution"
+            failure = error if isinstance(error, InfeasibleError) else failure
+            rows.append({"budget": float(budget), "status": status})
+            progress(log, f"frontier: budget {budget:g}: {status} ({time.perf_counter() - started:.1f} s)")
+            continue
         previous = None if plan.hedged else plan.posture
         row = {"budget": float(budget), "coverage": plan.objective["coverage"],
                "share_of_reference": plan.objective["coverage"] / plan.reference["coverage"]
@@ -77,11 +87,14 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
                "substitute_cost": plan.objective["substitute_cost"],
                "substitutes_used": _substitutes_used(plan), "moves": plan.objective["moves"],
                "status": plan.status, "gap": plan.gap}
-        if rows and row["coverage"] < rows[-1]["coverage"] - 1e-6:
-            row = {**rows[-1], "budget": float(budget), "status": "kept-previous"}
+        solved = [earlier for earlier in rows if "coverage" in earlier]
+        if solved and row["coverage"] < solved[-1]["coverage"] - 1e-6:
+            row = {**solved[-1], "budget": float(budget), "status": "kept-previous"}
         rows.append(row)
         progress(log, f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
                      f"{time.perf_counter() - started:.1f} s)")
+    if failure is not None and all(row["status"] in ("infeasible", "no_solution") for row in rows):
+        raise failure
     return pd.DataFrame(rows, columns=FRONTIER_COLUMNS)
 
 
@@ -96,7 +109,8 @@ def _substitutes_used(plan) -> float:
 def marginal_lines(table: pd.DataFrame) -> list[str]:
     """What each extra unit of budget buys, point to point."""
     lines = []
-    for before, after in zip(table.itertuples(), table.iloc[1:].itertuples()):
+    solved = table.dropna(subset=["coverage"])
+    for before, after in zip(solved.itertuples(), solved.iloc[1:].itertuples()):
         step = after.budget - before.budget
         gain = after.coverage - before.coverage
         lines.append(f"budget {before.budget:g} -> {after.budget:g}: +{gain:.4g} coverage "
