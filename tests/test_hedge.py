@@ -127,6 +127,27 @@ def test_hedged_optimum_equals_enumeration(seed, risk, tmp_path):
     assert all(evaluation.feasible for evaluation in plan.evaluations)
 
 
+@pytest.mark.parametrize("seed", [*range(8), 16, 20, 22])  # 16, 20, 22 failed the check
+def test_a_scenario_of_probability_zero_binds_but_weighs_nothing(seed, tmp_path):
+    """A scenario of probability 0 must still be met (requirements, limits, decisions alike
+    where histories agree) but its coverage, cost and moves weigh nothing: the optimum equals
+    the enumeration's, and its posture, not optimized, still passes the evaluator (it had
+    failed the moves check: nothing made its model count its moves exactly)."""
+    document = random_scenario_document(seed, tmp_path)
+    document["scenarios"][0]["probability"] += document["scenarios"][-1]["probability"]
+    document["scenarios"][-1]["probability"] = 0.0
+    inst = load_document(document, tmp_path)
+    expected = brute_force_hedged(inst)
+    if expected is None:
+        with pytest.raises(layerdef.InfeasibleError):
+            solve_hedged(inst)
+        return
+    plan = solve_hedged(inst)
+    got = (plan.expected["coverage"], plan.expected["substitute_cost"], plan.expected["moves"])
+    assert got == pytest.approx(expected, abs=1e-6)
+    assert all(evaluation.feasible for evaluation in plan.evaluations)
+
+
 @pytest.mark.parametrize("seed", [0, 2, 5, 9, 13, 21])
 def test_nonanticipativity_on_the_output_and_hedging_beats_replayed_plans(seed, tmp_path):
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
