@@ -53,6 +53,15 @@ def test_scenario_problems_are_located(tmp_path, mutate, expected):
     assert any(expected in str(p) for p in caught.value.problems), caught.value.problems
 
 
+def test_a_duplicate_scenario_is_the_only_problem_when_the_probabilities_add_up(tmp_path):
+    """The rows' probabilities are what the user summed, the duplicate's included."""
+    scenarios = copy.deepcopy(SCENARIOS)
+    scenarios[1]["id"] = "early"
+    with pytest.raises(layerdef.InstanceError) as caught:
+        load_document({**BASE, "scenarios": scenarios}, tmp_path)
+    assert len(caught.value.problems) == 1 and "duplicate id" in str(caught.value.problems[0])
+
+
 def test_replay_by_hand(tmp_path):
     plan = layerdef.solve(load_document(BASE, tmp_path))
     assert plan.summary["plan"].tolist() == [8.0, 5.0, 5.0, 8.0]

@@ -730,6 +730,7 @@ class _Reader:
             self.problem("expected a non-empty list of {id, probability, away}", table="scenarios")
             return empty
         ids, probabilities, presence, seen = [], [], [], {}
+        stated: list[float] = []  # every row's probability, duplicates too: what the user summed
         for index, row in enumerate(spec):
             if not isinstance(row, dict):
                 self.problem(f"{row!r}: expected a mapping", table="scenarios", row=index)
@@ -741,6 +742,7 @@ class _Reader:
                     self.problem(_describe(detail), "scenarios", index, str(row.get("id")),
                                  ".".join(str(part) for part in detail["loc"]))
                 continue
+            stated.append(scenario.probability)
             if scenario.id in seen:
                 self.problem(f"duplicate id {scenario.id!r} (first used in row {seen[scenario.id]})",
                              "scenarios", index, scenario.id, "id")
@@ -761,8 +763,8 @@ class _Reader:
             ids.append(scenario.id)
             probabilities.append(scenario.probability)
             presence.append(here)
-        if ids and abs(sum(probabilities) - 1.0) > 1e-9:
-            self.problem(f"probabilities sum to {sum(probabilities):.12g}; expected 1 (within 1e-9)",
+        if len(stated) == len(spec) and abs(sum(stated) - 1.0) > 1e-9:
+            self.problem(f"probabilities sum to {sum(stated):.12g}; expected 1 (within 1e-9)",
                          table="scenarios")
         if not ids:
             return empty
