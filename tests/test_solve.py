@@ -233,6 +233,36 @@ def test_a_plan_cut_short_before_the_moves_stage_is_checked_against_an_overcount
         check_plan(form, x, evaluation, None, moves_minimized=False)
 
 
+@pytest.mark.parametrize("scenarios", [False, True])
+def test_a_plan_whose_tie_break_stage_ran_out_of_time_is_not_called_optimal(scenarios, tmp_path,
+                                                                              monkeypatch):
+    """Coverage proven, the cost-then-moves stage cut short (faked: it returns its start):
+    the status is time_limit, not optimal, though coverage is the optimum and its gap 0."""
+    import importlib
+
+    import layerdef.model as model
+    from test_hedge import random_scenario_document
+
+    solve_module = importlib.import_module("layerdef.solve")
+    document = random_scenario_document(5, tmp_path) if scenarios else random_document(5, tmp_path)
+    document["objective"] = "coverage"
+    inst = load_document(document, tmp_path)
+    optimum = layerdef.solve(inst, values=False)
+    assert optimum.status == "optimal"
+    monkeypatch.setattr(model, "coverage_first_weight", lambda *args: None)  # stages apart
+    original = solve_module.HighsBackend.run
+
+    def cut_short(self, time_limit, retry=True):
+        if self.objective == "cost_then_moves":
+            return solve_module.StageResult("time_limit", self.start, None, 0.0)
+        return original(self, time_limit, retry)
+
+    monkeypatch.setattr(solve_module.HighsBackend, "run", cut_short)
+    plan = layerdef.solve(inst, values=False)
+    assert plan.status == "time_limit"
+    assert plan.objective["coverage"] == pytest.approx(optimum.objective["coverage"], abs=1e-6)
+
+
 def test_counts_within_the_integrality_tolerance_pass_the_check(tmp_path):
     """HiGHS takes an integer column within 1e-6 of an integer: three move columns off by
     6.7e-7 each (as a random hedged instance's were, their sum 1.3e-6 past a count) are the

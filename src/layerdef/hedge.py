@@ -30,8 +30,9 @@ from layerdef.model import (Block, Formulation, UnitClass, add_coverage_cost_mov
                             plan_solution, posture_solution)
 from layerdef.replay import replay_posture
 from layerdef.solution import Solution
-from layerdef.solve import (HighsBackend, SolverOptions, check_plan, coverage_bound, progress,
-                            restore_posture, run_lexicographic, sharpen_start, time_left)
+from layerdef.solve import (HighsBackend, SolverOptions, check_plan, coverage_bound,
+                            lexicographic_status, progress, restore_posture, run_lexicographic,
+                            sharpen_start, time_left)
 
 INF = float("inf")
 
@@ -336,7 +337,7 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     first, solution, finished = run_lexicographic(
         backend, start, time_limit, started, log,
         lambda: explain_hedged_infeasibility(instance, options), evaluated)
-    status = first.status
+    status = lexicographic_status(first, finished)
     postures, evaluations = [], []
     for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms)):
         posture = restore_posture(part, hedged.part(solution, n))

@@ -621,7 +621,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     coverage = (float(form.objectives["coverage"] @ first.solution)
                 if form.objective_kind == "coverage" else None)
     check_plan(form, solution, plan, coverage, finished)
-    status = first.status
+    status = lexicographic_status(first, finished)
     bound, gap_value = _bound_and_gap(form, primary_name, first, plan)
     return Solution.from_evaluations(
         instance=instance, objective_kind=form.objective_kind, status=status, bound=bound,
@@ -629,6 +629,13 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
                                "version": backend.version, "options": options.as_dict()},
         wall_s=time.perf_counter() - started, build_s=build_s, plan=plan, posture=posture,
         current=current, reference=evaluate(instance, instance.reference_posture()))
+
+
+def lexicographic_status(first: StageResult, finished: bool) -> str:
+    """`optimal` only when every stage was proven (coverage, then cost, then moves); a plan
+    whose coverage is proven but whose later stage ran out of time is `time_limit` (its gap,
+    that of the first stage, may be 0: cost or moves may still be improvable)."""
+    return "time_limit" if first.status == "optimal" and not finished else first.status
 
 
 def run_lexicographic(backend, solution: np.ndarray | None, time_limit: float | None,
