@@ -357,6 +357,31 @@ def test_values_of_information_alongside_or_afterwards(cores, tmp_path, monkeypa
     assert values["perfect_cost"] == pytest.approx(1.0)
 
 
+def test_a_script_without_a_main_guard_runs_once(tmp_path):
+    """The scenarios alone are solved in a fresh interpreter that imports only layerdef:
+    multiprocessing's spawn had run such a script again in its child (which printed a
+    traceback, then the values were solved afterwards)."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    (tmp_path / "lead.yaml").write_text(yaml.safe_dump(LEAD))
+    (tmp_path / "plan.py").write_text(
+        "import layerdef\n"
+        "print('top-level ran')\n"
+        "plan = layerdef.solve(layerdef.load('lead.yaml'), log=True)\n"
+        "print('vss', plan.values['vss'])\n")
+    run = subprocess.run([sys.executable, "plan.py"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("top-level ran") == 1 and "vss 5.0" in run.stdout
+    assert "Traceback" not in run.stderr
+    if (os.cpu_count() or 1) > 1:
+        assert "solved alone alongside" in run.stderr
+
+
 def test_an_infeasibility_survives_the_trip_between_processes():
     import pickle
 

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -404,24 +409,30 @@ def _report_alone(log: bool, perfect: list[Solution], where: str) -> None:
 
 class _Alone:
     """Every scenario solved alone (perfect information). With more than one core they are
-    solved in a second process while this one solves the hedged plan (independent work; HiGHS
-    keeps about one core busy), each within an equal share of the time limit (1 s at least);
-    otherwise (one core, a daemonic worker that may not start processes, or a second process
-    that died without an answer) here afterwards, sharing what the hedged solve left."""
+    solved in a second Python process while this one solves the hedged plan (independent work;
+    HiGHS keeps about one core busy), each within an equal share of the time limit (1 s at
+    least); otherwise (one core, a daemonic worker, or a second process that died without an
+    answer) here afterwards, sharing what the hedged solve left.
+
+    The second process is a fresh interpreter that imports only layerdef (instance and answer
+    pass through pickled files): multiprocessing's spawn would run the caller's script again
+    in it, as it did for a script without a `__main__` guard."""
 
     def __init__(self, instance: Instance, time_limit: float | None, gap: float,
                  threads: int | None, log: bool):
         self.instance, self.time_limit, self.gap, self.threads, self.log = instance, time_limit, gap, threads, log
-        self.process = self.answer = None
+        self.process: subprocess.Popen | None = None
+        self.folder: tempfile.TemporaryDirectory | None = None
         if (os.cpu_count() or 1) > 1 and not multiprocessing.current_process().daemon:
             each = None if time_limit is None else max(1.0, time_limit / len(instance.scenario_ids))
-            context = multiprocessing.get_context("spawn")
             try:
-                self.answer, sender = context.Pipe(duplex=False)
-                self.process = context.Process(target=_solve_alone_into, daemon=True,
-                                               args=(sender, instance, each, gap, threads))
-                self.process.start()
-                sender.close()
+                self.folder = tempfile.TemporaryDirectory(prefix="layerdef-alone-")
+                question = Path(self.folder.name) / "question.pickle"
+                question.write_bytes(pickle.dumps((instance, each, gap, threads)))
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", "from layerdef.hedge import _serve_alone; _serve_alone()",
+                     self.folder.name], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, env=_environment_finding_layerdef())
             except OSError:
                 self.cancel()
 
@@ -443,34 +454,44 @@ class _Alone:
         if self.process is None:
             return None
         try:
-            while not self.answer.poll(1.0):
-                if not self.process.is_alive():
-                    return None
-            return self.answer.recv()
-        except EOFError:
-            return None
+            self.process.wait()
+            answer = Path(self.folder.name) / "answer.pickle"
+            return pickle.loads(answer.read_bytes()) if answer.exists() else None
         finally:
             self.cancel()
 
     def cancel(self) -> None:
         if self.process is not None:
-            if self.process.is_alive():
+            if self.process.poll() is None:
                 self.process.terminate()
-            self.process.join()
-        if self.answer is not None:
-            self.answer.close()
-        self.process = self.answer = None
+            self.process.wait()
+        if self.folder is not None:
+            self.folder.cleanup()
+        self.process = self.folder = None
 
 
-def _solve_alone_into(sender, instance: Instance, time_limit: float | None, gap: float,
-                      threads: int | None) -> None:
-    """`solve_alone` in the second process: sends (True, solutions) or (False, the error)."""
+def _environment_finding_layerdef() -> dict[str, str]:
+    """This process's environment with layerdef's own directory first on PYTHONPATH, so that
+    the second interpreter imports the same layerdef (an uninstalled checkout too)."""
+    import layerdef
+
+    root = str(Path(layerdef.__file__).resolve().parent.parent)
+    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def _serve_alone() -> None:
+    """The second process: `solve_alone` on the pickled question in the folder given as the
+    first argument; writes (True, solutions) or (False, the error) as its answer, whole or not
+    at all (written aside, then renamed)."""
+    folder = Path(sys.argv[1])
+    instance, time_limit, gap, threads = pickle.loads((folder / "question.pickle").read_bytes())
     try:
         answer = (True, solve_alone(instance, time_limit, gap, threads, False))
     except Exception as error:  # raised again in the first process
         answer = (False, error)
-    sender.send(answer)
-    sender.close()
+    (folder / "answer.partial").write_bytes(pickle.dumps(answer))
+    (folder / "answer.partial").replace(folder / "answer.pickle")
 
 
 def most_likely(instance: Instance) -> str:
