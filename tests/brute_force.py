@@ -184,7 +184,7 @@ def _best_joint_plan(inst, plans, weight: np.ndarray, level: float = -np.inf):
                        np.stack([weight[n] * coverage, -p * cost, -p * moves], axis=1)[keep]))
     if not all(len(choice) for _, choice, _ in tables):
         return None
-    best = _subtree(inst, tables, list(range(len(tables))), -2)
+    best = _subtree(inst, tables, list(range(len(tables))), None)
     if not best:
         return None  # every scenario has plans, but none decide alike where they must
     value = max(best.values(), key=lambda entry: _rounded(entry[2]))[2]
@@ -205,9 +205,9 @@ def _common_history(inst, members: list[int]) -> int:
     return h
 
 
-def _subtree(inst, tables, members: list[int], parent: int) -> dict:
-    """{decisions shared through the parent's common history `parent`: (scenario, plan row,
-    summed value)}, the best of the member scenarios' joint plans for each."""
+def _subtree(inst, tables, members: list[int], parent: int | None) -> dict:
+    """{decisions shared through the parent's common history `parent` (the root: none):
+    (scenario, plan row, summed value)}, the best of the member scenarios' joint plans for each."""
     if len(members) == 1:
         n = members[0]
         entries = [(n, row, tables[n][2][row]) for row in range(len(tables[n][1]))]
@@ -225,7 +225,7 @@ def _subtree(inst, tables, members: list[int], parent: int) -> dict:
         entries = list(merged.values())
     keyed: dict = {}
     for n, row, value in entries:
-        key = _decisions(inst, tables[n], row, parent)
+        key = () if parent is None else _decisions(inst, tables[n], row, parent)
         if key not in keyed or _rounded(value) > _rounded(keyed[key][2]):
             keyed[key] = (n, row, value)
     return keyed
