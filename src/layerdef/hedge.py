@@ -411,8 +411,8 @@ class _Alone:
     """Every scenario solved alone (perfect information). With more than one core they are
     solved in a second Python process while this one solves the hedged plan (independent work;
     HiGHS keeps about one core busy), each within an equal share of the time limit (1 s at
-    least); otherwise (one core, a daemonic worker, or a second process that died without an
-    answer) here afterwards, sharing what the hedged solve left.
+    least); otherwise (one core, a daemonic worker, no Python executable to start, or a second
+    process that died without an answer) here afterwards, sharing what the hedged solve left.
 
     The second process is a fresh interpreter that imports only layerdef (instance and answer
     pass through pickled files): multiprocessing's spawn would run the caller's script again
@@ -423,7 +423,8 @@ class _Alone:
         self.instance, self.time_limit, self.gap, self.threads, self.log = instance, time_limit, gap, threads, log
         self.process: subprocess.Popen | None = None
         self.folder: tempfile.TemporaryDirectory | None = None
-        if (os.cpu_count() or 1) > 1 and not multiprocessing.current_process().daemon:
+        if ((os.cpu_count() or 1) > 1 and sys.executable
+                and not multiprocessing.current_process().daemon):
             each = None if time_limit is None else max(1.0, time_limit / len(instance.scenario_ids))
             try:
                 self.folder = tempfile.TemporaryDirectory(prefix="layerdef-alone-")
