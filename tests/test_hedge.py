@@ -382,6 +382,42 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
         assert "solved alone alongside" in run.stderr
 
 
+def test_the_second_process_stops_when_the_first_is_killed():
+    """Killed before it can cancel its second process (SIGKILL), the first process leaves no
+    orphan solving on: the second notices within a second or two and exits."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import time, layerdef; from layerdef.hedge import _Alone\n"
+              f"inst = layerdef.load({str(INSTANCES / 'korea-2025-replay.yaml')!r})\n"
+              "alone = _Alone(inst, None, 0.0, None, False)\n"
+              "print(alone.process.pid if alone.process else -1, flush=True)\n"
+              "time.sleep(60)\n")
+    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    second = int(first.stdout.readline())
+    if second < 0:
+        first.kill()
+        first.wait()
+        pytest.skip("one core: no second process")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(second, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{second}/stat") as stat:
+            if stat.read().split()[2] == "Z":  # exited, not yet reaped
+                return
+        time.sleep(0.2)
+    os.kill(second, signal.SIGKILL)
+    pytest.fail("the second process outlived the first by 10 s")
+
+
 def test_an_infeasibility_survives_the_trip_between_processes():
     import pickle
 

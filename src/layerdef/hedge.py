@@ -18,6 +18,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -432,7 +433,7 @@ class _Alone:
                 question.write_bytes(pickle.dumps((instance, each, gap, threads)))
                 self.process = subprocess.Popen(
                     [sys.executable, "-c", "from layerdef.hedge import _serve_alone; _serve_alone()",
-                     self.folder.name], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     self.folder.name, str(os.getpid())], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL, env=_environment_finding_layerdef())
             except OSError:
                 self.cancel()
@@ -483,8 +484,9 @@ def _environment_finding_layerdef() -> dict[str, str]:
 
 def _serve_alone() -> None:
     """The second process: `solve_alone` on the pickled question in the folder given as the
-    first argument; writes (True, solutions) or (False, the error) as its answer, whole or not
+    first argument (the second: the first process's id); writes (True, solutions) or (False, the error) as its answer, whole or not
     at all (written aside, then renamed)."""
+    threading.Thread(target=_exit_when_orphaned, args=(int(sys.argv[2]),), daemon=True).start()
     folder = Path(sys.argv[1])
     instance, time_limit, gap, threads = pickle.loads((folder / "question.pickle").read_bytes())
     try:
@@ -493,6 +495,13 @@ def _serve_alone() -> None:
         answer = (False, error)
     (folder / "answer.partial").write_bytes(pickle.dumps(answer))
     (folder / "answer.partial").replace(folder / "answer.pickle")
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Stop the second process when the first is gone (killed before it could cancel us)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def most_likely(instance: Instance) -> str:
