@@ -65,6 +65,32 @@ def test_frontier_starts_where_a_plan_exists(tmp_path):
     assert result.exit_code == 3 and "requirement not met: site b" in result.output
 
 
+def test_sweep_summary_has_the_same_columns_whatever_fails_first(tmp_path):
+    """A case with no plan is `infeasible` with the explanation in `error`, and the summary's
+    columns come in one documented order whether or not the first case failed."""
+    document = yaml.safe_load(WORTH.read_text())
+    document["sites"][1]["require"] = {"lower": 1}
+    document["units"][0]["fixed"] = True
+    document["substitutes"][0].update(earliest="1", max_periods=3)
+    path = tmp_path / "needs-substitute.yaml"
+    path.write_text(yaml.safe_dump(document))
+    (tmp_path / document["coverage"]).write_text((WORTH.parent / document["coverage"]).read_text())
+    tables = []
+    for budgets in ("0,3", "3,0"):
+        output = tmp_path / budgets.replace(",", "-")
+        result = CliRunner().invoke(main, ["sweep", str(path), "-o", str(output), "-q",
+                                           "--vary", f"limits.substitute_budget={budgets}"])
+        assert result.exit_code == 0, result.output
+        tables.append(pd.read_csv(output / "summary.csv"))
+    expected = ["case", "key", "limits.substitute_budget", "status", "coverage", "substitute_cost",
+                "moves", "reference", "current", "gap", "wall_s", "error"]
+    assert [table.columns.tolist() for table in tables] == [expected, expected]
+    for table in tables:
+        infeasible = table[table["limits.substitute_budget"] == 0].iloc[0]
+        assert infeasible["status"] == "infeasible" and "requirement not met: site b" in infeasible["error"]
+        assert table[table["limits.substitute_budget"] == 3].iloc[0]["status"] == "optimal"
+
+
 @pytest.mark.parametrize("seed", [1, 4, 9])
 def test_frontier_never_falls(seed, tmp_path):
     inst = load_document(random_document(seed, tmp_path), tmp_path)
@@ -128,5 +154,5 @@ def test_a_failing_case_is_recorded_and_the_sweep_goes_on(tmp_path):
                                        "--vary", "limits.substitute_budget=0,2"])
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(tmp_path / "summary.csv").sort_values("case")
-    assert summary["status"].tolist() == ["failed", "optimal"]
+    assert summary["status"].tolist() == ["infeasible", "optimal"]
     assert "infeasible" in summary["error"].iloc[0] and "site hq" in summary["error"].iloc[0]

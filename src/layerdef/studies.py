@@ -329,9 +329,25 @@ def _run_dask(todo: list[Case], instance_path: str, options: dict, case_dir: Pat
             tally.step(outcome)
 
 
+#: summary.csv's columns after the case's own parameters, in this order whatever the cases
+SUMMARY_COLUMNS = ["status", "coverage", "substitute_cost", "moves", "reference", "current", "gap",
+                   "wall_s", "error"]
+
+
+def _failure_status(error: str | None) -> str:
+    """A case that gave no plan: `infeasible` (the error says why), `no_solution` (none found
+    within the time limit) or `failed` (anything else)."""
+    error = error or ""
+    if error.startswith("infeasible:"):
+        return "infeasible"
+    return "no_solution" if error.startswith("NoSolutionError") else "failed"
+
+
 def collect(prepared: list[Case], case_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """summary: one row per case; results: one row per case and period."""
+    """summary: one row per case (`case`, `key`, the parameters, then `SUMMARY_COLUMNS`);
+    results: one row per case and period."""
     summary, results = [], []
+    parameters = list(dict.fromkeys(name for case in prepared for name in case.params))
     for case in prepared:
         path = case_dir / f"{case.key}.json"
         if not path.exists():
@@ -340,7 +356,8 @@ def collect(prepared: list[Case], case_dir: Path) -> tuple[pd.DataFrame, pd.Data
         params = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in case.params.items()}
         row = {"case": case.index, "key": case.key, **params}
         if not record.get("ok"):
-            summary.append({**row, "status": "failed", "error": record.get("error")})
+            summary.append({**row, "status": _failure_status(record.get("error")),
+                            "error": record.get("error")})
             continue
         solution = record["solution"]
         summary.append({**row, "status": solution["status"], **solution["objective"],
@@ -349,5 +366,6 @@ def collect(prepared: list[Case], case_dir: Path) -> tuple[pd.DataFrame, pd.Data
                         "wall_s": solution["wall_s"], "error": None})
         for period in solution["tables"]["summary"]:
             results.append({**row, **period})
-    return pd.DataFrame(summary), pd.DataFrame(results)
+    return (pd.DataFrame(summary, columns=["case", "key", *parameters, *SUMMARY_COLUMNS]),
+            pd.DataFrame(results))
 
