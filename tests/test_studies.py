@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,19 +38,25 @@ def test_frontier_cli_writes_csv_png_and_marginals(tmp_path):
     assert "budget 0 -> 1: +3 coverage" in result.output
 
 
+def needs_substitute(directory: Path) -> Path:
+    """substitute-worth with site b required every period and u1 fixed at a: only the
+    substitute, on station all three periods (cost 3), can meet the requirement."""
+    document = yaml.safe_load(WORTH.read_text())
+    document["sites"][1]["require"] = {"lower": 1}
+    document["units"][0]["fixed"] = True
+    document["substitutes"][0].update(earliest="1", max_periods=3)
+    path = directory / "needs-substitute.yaml"
+    path.write_text(yaml.safe_dump(document))
+    (directory / document["coverage"]).write_text((WORTH.parent / document["coverage"]).read_text())
+    return path
+
+
 def test_frontier_starts_where_a_plan_exists(tmp_path):
     """Site b must be covered every period and only the substitute (fixed u1 cannot move)
     can: three periods on station cost 3. Budgets below have no plan and are points marked
     infeasible, not the end of the frontier; with no budget that has a plan the command
     explains why (exit 3)."""
-    document = yaml.safe_load(WORTH.read_text())
-    document["sites"][1]["require"] = {"lower": 1}
-    document["units"][0]["fixed"] = True
-    document["substitutes"][0].update(earliest="1", max_periods=3)
-    path = tmp_path / "needs-substitute.yaml"
-    path.write_text(yaml.safe_dump(document))
-    coverage = WORTH.parent / document["coverage"]
-    (tmp_path / document["coverage"]).write_text(coverage.read_text())
+    path = needs_substitute(tmp_path)
     table = frontier(layerdef.load(path), [0, 1, 2, 3, 4])
     assert table["status"].tolist() == ["infeasible"] * 3 + ["optimal"] * 2
     assert table["coverage"].isna().tolist() == [True, True, True, False, False]
@@ -68,13 +75,7 @@ def test_frontier_starts_where_a_plan_exists(tmp_path):
 def test_sweep_summary_has_the_same_columns_whatever_fails_first(tmp_path):
     """A case with no plan is `infeasible` with the explanation in `error`, and the summary's
     columns come in one documented order whether or not the first case failed."""
-    document = yaml.safe_load(WORTH.read_text())
-    document["sites"][1]["require"] = {"lower": 1}
-    document["units"][0]["fixed"] = True
-    document["substitutes"][0].update(earliest="1", max_periods=3)
-    path = tmp_path / "needs-substitute.yaml"
-    path.write_text(yaml.safe_dump(document))
-    (tmp_path / document["coverage"]).write_text((WORTH.parent / document["coverage"]).read_text())
+    path = needs_substitute(tmp_path)
     tables = []
     for budgets in ("0,3", "3,0"):
         output = tmp_path / budgets.replace(",", "-")
