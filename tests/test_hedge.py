@@ -420,6 +420,21 @@ def test_the_second_process_stops_when_the_first_is_killed():
     pytest.fail("the second process outlived the first by 10 s")
 
 
+@pytest.mark.parametrize("seed", [15, 21, 51])  # moves and requests in different periods
+def test_what_to_do_now_is_in_period_order(seed, tmp_path):
+    """`show` lists the common moves and substitute requests period by period (requests had
+    come after every move, a request due in the first period after a move in the third)."""
+    from layerdef.report_text import hedged_summary
+
+    inst = load_document(random_scenario_document(seed, tmp_path), tmp_path)
+    plan = layerdef.solve(inst, values=False)
+    now = hedged_summary(plan).split("by scenario")[0]
+    actions = [line.strip() for line in now.splitlines() if line.startswith("  ")]
+    assert any(" move " in line for line in actions) and any("substitute" in line for line in actions)
+    periods = [inst.periods.index(line.split(":")[0]) for line in actions]
+    assert periods == sorted(periods)
+
+
 def test_an_infeasibility_survives_the_trip_between_processes():
     import pickle
 

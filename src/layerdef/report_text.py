@@ -139,7 +139,8 @@ def _common_decisions(plan: "Solution") -> list[str]:
     span = common[0] if len(common) == 1 else f"{common[0]} .. {common[-1]}"
     lines = [f"what to do now, the same in every scenario ({span}):"]
     moves = plan.moves[(plan.moves["scenario"] == first) & plan.moves["period"].isin(common)]
-    lines += [f"  {m.period}: move {m.unit} from {m['from']} to {m.to}" for _, m in moves.iterrows()]
+    actions = [(periods.index(m.period), f"  {m.period}: move {m.unit} from {m['from']} to {m.to}")
+               for _, m in moves.iterrows()]
     substitutes = plan.substitutes
     requested = substitutes[(substitutes["scenario"] == first) & substitutes["request_by"].isin(common)]
     for _, row in requested.iterrows():
@@ -148,7 +149,9 @@ def _common_decisions(plan: "Solution") -> list[str]:
         until = (f"through {row['last']}" if len(by_last) == 1 else
                  "staying through " + "; ".join(f"{last} ({scenarios})" for last, scenarios in by_last.items()))
         verb = "arrives" if row["request_by"] == row["first"] else f"request it to arrive in {row['first']}"
-        lines.append(f"  {row['request_by']}: substitute {row['unit']} ({row['offer']}): {verb}, {until}")
+        actions.append((periods.index(row["request_by"]),
+                        f"  {row['request_by']}: substitute {row['unit']} ({row['offer']}): {verb}, {until}"))
+    lines += [text for _, text in sorted(actions, key=lambda action: action[0])]
     if len(lines) == 1:
         lines.append("  no move and no substitute: hold the current posture")
     if len(common) < len(periods):
