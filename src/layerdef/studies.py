@@ -68,17 +68,20 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
 
     rows: list[dict[str, Any]] = []
     previous = None  # the last plan: feasible for every larger budget, so HiGHS starts there
-    failure: InfeasibleError | None = None
+    last_solved: dict[str, Any] | None = None  # the last point with a plan
+    explanation: InfeasibleError | None = None  # why the largest budget without a plan has none
     for budget in sorted(budgets):
         started = time.perf_counter()
         try:
             plan = solve(dataclasses.replace(instance, substitute_budget=float(budget)),
                          time_limit=time_limit, start=previous, values=False)
         except (InfeasibleError, NoSolutionError) as error:
-            status = "infeasible" if isinstance(error, InfeasibleError) else "no_solution"
-            failure = error if isinstance(error, InfeasibleError) else failure
+            status = "no_solution"
+            if isinstance(error, InfeasibleError):
+                status, explanation = "infeasible", error
             rows.append({"budget": float(budget), "status": status})
-            progress(log, f"frontier: budget {budget:g}: {status} ({time.perf_counter() - started:.1f} s)")
+            progress(log, f"frontier: budget {budget:g}: {status} "
+                          f"({time.perf_counter() - started:.1f} s)")
             continue
         previous = None if plan.hedged else plan.posture
         row = {"budget": float(budget), "coverage": plan.objective["coverage"],
@@ -87,14 +90,14 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
                "substitute_cost": plan.objective["substitute_cost"],
                "substitutes_used": _substitutes_used(plan), "moves": plan.objective["moves"],
                "status": plan.status, "gap": plan.gap}
-        solved = [earlier for earlier in rows if "coverage" in earlier]
-        if solved and row["coverage"] < solved[-1]["coverage"] - 1e-6:
-            row = {**solved[-1], "budget": float(budget), "status": "kept-previous"}
+        if last_solved is not None and row["coverage"] < last_solved["coverage"] - 1e-6:
+            row = {**last_solved, "budget": float(budget), "status": "kept-previous"}
         rows.append(row)
+        last_solved = row
         progress(log, f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
                      f"{time.perf_counter() - started:.1f} s)")
-    if failure is not None and all(row["status"] in ("infeasible", "no_solution") for row in rows):
-        raise failure
+    if last_solved is None and explanation is not None:
+        raise explanation
     return pd.DataFrame(rows, columns=FRONTIER_COLUMNS)
 
 
@@ -234,16 +237,18 @@ def prepare_cases(instance_path: Path, cases: list[dict[str, Any]], options: dic
 
 def solve_case(text: str, instance_path: str, options: dict[str, Any]) -> dict[str, Any]:
     """Solve one case (in a worker process or on a Dask worker); errors come back as data."""
-    from layerdef.solve import InfeasibleError, solve
+    from layerdef.solve import InfeasibleError, NoSolutionError, solve
 
     try:
         instance = loads(text, instance_path)
         plan = solve(instance, **options)
         return {"ok": True, "solution": plan.to_dict()}
     except InfeasibleError as error:
-        return {"ok": False, "error": "infeasible: " + " | ".join(error.explanation)}
+        return {"ok": False, "status": "infeasible",
+                "error": "infeasible: " + " | ".join(error.explanation)}
     except Exception as error:  # noqa: BLE001 - a failing case is recorded, the sweep goes on
-        return {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        status = "no_solution" if isinstance(error, NoSolutionError) else "failed"
+        return {"ok": False, "status": status, "error": f"{type(error).__name__}: {error}"}
 
 
 # ----------------------------------------------------------------------------- sweep run
@@ -334,15 +339,6 @@ SUMMARY_COLUMNS = ["status", "coverage", "substitute_cost", "moves", "reference"
                    "wall_s", "error"]
 
 
-def _failure_status(error: str | None) -> str:
-    """A case that gave no plan: `infeasible` (the error says why), `no_solution` (none found
-    within the time limit) or `failed` (anything else)."""
-    error = error or ""
-    if error.startswith("infeasible:"):
-        return "infeasible"
-    return "no_solution" if error.startswith("NoSolutionError") else "failed"
-
-
 def collect(prepared: list[Case], case_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """summary: one row per case (`case`, `key`, the parameters, then `SUMMARY_COLUMNS`);
     results: one row per case and period."""
@@ -356,7 +352,7 @@ def collect(prepared: list[Case], case_dir: Path) -> tuple[pd.DataFrame, pd.Data
         params = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in case.params.items()}
         row = {"case": case.index, "key": case.key, **params}
         if not record.get("ok"):
-            summary.append({**row, "status": _failure_status(record.get("error")),
+            summary.append({**row, "status": record.get("status", "failed"),
                             "error": record.get("error")})
             continue
         solution = record["solution"]
