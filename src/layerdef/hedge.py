@@ -433,8 +433,9 @@ class _Alone:
                 question.write_bytes(pickle.dumps((instance, each, gap, threads)))
                 self.process = subprocess.Popen(
                     [sys.executable, "-c", "from layerdef.hedge import _serve_alone; _serve_alone()",
-                     self.folder.name, str(os.getpid())], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL, env=_environment_finding_layerdef())
+                     self.folder.name, str(os.getpid())],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=_environment_finding_layerdef())
             except OSError:
                 self.cancel()
 
@@ -484,8 +485,8 @@ def _environment_finding_layerdef() -> dict[str, str]:
 
 def _serve_alone() -> None:
     """The second process: `solve_alone` on the pickled question in the folder given as the
-    first argument (the second: the first process's id); writes (True, solutions) or (False, the error) as its answer, whole or not
-    at all (written aside, then renamed)."""
+    first argument (the second: the first process's id); writes (True, solutions) or (False,
+    the error) as its answer, whole or not at all (written aside, then renamed)."""
     threading.Thread(target=_exit_when_orphaned, args=(int(sys.argv[2]),), daemon=True).start()
     folder = Path(sys.argv[1])
     instance, time_limit, gap, threads = pickle.loads((folder / "question.pickle").read_bytes())

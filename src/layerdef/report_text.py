@@ -149,8 +149,8 @@ def _common_decisions(plan: "Solution") -> list[str]:
         until = (f"through {row['last']}" if len(by_last) == 1 else
                  "staying through " + "; ".join(f"{last} ({scenarios})" for last, scenarios in by_last.items()))
         verb = "arrives" if row["request_by"] == row["first"] else f"request it to arrive in {row['first']}"
-        actions.append((periods.index(row["request_by"]),
-                        f"  {row['request_by']}: substitute {row['unit']} ({row['offer']}): {verb}, {until}"))
+        actions.append((periods.index(row["request_by"]), f"  {row['request_by']}: substitute "
+                        f"{row['unit']} ({row['offer']}): {verb}, {until}"))
     lines += [text for _, text in sorted(actions, key=lambda action: action[0])]
     if len(lines) == 1:
         lines.append("  no move and no substitute: hold the current posture")

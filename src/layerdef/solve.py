@@ -799,8 +799,8 @@ def check_plan(form: Formulation, solution: np.ndarray, plan: Evaluation, covera
     model_cost = float(form.objectives["substitute_cost"] @ solution)
     model_moves = float(form.objectives["moves"] @ solution)
     model_coverage = float(form.objectives["coverage"] @ solution)
-    if abs(plan.substitute_cost - model_cost) > max(1e-6 * abs(model_cost),
-                                                     _rounding(form.objectives["substitute_cost"], solution)):
+    cost_slack = max(1e-6 * abs(model_cost), _rounding(form.objectives["substitute_cost"], solution))
+    if abs(plan.substitute_cost - model_cost) > cost_slack:
         problems.append(f"substitute cost: evaluation {plan.substitute_cost} vs model {model_cost}")
     overcount = model_moves - plan.moves_total
     slack = _rounding(form.objectives["moves"], solution)
