@@ -164,11 +164,19 @@ def stdout_to_stderr(log: bool = True) -> Iterator[None]:
 
 def highs_lp(lower: np.ndarray, upper: np.ndarray, row_lower: np.ndarray, row_upper: np.ndarray,
              csr: tuple[np.ndarray, np.ndarray, np.ndarray]):
-    """A highspy LP (zero costs) from column and row bounds and row-wise matrix arrays."""
+    """A highspy LP (zero costs) from column and row bounds and row-wise matrix arrays. A row
+    whose largest coefficient exceeds `LARGEST_COST` (a min-cost target row at site and layer
+    weights of 1e9 carries 1e18, which HiGHS refuses) goes scaled by an exact power of two."""
     import highspy
 
     start, index, value = csr
     n_cols, n_rows = len(lower), len(row_lower)
+    row_of = np.repeat(np.arange(n_rows), np.diff(start))
+    largest = np.zeros(n_rows)
+    np.maximum.at(largest, row_of, np.abs(value))
+    if largest.max(initial=0.0) > LARGEST_COST:
+        scale = np.array([_power_of_two_scale(float(v), LARGEST_COST) for v in largest])
+        value, row_lower, row_upper = value * scale[row_of], row_lower * scale, row_upper * scale
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_cols, n_rows
     lp.col_cost_ = np.zeros(n_cols)
@@ -277,13 +285,16 @@ class HighsBackend:
     def hold(self, name: str, sense: int, bound: float) -> None:
         vector = self.form.objectives[name]
         nonzero = np.nonzero(vector)[0].astype(np.int32)
-        lower, upper = (-np.inf, bound) if sense > 0 else (bound, np.inf)
-        self.highs.addRow(lower, upper, len(nonzero), nonzero, vector[nonzero])
+        scale = _power_of_two_scale(float(np.max(np.abs(vector), initial=0.0)), LARGEST_COST)
+        lower, upper = (-np.inf, bound * scale) if sense > 0 else (bound * scale, np.inf)
+        self.highs.addRow(lower, upper, len(nonzero), nonzero, vector[nonzero] * scale)
 
     def start_from(self, solution: np.ndarray) -> None:
         import highspy
 
         self.start = solution
+        if not self.form.n_cols:
+            return  # nothing to start: HiGHS rejects an empty start
         start = highspy.HighsSolution()
         start.col_value = solution.tolist()
         start.value_valid = True
@@ -306,9 +317,7 @@ class HighsBackend:
     def _pass_cost(self, vector: np.ndarray) -> None:
         """The objective to HiGHS, scaled by a power of two when its largest coefficient
         exceeds `LARGEST_COST` (values read back are divided by `scale`)."""
-        largest = float(np.max(np.abs(vector), initial=0.0))
-        self.scale = (2.0 ** -math.ceil(math.log2(largest / LARGEST_COST))
-                      if largest > LARGEST_COST else 1.0)
+        self.scale = _power_of_two_scale(float(np.max(np.abs(vector), initial=0.0)), LARGEST_COST)
         self.highs.changeColsCost(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
                                   vector * self.scale)
 
@@ -356,7 +365,7 @@ class HighsBackend:
 
     @property
     def can_sharpen(self) -> bool:
-        return self.form.nonzeros <= ROOT_MAX_NONZEROS
+        return 0 < self.form.n_cols and self.form.nonzeros <= ROOT_MAX_NONZEROS
 
     @property
     def can_bound(self) -> bool:
@@ -448,6 +457,8 @@ class HighsBackend:
         nothing (on the large benchmark it held 2.9 GB there without one LP iteration)."""
         import highspy
 
+        if not self.form.n_cols:
+            return self._nothing_to_decide()
         if (time_limit is not None and time_limit <= 0 and self.start is not None
                 and self.form.violation(self.start) <= 1e-6):
             bound = self._tighter(self.lp_bound, None)
@@ -484,6 +495,14 @@ class HighsBackend:
         bound = self._tighter(self.lp_bound,
                               info.mip_dual_bound / self.scale if self.form.n_cols else None)
         return StageResult(result, solution, bound if np.isfinite(bound) else None, wall)
+
+    def _nothing_to_decide(self) -> StageResult:
+        """A model without columns (every unit away or fixed, no offer): HiGHS calls it
+        "Empty" and returns no solution, but the empty plan is the plan when it breaks no row."""
+        empty = np.zeros(0)
+        if self.form.violation(empty) > 1e-9:
+            return StageResult("infeasible", None, None, 0.0)
+        return StageResult("optimal", empty, 0.0, 0.0)
 
     def _consistent(self, solution: np.ndarray, reported: float) -> bool:
         achieved = float(self.cost @ solution) if self.form.n_cols else 0.0
@@ -694,10 +713,19 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
         solution = result.solution
         finished = result.status == "optimal"
         if index + 1 < len(stages):
-            achieved = float(form.objectives[name] @ solution)
-            tolerance = STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved)
-            backend.hold(name, sense, achieved + sense * tolerance)
+            backend.hold(name, sense, held_value(form, form.objectives[name], sense, solution))
     return first, solution, finished
+
+
+def held_value(form: Formulation, vector: np.ndarray, sense: int, solution: np.ndarray) -> float:
+    """The bound a later stage keeps on an earlier stage's objective: its value, loosened by a
+    tiny tolerance and by what HiGHS's integrality tolerance (1e-6) may have shaved off an
+    integer column: at offer costs of 3e4 a count of 1 - 8e-7 held the cost 0.024 below the
+    plans with whole counts, and the moves stage could only pick among the shaved ones."""
+    achieved = float(vector @ solution)
+    integer = form.bounds()[2]
+    shaved = 1e-6 * float(np.abs(vector[integer & (np.abs(solution) > 1e-9)]).sum())
+    return achieved + sense * (STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved) + shaved)
 
 
 def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
@@ -822,6 +850,12 @@ def _rounding(vector: np.ndarray, solution: np.ndarray) -> float:
     (a random hedged instance)."""
     used = np.abs(solution) > 1e-9
     return 1e-6 * max(1.0, float(np.abs(vector[used]).sum()))
+
+
+def _power_of_two_scale(largest: float, ceiling: float) -> float:
+    """An exact power of two that brings `largest` to at most `ceiling` (1 when it already is):
+    scaling by it changes no solution and loses no bit."""
+    return 2.0 ** -math.ceil(math.log2(largest / ceiling)) if largest > ceiling else 1.0
 
 
 def _standing(incumbent: float, bound: float) -> str:
