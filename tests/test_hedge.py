@@ -379,9 +379,12 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
         assert "solved alone alongside" in run.stderr
 
 
-def test_the_second_process_stops_when_the_first_is_killed():
-    """Killed before it can cancel its second process (SIGKILL), the first process leaves no
-    orphan solving on: the second notices within a second or two and exits."""
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_the_second_process_stops_when_the_first_is_killed(signal_name):
+    """Killed before it can cancel its second process (SIGKILL, or SIGTERM, which runs no
+    `finally`), the first process leaves no orphan solving on and no temporary folder with
+    `question.pickle` behind: the second notices within a second or two, removes the folder
+    and exits."""
     import os
     import signal
     import subprocess
@@ -392,29 +395,33 @@ def test_the_second_process_stops_when_the_first_is_killed():
               f"inst = layerdef.load({str(INSTANCES / 'korea-2025-replay.yaml')!r})\n"
               "alone = _Alone(inst, None, 0.0, None, False)\n"
               "print(alone.process.pid if alone.process else -1, flush=True)\n"
+              "print(alone.folder.name if alone.folder else '', flush=True)\n"
               "time.sleep(60)\n")
     if not os.path.isdir("/proc"):
         pytest.skip("needs /proc to see whether a process has exited")
     first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     second = int(first.stdout.readline())
+    folder = first.stdout.readline().strip()
     if second < 0:
         first.kill()
         first.wait()
         pytest.skip("one core: no second process")
-    os.kill(first.pid, signal.SIGKILL)
+    assert os.path.isdir(folder)
+    os.kill(first.pid, getattr(signal, signal_name))
     first.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             os.kill(second, 0)
-        except ProcessLookupError:
+            with open(f"/proc/{second}/stat") as stat:
+                gone = stat.read().split()[2] == "Z"  # exited, not yet reaped
+        except (ProcessLookupError, FileNotFoundError):
+            gone = True
+        if gone and not os.path.exists(folder):
             return
-        with open(f"/proc/{second}/stat") as stat:
-            if stat.read().split()[2] == "Z":  # exited, not yet reaped
-                return
         time.sleep(0.2)
     os.kill(second, signal.SIGKILL)
-    pytest.fail("the second process outlived the first by 10 s")
+    pytest.fail("the second process or its folder outlived the first by 10 s")
 
 
 @pytest.mark.parametrize("seed", [15, 21, 51])  # moves and requests in different periods

@@ -9,6 +9,7 @@ stdout or files.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,8 @@ from layerdef.problems import InstanceError
 from layerdef.solve import InfeasibleError, NoSolutionError
 
 EXIT_BUG, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 1, 2, 3, 4
+#: the shell's convention: 128 + SIGINT (Ctrl-C)
+EXIT_INTERRUPTED = 130
 
 
 def _fail(code: int, lines: list[str]) -> None:
@@ -40,16 +43,48 @@ def handles_errors(command: Callable) -> Callable:
             _fail(EXIT_INFEASIBLE, ["infeasible: " + line for line in error.explanation])
         except NoSolutionError as error:
             _fail(EXIT_NO_SOLUTION, [f"no plan: {error}"])
+        except KeyboardInterrupt:
+            _fail(EXIT_INTERRUPTED, ["interrupted"])
 
     return wrapper
 
 
-def _refuse_overwrite(path: Path, force: bool, *inputs: Path) -> None:
-    for source in inputs:
-        if path.exists() and source.exists() and path.resolve() == source.resolve():
-            _fail(EXIT_INPUT, [f"{path}: refusing to overwrite an input file"])
-    if path.exists() and not force:
-        _fail(EXIT_INPUT, [f"{path}: exists; refusing to overwrite it (use --force)"])
+def check_outputs(files: list[Path], force: bool, reads: list[Path] = (), owned: bool = False) -> None:
+    """Check where a command will write, before it does any work; exit 2 with every problem.
+
+    One rule for every command: missing folders are created; an existing file is written over
+    only with `--force` (files in a study's own folder, `owned`, are rewritten: a sweep
+    resumes); a file that the command reads (the instance's YAML and CSV tables, a solution)
+    is never written over, even with `--force`.
+    """
+    read = {path.resolve() for path in reads if path.exists()}
+    problems = []
+    for path in files:
+        if path.exists() and path.resolve() in read:
+            problems.append(f"{path}: refusing to write over a file this command reads")
+        elif path.is_dir():
+            problems.append(f"{path}: is a folder; expected a file to write")
+        elif path.exists() and not force and not owned:
+            problems.append(f"{path}: exists; refusing to overwrite it (use --force)")
+    for folder in dict.fromkeys(path.parent for path in files):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            problems.append(f"{folder}: cannot create the folder: {error.strerror or error}")
+            continue
+        if not os.access(folder, os.W_OK):
+            problems.append(f"{folder}: cannot write into this folder (permission denied)")
+    if problems:
+        _fail(EXIT_INPUT, problems)
+
+
+def written(path: Path, write: Callable[[], object]) -> None:
+    """Run a write that was checked by `check_outputs`; a failure the check could not foresee
+    (a full disk, a read-only mount) is exit 2 with its reason, not a traceback."""
+    try:
+        write()
+    except OSError as error:
+        _fail(EXIT_INPUT, [f"{path}: cannot write: {error.strerror or error}"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,9 +112,11 @@ def build(directory: Path, output: Path, force: bool) -> None:
     """Turn DIR/settings.yaml and its CSV tables into one checked instance file."""
     from layerdef.instance import build_document, dump_document
 
+    check_outputs([output], force, [path for path in directory.iterdir() if path.is_file()]
+                  if directory.is_dir() else [])
     document = build_document(directory)
-    _refuse_overwrite(output, force, directory / "settings.yaml")
-    output.write_text(dump_document(document, output.parent, directory), encoding="utf-8")
+    text = dump_document(document, output.parent, directory)
+    written(output, lambda: output.write_text(text, encoding="utf-8"))
     click.echo(f"wrote {output}", err=True)
 
 
@@ -98,9 +135,9 @@ def generate(sites: int, positions: int, units: int, periods: int, seed: int, ou
     from layerdef.generate import generate_document
     from layerdef.instance import dump_document
 
-    _refuse_overwrite(output, force)
+    check_outputs([output], force)
     document = generate_document(sites, positions, units, periods, seed)
-    output.write_text(dump_document(document), encoding="utf-8")
+    written(output, lambda: output.write_text(dump_document(document), encoding="utf-8"))
     click.echo(f"wrote {output}", err=True)
 
 
@@ -128,22 +165,25 @@ def generate(sites: int, positions: int, units: int, periods: int, seed: int, ou
 @click.option("--no-values", is_flag=True, help="With scenarios: skip the values of the "
               "stochastic solution and of perfect information (one solve per scenario).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or solver log on stderr.")
+@click.option("--force", is_flag=True, help="Write over existing output files (never over an input).")
 @handles_errors
 def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: str | None,
           time_limit: float | None, gap: float, threads: int | None, write_model: Path | None,
           risk: str, scenario: str | None, plan_for: str | None, no_values: bool,
-          quiet: bool) -> None:
+          quiet: bool, force: bool) -> None:
     """Solve an instance: the plan against the current and reference postures; with scenarios,
     the hedged plan and what hedging is worth."""
     from layerdef.instance import load
     from layerdef.report_text import solution_summary
+    from layerdef.solution import TABLE_NAMES
     from layerdef.solve import solve as solve_instance
 
-    if output is not None:
-        _refuse_overwrite(output, True, instance)
     if write_model is not None and write_model.suffix not in (".mps", ".lp"):
         _fail(EXIT_INPUT, [f"{write_model}: --write-model takes a .mps or .lp file"])
     inst = load(instance)
+    tables = [csv_dir / f"{name}.csv" for name in TABLE_NAMES] if csv_dir is not None else []
+    check_outputs([path for path in (output, write_model) if path is not None] + tables, force,
+                  inst.sources)
     if scenario is not None:
         inst = inst.in_scenario(scenario)
     elif plan_for is not None:
@@ -158,11 +198,12 @@ def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: 
                           write_model=str(write_model) if write_model else None,
                           risk=risk, plan_for=plan_for, values=not no_values)
     if output is not None:
-        plan.write(output)
+        written(output, lambda: plan.write(output))
         if not quiet:
             click.echo(f"wrote {output}", err=True)
     if csv_dir is not None:
-        paths = plan.write_csv(csv_dir)
+        paths = tables
+        written(csv_dir, lambda: plan.write_csv(csv_dir))
         if not quiet:
             click.echo(f"wrote {len(paths)} tables to {csv_dir}", err=True)
     if output is None:
@@ -216,9 +257,10 @@ def evaluate(instance: Path, posture: Path, fmt: str) -> None:
               help="Write the comparison here instead of stdout.")
 @click.option("--scenario", help="With scenarios: compare in this one only (default: each "
               "scenario and the expectation).")
+@click.option("--force", is_flag=True, help="Write over existing output files (never over an input).")
 @handles_errors
 def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path | None,
-            scenario: str | None) -> None:
+            scenario: str | None, force: bool) -> None:
     """Reference vs current vs plans, per period and per site (figures from evaluate); with
     scenarios, in each scenario (plans made for one date are replayed) and in expectation."""
     from layerdef.compare import compare as compare_plans
@@ -229,13 +271,14 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
     inst = load(instance)
     plans = [(str(path), Solution.read(path)) for path in solutions]
     if output is not None:
-        _refuse_overwrite(output, True, instance, *solutions)
+        check_outputs([output], force, inst.sources + list(solutions))
     if scenario is None and inst.scenario_ids:
         text = render_scenarios(inst, compare_scenarios(inst, plans), fmt)
     else:
         text = render(compare_plans(inst, plans, scenario), fmt)
     if output is not None:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        ending = "" if text.endswith("\n") else "\n"
+        written(output, lambda: output.write_text(text + ending, encoding="utf-8"))
     else:
         click.echo(text, nl=not text.endswith("\n"))
 
@@ -248,9 +291,10 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
 @click.option("--png", "png_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Also write the maps and charts as PNG files here.")
 @click.option("--scenario", help="A hedged plan: draw it in this scenario (default: the most likely).")
+@click.option("--force", is_flag=True, help="Write over existing output files (never over an input).")
 @handles_errors
 def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Path | None,
-           scenario: str | None) -> None:
+           scenario: str | None, force: bool) -> None:
     """One self-contained HTML report (offline): map, charts, timeline, moves, comparison."""
     from layerdef.instance import load
     from layerdef.problems import Problem
@@ -264,9 +308,13 @@ def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Pa
             raise InstanceError([Problem(str(solution), f"the instance it was solved on "
                                          f"({recorded!r}) is not there; give --instance FILE")])
         instance_path = Path(recorded)
-    _refuse_overwrite(output, True, solution, instance_path)
     inst = load(instance_path)
-    paths = write_report(output, inst, plan, str(solution), png_dir, scenario)
+    pngs = ([png_dir / f"map-{period}.png" for period in inst.periods]
+            + [png_dir / "coverage.png", png_dir / "timeline.png"]) if png_dir is not None else []
+    check_outputs([output] + pngs, force, inst.sources + [solution])
+    paths: list[Path] = []
+    written(output, lambda: paths.extend(write_report(output, inst, plan, str(solution), png_dir,
+                                                      scenario) or []))
     click.echo(f"wrote {output}", err=True)
     if png_dir is not None:
         click.echo(f"wrote {len(paths)} PNG files to {png_dir}", err=True)
@@ -288,10 +336,10 @@ def frontier(instance: Path, output: Path, budgets: str, time_limit: float | Non
 
     points = parse_range(budgets)
     inst = load(instance)
-    output.mkdir(parents=True, exist_ok=True)
+    check_outputs([output / "frontier.csv", output / "frontier.png"], False, inst.sources, owned=True)
     table = budget_frontier(inst, points, time_limit=time_limit, log=not quiet)
-    table.to_csv(output / "frontier.csv", index=False)
-    frontier_figure(table, inst.name, output / "frontier.png")
+    written(output, lambda: table.to_csv(output / "frontier.csv", index=False))
+    written(output, lambda: frontier_figure(table, inst.name, output / "frontier.png"))
     click.echo("\n".join(marginal_lines(table)))
     if not quiet:
         click.echo(f"wrote {output / 'frontier.csv'} and {output / 'frontier.png'}", err=True)
@@ -319,7 +367,11 @@ def sweep(instance: Path, output: Path, vary: tuple[str, ...], cases_file: Path 
 
     if bool(vary) == bool(cases_file):
         _fail(EXIT_INPUT, ["give --vary PATH=VALUES (repeatable) or --cases FILE.csv, not both"])
+    from layerdef.instance import load
+
     cases = read_cases(cases_file) if cases_file else product_cases([parse_vary(v) for v in vary])
+    outputs = [output / "summary.csv", output / "results.parquet"]
+    check_outputs(outputs, False, load(instance).sources, owned=True)
     options = {"time_limit": time_limit, "gap": gap}
     summary = run_sweep(instance, cases, output, options, workers=workers, scheduler=scheduler,
                         log=not quiet)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from layerdef.csvfile import read_csv_table
 from layerdef.geometry import coverage_value, covering_units
 from layerdef.instance import Instance
 from layerdef.problems import InstanceError, Problem
@@ -124,17 +125,25 @@ def evaluate(instance: Instance, posture: pd.DataFrame | str | Path) -> Evaluati
 
 
 def read_posture(path: str | Path) -> pd.DataFrame:
-    """A posture CSV (period, unit, position); missing columns are located, exit 2."""
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InstanceError([Problem(str(path), f"cannot read the posture CSV: {error}")])
-    missing = [c for c in POSTURE_COLUMNS if c not in table.columns]
-    if missing:
-        raise InstanceError([Problem(str(path), f"missing column(s) {', '.join(missing)}; "
-                                     f"expected {', '.join(POSTURE_COLUMNS)}", "posture")])
-    table = table[POSTURE_COLUMNS].map(str.strip)
+    """A posture CSV (period, unit, position); missing columns are located, exit 2. Each row
+    keeps the line it starts on (`attrs["lines"]`), blank lines counted."""
+    content, problems = read_csv_table(Path(path), "posture")
+    if content is not None:
+        missing = [c for c in POSTURE_COLUMNS if c not in content.header]
+        if missing:
+            problems.append(Problem(str(path), f"missing column(s) {', '.join(missing)}; "
+                                    f"expected {', '.join(POSTURE_COLUMNS)}", "posture"))
+        for index, (record, line) in enumerate(zip(content.records, content.lines)):
+            if len(record) != len(content.header):
+                problems.append(Problem(str(path), f"{len(record)} fields where the header has "
+                                        f"{len(content.header)}", "posture", index, line=line))
+    if problems or content is None:
+        raise InstanceError(problems)
+    columns = [content.header.index(name) for name in POSTURE_COLUMNS]
+    table = pd.DataFrame([[record[c].strip() for c in columns] for record in content.records],
+                         columns=POSTURE_COLUMNS, dtype=object)
     table.attrs["source"] = str(path)
+    table.attrs["lines"] = content.lines
     return table
 
 
@@ -153,8 +162,9 @@ def _resolve(instance: Instance, posture: pd.DataFrame, source: str) -> dict[str
     out = {name: np.zeros(len(posture), dtype=np.int64)
            for name in ("period", "position", "system", "owner", "unit", "offer")}
     seen: dict[tuple[str, str], int] = {}
+    lines = posture.attrs.get("lines") or range(2, len(posture) + 2)  # else: header on line 1
     for i, (period, unit, position) in enumerate(posture[POSTURE_COLUMNS].itertuples(index=False)):
-        line = i + 2  # header is line 1
+        line = lines[i]
 
         def bad(field: str, message: str) -> None:
             problems.append(Problem(source, message, "posture", i, str(unit), field, line))

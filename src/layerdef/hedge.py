@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -487,8 +488,8 @@ def _serve_alone() -> None:
     """The second process: `solve_alone` on the pickled question in the folder given as the
     first argument (the second: the first process's id); writes (True, solutions) or (False,
     the error) as its answer, whole or not at all (written aside, then renamed)."""
-    threading.Thread(target=_exit_when_orphaned, args=(int(sys.argv[2]),), daemon=True).start()
     folder = Path(sys.argv[1])
+    threading.Thread(target=_exit_when_orphaned, args=(int(sys.argv[2]), folder), daemon=True).start()
     instance, time_limit, gap, threads = pickle.loads((folder / "question.pickle").read_bytes())
     try:
         answer = (True, solve_alone(instance, time_limit, gap, threads, False))
@@ -498,10 +499,12 @@ def _serve_alone() -> None:
     (folder / "answer.partial").replace(folder / "answer.pickle")
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    """Stop the second process when the first is gone (killed before it could cancel us)."""
+def _exit_when_orphaned(parent: int, folder: Path) -> None:
+    """Stop the second process when the first is gone (killed, by SIGTERM or SIGKILL, before it
+    could cancel us), removing the folder of question and answer that it can no longer."""
     while os.getppid() == parent:
         time.sleep(1.0)
+    shutil.rmtree(folder, ignore_errors=True)
     os._exit(1)
 
 

@@ -1,16 +1,15 @@
 """Instance format v1: schema, loading (YAML with inline or CSV tables) and located validation.
 
-The file is parsed twice by PyYAML: once into plain data, once into a node tree that gives
-the line of every row, so that each problem names file, line, table, row, id and field.
+The file is parsed once by PyYAML (its C parser where built) into a node tree that gives the
+line of every row, checked for aliases that never end or expand past a bound, then built into
+plain data, so that each problem names file, line, table, row, id and field.
 Rows are checked one by one with pydantic, then references and cross-table rules are
 checked here; every problem is collected before `InstanceError` is raised.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import os
 import re
@@ -25,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from layerdef.catalog import load_catalog
+from layerdef.csvfile import read_csv_table
 from layerdef.problems import InstanceError, Problem
 
 FORMAT_VERSION = 1
@@ -34,6 +34,10 @@ TOP_LEVEL_KEYS = {
     *TABLES, "limits", "objective", "target", "coverage", "scenarios",
 }
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+#: aliases may add at most this many nodes (or as many as the file has) when expanded
+MAX_ALIAS_NODES = 100_000
+#: PyYAML's C parser where it is built (6.7 MB inline: 41 s with the Python one, parsed twice)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # ----------------------------------------------------------------------------- schema
@@ -185,6 +189,7 @@ class Instance:
     scenario_ids: list[str] = field(default_factory=list)
     scenario_probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scenario_present: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), bool))  # (N, U, T)
+    sources: list[Path] = field(default_factory=list)  # the YAML file and every CSV it names
 
     def in_scenario(self, scenario: str) -> "Instance":
         """This instance with the units present as in one scenario (for replay)."""
@@ -305,6 +310,7 @@ def loads(raw_bytes: bytes | str, path: str | Path = "<string>") -> Instance:
         raise InstanceError(sorted(reader.problems, key=lambda p: (p.file != str(path), p.file,
                                                                    p.line or 0)))
     instance.sha256 = hashlib.sha256(raw_bytes).hexdigest()
+    instance.sources = list(dict.fromkeys(reader.sources))
     return instance
 
 
@@ -319,6 +325,9 @@ class _Reader:
         self.row_files: dict[str, str] = {}  # table -> file its rows came from
         self.row_lines: dict[str, list[int]] = {}  # table -> line of each row
         self.all_ids: dict[str, set[str]] = {}  # table -> ids of every row, valid or not
+        self.sources: list[Path] = [path]  # every file the instance reads
+        self.reported: set[Problem] = set()
+        self.unread: set[str] = set()  # tables whose CSV could not be read (already reported)
 
     # -- reporting
 
@@ -333,7 +342,8 @@ class _Reader:
             line = self.lines.get(key + ((field,) if field and row is None else ()),
                                   self.lines.get(key))
         problem = Problem(file, message, table, row, row_id, field, line)
-        if problem not in self.problems:  # a range whose two ends are the same bad label
+        if problem not in self.reported:  # a range whose two ends are the same bad label
+            self.reported.add(problem)
             self.problems.append(problem)
 
     # -- parsing
@@ -344,15 +354,25 @@ class _Reader:
         except UnicodeDecodeError as error:
             self.problems.append(Problem(self.file, f"not UTF-8 text ({error.reason} at byte {error.start})"))
             return None
+        loader = YAML_LOADER(text)
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            document = yaml.safe_load(text)
+            node = loader.get_single_node()
+            trouble = _alias_trouble(node) if node is not None else None
+            if trouble is not None:
+                self.problems.append(Problem(self.file, trouble[0], line=trouble[1]))
+                return None
+            document = loader.construct_document(node) if node is not None else None
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = mark.line + 1 if mark else None
             self.problems.append(Problem(self.file, f"not valid YAML: {getattr(error, 'problem', error)}",
                                          line=line))
             return None
+        except RecursionError:
+            self.problems.append(Problem(self.file, "not valid YAML here: nested too deeply"))
+            return None
+        finally:
+            loader.dispose()
         if not isinstance(document, dict):
             self.problems.append(Problem(self.file, "expected a YAML mapping at the top level "
                                          "(layerdef: 1, horizon, layers, sites, ...)"))
@@ -522,35 +542,35 @@ class _Reader:
         return parsed
 
     def read_csv(self, table: str, relative: str) -> list[dict] | None:
-        """Rows of a CSV table as dicts, `;`-separated lists split, empty cells dropped."""
-        path = (self.path.parent / relative)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            self.problem(f"cannot read CSV {relative!r}: {reason}", table=table)
+        """Rows of a CSV table as dicts, `;`-separated lists split, empty cells dropped. A file
+        whose header names none of the table's columns is reported once, its lines not echoed
+        (`units: ../../etc/passwd` printed the file back, a problem per line)."""
+        path = self.path.parent / relative
+        self.sources.append(path)
+        content, problems = read_csv_table(path, table, relative, self.file)
+        for problem in problems:
+            if problem.file == self.file:  # the file cannot be read: located where it is named
+                self.problem(problem.message, table=table)
+            else:
+                self.problems.append(problem)
+        if content is None:
+            self.unread.add(table)
             return None
-        reader = csv.reader(io.StringIO(text))
-        try:
-            records = list(reader)
-        except csv.Error as error:
-            self.problems.append(Problem(str(path), f"broken CSV: {error}", table,
-                                         line=reader.line_num))
+        header = content.header
+        expected = (set(ROW_MODELS[table].model_fields) if table in ROW_MODELS
+                    else {"position", "site", "system", "layer"})
+        if not expected & set(header):
+            self.unread.add(table)
+            self.problems.append(Problem(str(path), "the first line is not a header of this table "
+                                         f"(expected columns such as {', '.join(sorted(expected))}); "
+                                         "is this the right file?", table, line=content.header_line))
             return None
-        if not records:
-            self.problems.append(Problem(str(path), "empty CSV file: expected a header row", table))
-            return None
-        header = [name.strip() for name in records[0]]
-        rows, lines = [], []
-        line = 1
-        for record in records[1:]:
-            line += 1
-            if not any(cell.strip() for cell in record):
-                continue
+        rows = []
+        for index, (record, line) in enumerate(zip(content.records, content.lines)):
             if len(record) != len(header):
                 self.problems.append(Problem(
                     str(path), f"{len(record)} fields where the header has {len(header)}",
-                    table, len(rows), line=line))
+                    table, index, line=line))
             row = {}
             for name, cell in zip(header, record):
                 cell = cell.strip()
@@ -558,9 +578,8 @@ class _Reader:
                     continue
                 row[name] = _split_csv_cell(table, name, cell)
             rows.append(row)
-            lines.append(line)
         self.row_files[table] = str(path)
-        self.row_lines[table] = lines
+        self.row_lines[table] = content.lines
         return rows
 
     # -- cross-table checks and arrays
@@ -575,9 +594,10 @@ class _Reader:
         offers = [r for r in rows["substitutes"] if r is not None]
         site_index = {s.id: i for i, s in enumerate(sites)}
         position_index = {p.id: i for i, p in enumerate(positions)}
+        position_rows = [row for row, _ in self.indexed("positions", rows)]
 
         for table, entries in (("sites", sites), ("positions", positions), ("units", units)):
-            if not entries and not any(r is None for r in rows[table]):
+            if not entries and not any(r is None for r in rows[table]) and table not in self.unread:
                 self.problem("the table is empty; expected at least one row", table=table)
 
         used_systems = list(dict.fromkeys([u.system for u in units] + [f.system for f in offers]))
@@ -626,8 +646,7 @@ class _Reader:
         present = np.ones((len(units), len(periods)), dtype=bool)
         home_count = np.zeros(len(positions), dtype=np.int64)
         home_rows: dict[int, list[str]] = {}
-        for row, unit in self.indexed("units", rows):
-            u = units.index(unit)
+        for u, (row, unit) in enumerate(self.indexed("units", rows)):
             if unit.system not in systems:
                 self.problem(f"system {unit.system!r} is not in the catalog or `systems` "
                              f"(known: {', '.join(sorted(systems))})", "units", row, unit.id, "system")
@@ -649,13 +668,12 @@ class _Reader:
             if count > positions[p].capacity:
                 self.problem(f"capacity {positions[p].capacity} but {count} units have it as home "
                              f"({', '.join(home_rows[p])}); the reference posture must fit",
-                             "positions", rows["positions"].index(positions[p]), positions[p].id,
+                             "positions", position_rows[p], positions[p].id,
                              "capacity")
 
         earliest = np.zeros(len(offers), dtype=np.int64)
         max_periods = np.zeros(len(offers), dtype=np.int64)
-        for row, offer in self.indexed("substitutes", rows):
-            f = offers.index(offer)
+        for f, (row, offer) in enumerate(self.indexed("substitutes", rows)):
             if offer.system not in systems:
                 self.problem(f"system {offer.system!r} is not in the catalog or `systems` "
                              f"(known: {', '.join(sorted(systems))})", "substitutes", row, offer.id,
@@ -671,6 +689,14 @@ class _Reader:
             if offer.min_periods > max_periods[f]:
                 self.problem(f"min_periods {offer.min_periods} > max_periods {max_periods[f]}",
                              "substitutes", row, offer.id, "min_periods")
+
+        offer_ids = {offer.id for offer in offers}
+        for row, unit in self.indexed("units", rows):
+            offer, _, number = unit.id.rpartition("#")
+            if offer in offer_ids and number.isdigit():
+                self.problem(f"{unit.id!r} is the name of a unit of substitute offer {offer!r} "
+                             f"({offer}#1 .. {offer}#count); give the unit another id",
+                             "units", row, unit.id, "id")
 
         explicit = None
         if doc.get("coverage") is not None:
@@ -839,11 +865,51 @@ def _split_csv_cell(table: str, column: str, cell: str) -> Any:
     return parts
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _alias_trouble(root: yaml.Node) -> tuple[str, int] | None:
+    """Why a node tree cannot be read safely, and where: an alias that contains itself (which
+    no data can hold), or aliases that would expand the document past `MAX_ALIAS_NODES` more
+    nodes than it has ("billion laughs": 822 bytes grew past 3 GB). None when it can."""
+    size: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            size[id(node)] = 1 + sum(size[id(child)] for child in _children(node))
+            entered.discard(id(node))
+            continue
+        if id(node) in size:
+            continue
+        entered.add(id(node))
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in entered:
+                return (f"not valid here: an alias refers to a node that contains it (line "
+                        f"{child.start_mark.line + 1}); such data has no end", node.start_mark.line + 1)
+            if id(child) not in size:
+                stack.append((child, False))
+    expanded, distinct = size[id(root)], len(size)
+    if expanded - distinct > max(MAX_ALIAS_NODES, distinct):
+        return (f"refused: its aliases expand {distinct} nodes to {expanded}; at most "
+                f"{max(MAX_ALIAS_NODES, distinct)} more nodes than the file has are read", 1)
+    return None
+
+
 def _record_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
     """Map each mapping key / sequence item path to its 1-based line in the YAML file."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue  # a mapping used as a key: the schema reports it, at its parent's line
             child = path + (key.value,)
             lines[child] = key.start_mark.line + 1
             _record_lines(value, child, lines)
