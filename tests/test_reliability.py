@@ -344,3 +344,72 @@ def test_a_write_that_fails_after_the_check_is_exit_2(korea_copy, monkeypatch):
     monkeypatch.setattr(Solution, "write", read_only)
     result = run("solve", korea_copy, "-q", "-o", korea_copy.parent / "plan.json")
     assert result.exit_code == 2 and "cannot write: Read-only file system" in result.output
+
+
+# ----------------------------------------------------------------------------- smaller things
+
+
+def test_ctrl_c_exits_130_not_1(korea_copy, monkeypatch):
+    import sys
+
+    solving = sys.modules["layerdef.solve"]  # the package's `solve` is the function
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(solving, "solve", interrupted)
+    result = run("solve", korea_copy, "-q")
+    assert result.exit_code == 130 and "interrupted" in result.output
+
+
+def test_a_zero_reference_has_no_share(tmp_path):
+    document = everyone_away(SMALL)
+    for site in document["sites"]:
+        site.pop("require", None)
+        site["weight"] = 0
+    load_document(document, tmp_path)
+    result = run("solve", tmp_path / "instance.yaml", "-q")
+    assert result.exit_code == 0
+    assert "n/a of the reference (0)" in result.output and "100.0%" not in result.output
+
+
+def test_a_missing_horizon_says_what_to_write(tmp_path):
+    document = copy.deepcopy(SMALL)
+    del document["horizon"]
+    path = tmp_path / "instance.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = run("validate", path)
+    assert "horizon: missing; give {start: YYYY-MM, periods: N}" in result.output
+    assert "None" not in result.output
+
+
+def test_an_infeasibility_no_single_limit_explains_says_so_and_what_would(tmp_path):
+    document = {
+        "layerdef": 1, "name": "nobind", "horizon": {"labels": ["1", "2"]},
+        "layers": {"lower": {"weight": 1.0}},
+        "sites": [{"id": "a", "lat": 36.0, "lon": 127.0, "require": {"lower": 1}},
+                  {"id": "c", "lat": 38.0, "lon": 129.0, "require": {"lower": 1}}],
+        "positions": [{"id": "pa", "at": "a"}, {"id": "pc", "at": "c"}],
+        "units": [{"id": "u1", "system": "PAC-3", "owner": "US", "home": "pa"}]}
+    load_document(document, tmp_path)
+    result = run("solve", tmp_path / "instance.yaml", "-q")
+    assert result.exit_code == 3
+    assert "binding: no single limit or absence" in result.output
+    assert "what would: more units (or substitute offers) of PAC-3 in 1..2 at pc" in result.output
+
+
+def test_capacity_and_hosts_are_named_when_they_bind(tmp_path):
+    document = {
+        "layerdef": 1, "name": "hosts-bind", "horizon": {"labels": ["1"]},
+        "layers": {"lower": {"weight": 1.0}},
+        "sites": [{"id": "a", "lat": 36.0, "lon": 127.0, "require": {"lower": 1}},
+                  {"id": "c", "lat": 38.0, "lon": 129.0}],
+        "positions": [{"id": "pa", "at": "a", "hosts": ["ROK"]}, {"id": "pc", "at": "c"}],
+        "units": [{"id": "u1", "system": "PAC-3", "owner": "US", "home": "pc"},
+                  {"id": "k1", "system": "KM-SAM", "owner": "ROK", "home": "pc", "fixed": True}]}
+    document["positions"][1]["capacity"] = 2
+    load_document(document, tmp_path)
+    result = run("solve", tmp_path / "instance.yaml", "-q")
+    assert result.exit_code == 3
+    assert "binding: the hosts of the positions" in result.output
+    assert "binding: the fixed units" in result.output

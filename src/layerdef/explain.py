@@ -82,6 +82,47 @@ def explain_infeasibility(instance: Instance, objective: str, options) -> list[s
             names = ", ".join(instance.unit_ids[u] for u in np.nonzero(away)[0])
             lines.append(f"  binding: the absence of {names}; with every unit present the "
                          f"shortfall would be {relaxed:g}")
+    for words, change in _position_relaxations(instance):
+        relaxed_units, relaxed_value = elastic_shortfall(dataclasses.replace(instance, **change),
+                                                         objective, options)
+        relaxed = sum(relaxed_units.values()) + sum(relaxed_value.values())
+        if relaxed < total - 1e-9:
+            lines.append(f"  binding: {words}; without it the shortfall would be {relaxed:g}")
+    if not any(line.startswith("  binding:") or line.startswith("  why:") for line in lines):
+        lines.append("  binding: no single limit or absence; lifting each one alone (budget, move "
+                     "limits, capacities, hosts, fixed units, units away) leaves the shortfall")
+        lines += _what_would_help(instance, units)
+    return lines
+
+
+def _position_relaxations(instance: Instance) -> list[tuple[str, dict]]:
+    """Where units may stand, relaxed one rule at a time: capacities, hosts, fixed units."""
+    most = len(instance.unit_ids) + int(instance.offer_count.sum())
+    relaxations = []
+    if (instance.capacity < most).any():
+        relaxations.append(("the capacity of the positions",
+                            {"capacity": np.full_like(instance.capacity, most)}))
+    if not instance.admits.all():
+        relaxations.append(("the hosts of the positions (who may stand where)",
+                            {"admits": np.ones_like(instance.admits)}))
+    if instance.unit_fixed.any():
+        relaxations.append(("the fixed units", {"unit_fixed": np.zeros_like(instance.unit_fixed)}))
+    return relaxations
+
+
+def _what_would_help(instance: Instance, units: dict) -> list[str]:
+    """Per unmet requirement, which systems could meet it from which positions."""
+    lines = []
+    for (s, l), periods in _group(units).items():
+        reach = instance.cover[:, :, s, l]
+        systems = [instance.systems[k] for k in np.nonzero(reach.any(axis=1))[0]]
+        positions = [instance.position_ids[p] for p in np.nonzero(reach.any(axis=0))[0]]
+        if systems:
+            lines.append(f"  what would: more units (or substitute offers) of {', '.join(systems)} "
+                         f"in {_span(instance, periods)} at {', '.join(positions[:6])}"
+                         f"{' ...' if len(positions) > 6 else ''}, or a "
+                         f"requirement of less than {instance.requirement[s, l]} at "
+                         f"{instance.site_ids[s]} ({instance.layers[l]})")
     return lines
 
 

@@ -412,6 +412,10 @@ class _Reader:
                              objective, float(target))
 
     def horizon(self, spec: Any) -> list[str] | None:
+        if spec is None:
+            self.problem("missing; give {start: YYYY-MM, periods: N} or {labels: [...]}",
+                         table="horizon")
+            return None
         horizon = self.single("horizon", HorizonSpec, spec)
         if horizon is None:
             return None

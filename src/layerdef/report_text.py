@@ -48,14 +48,13 @@ def solution_summary(plan: "Solution") -> str:
         return hedged_summary(plan)
     objective = plan.objective
     reference, current = plan.reference["coverage"], plan.current["coverage"]
-    share = objective["coverage"] / reference if reference else 1.0
     gap_text = ("" if plan.status == "optimal" else ", gap unknown (no bound yet)"
                 if plan.gap is None else f", gap {plan.gap:.3%}")
     lines = [
         f"{plan.instance['name']}: {plan.status}{gap_text} ({plan.objective_kind}, "
         f"{plan.wall_s:.2f} s, HiGHS {plan.solver.get('version', '')}). {NOTICE}",
-        f"coverage {objective['coverage']:.4g} = {share:.1%} of the reference "
-        f"({reference:.4g}); current posture {current:.4g} ({current / reference if reference else 1:.1%})",
+        f"coverage {objective['coverage']:.4g} = {_share(objective['coverage'], reference)} of the "
+        f"reference ({reference:.4g}); current posture {current:.4g} ({_share(current, reference)})",
         f"substitute cost {objective['substitute_cost']:g}, moves {objective['moves']}",
         "",
         format_table(plan.summary[["period", "plan", "current", "reference", "share_of_reference",
@@ -118,7 +117,7 @@ def hedged_summary(plan: "Solution") -> str:
         f"scenarios for the {measure} coverage, {plan.wall_s:.2f} s, HiGHS "
         f"{plan.solver.get('version', '')}). {NOTICE}",
         f"expected coverage {objective['coverage']:.4g} = "
-        f"{objective['coverage'] / reference if reference else 1:.1%} of the reference "
+        f"{_share(objective['coverage'], reference)} of the reference "
         f"({reference:.4g}); current posture {current:.4g}",
         f"expected substitute cost {objective['substitute_cost']:.4g}, expected moves "
         f"{objective['moves']:.4g}", "",
@@ -194,3 +193,9 @@ def value_lines(values: dict) -> list[str]:
         f"{values['hedged']:.4g} hedged; expected cost {values['perfect_cost']:.4g} vs "
         f"{values['hedged_cost']:.4g}",
     ]
+
+
+def _share(value: float, reference: float) -> str:
+    """A share of the reference coverage; with nothing in the reference there is no share
+    ("100.0% of the reference (0)" said a plan of 0 was whole)."""
+    return f"{value / reference:.1%}" if reference else "n/a"
