@@ -413,3 +413,21 @@ def test_capacity_and_hosts_are_named_when_they_bind(tmp_path):
     assert result.exit_code == 3
     assert "binding: the hosts of the positions" in result.output
     assert "binding: the fixed units" in result.output
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["substitutes"][0].update(cost=1e-9), "cost 1e-09 is below 1e-06"),
+    (lambda d: d["substitutes"].append({**d["substitutes"][0], "id": "dear", "cost": 1e9}),
+     "cost 1e+09 is more than 100000 times that of 'sub'"),
+    (lambda d: d.update(depth_weights=[1e9, 1.0, 0.0]), "the weights span more than a factor 1e+06"),
+])
+def test_magnitudes_highs_cannot_hold_exactly_are_located(tmp_path, mutate, expected):
+    """Found by the fuzz campaign: a cost of 1e-9 (HiGHS drops such coefficients) let a plan
+    spend 3e-9 of a budget of 0, costs of 1e9 and 0.001 side by side let 0.002 pass a budget of
+    0.001, and depth weights of 1e9 and 1 miscounted moves: PlanCheckError, exit 1."""
+    document = copy.deepcopy(SMALL)
+    mutate(document)
+    path = tmp_path / "instance.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = run("validate", path)
+    assert result.exit_code == 2 and expected in result.output

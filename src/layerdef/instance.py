@@ -47,6 +47,12 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: solver's arithmetic never overflow (a capacity of 2**63 must be a located problem, not a crash).
 MAX_COUNT = 100_000
 MAX_AMOUNT = 1e9
+#: nonzero offer costs are at least this (HiGHS drops matrix entries of 1e-9 and below) and
+#: within this ratio of each other (its integrality tolerance is 1e-6)
+MIN_COST = 1e-6
+MAX_COST_RATIO = 1e5
+#: nonzero depth weights within this ratio (1e9 to 1 miscounted moves: the fuzz campaign)
+MAX_DEPTH_RATIO = 1e6
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
@@ -469,6 +475,11 @@ class _Reader:
         if not ok:
             return None
         weights = np.array(spec, dtype=float)
+        positive = weights[weights > 0]
+        if len(positive) and positive.max() > MAX_DEPTH_RATIO * positive.min():
+            self.problem(f"the weights span more than a factor {MAX_DEPTH_RATIO:g} ({positive.max():g} "
+                         f"to {positive.min():g}); levels so far apart cannot be weighed exactly "
+                         "together (give 0 for a level worth nothing)", table="depth_weights")
         for i in np.nonzero(np.diff(weights) > 0)[0]:
             self.problem(f"entry {i + 1} ({weights[i + 1]}) is larger than entry {i} "
                          f"({weights[i]}); depth weights must be non-increasing",
@@ -690,6 +701,10 @@ class _Reader:
                 else:
                     earliest[f] = period_index[offer.earliest]
             max_periods[f] = offer.max_periods if offer.max_periods is not None else len(periods)
+            if 0 < offer.cost < MIN_COST:
+                self.problem(f"cost {offer.cost:g} is below {MIN_COST:g}: HiGHS takes such a "
+                             "coefficient for 0 (give 0, or scale every cost and the budget up)",
+                             "substitutes", row, offer.id, "cost")
             if offer.min_periods > max_periods[f]:
                 self.problem(f"min_periods {offer.min_periods} > max_periods {max_periods[f]}",
                              "substitutes", row, offer.id, "min_periods")
@@ -701,6 +716,8 @@ class _Reader:
                 self.problem(f"{unit.id!r} is the name of a unit of substitute offer {offer!r} "
                              f"({offer}#1 .. {offer}#count); give the unit another id",
                              "units", row, unit.id, "id")
+
+        self.cost_range(offers, rows)
 
         explicit = None
         if doc.get("coverage") is not None:
@@ -748,6 +765,20 @@ class _Reader:
             explicit_coverage=explicit, scenario_ids=scenarios[0],
             scenario_probability=scenarios[1], scenario_present=scenarios[2],
         )
+
+    def cost_range(self, offers: list[SubstituteRow], rows: dict[str, list]) -> None:
+        """Nonzero offer costs within `MAX_COST_RATIO` of each other: HiGHS takes a count within
+        1e-6 of a whole number as whole, so a cost a million times another could hide a period of
+        the cheaper one in the budget (cost 0.002 within a budget of 0.001 beside a cost of 1e9)."""
+        priced = [(row, offer) for row, offer in self.indexed("substitutes", rows) if offer.cost > 0]
+        if not priced:
+            return
+        cheapest = min(priced, key=lambda item: item[1].cost)[1]
+        for row, offer in priced:
+            if offer.cost > MAX_COST_RATIO * cheapest.cost:
+                self.problem(f"cost {offer.cost:g} is more than {MAX_COST_RATIO:g} times that of "
+                             f"{cheapest.id!r} ({cheapest.cost:g}); costs so far apart cannot be "
+                             "held exactly in one budget", "substitutes", row, offer.id, "cost")
 
     def scenario_table(self, spec: Any, unit_index: dict[str, int], present: np.ndarray,
                        period_index: dict[str, int]) -> tuple[list[str], np.ndarray, np.ndarray]:
