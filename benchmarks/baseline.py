@@ -9,8 +9,8 @@ what the classes of interchangeable units buy.
 
 from __future__ import annotations
 
-from layerdef.instance import Instance
-from layerdef.model import Formulation, UnitClass, formulate
+from layerdef.core.instance import Instance
+from layerdef.model.formulation import Formulation, UnitClass, formulate
 
 
 def per_unit_classes(instance: Instance) -> list[UnitClass]:

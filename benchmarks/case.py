@@ -25,11 +25,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import formulate_per_unit  # noqa: E402
-from layerdef.evaluate import evaluate  # noqa: E402
-from layerdef.instance import load  # noqa: E402
-from layerdef.model import formulate  # noqa: E402
-from layerdef.solve import (HighsBackend, SolverOptions, coverage_bound,  # noqa: E402
-                            lexicographic_stages, starting_plan)
+
+from layerdef.core.evaluate import evaluate  # noqa: E402
+from layerdef.io.reader import load  # noqa: E402
+from layerdef.model.formulation import formulate  # noqa: E402
+from layerdef.solve.backend import HighsBackend, SolverOptions, lexicographic_stages  # noqa: E402
+from layerdef.solve.deterministic import coverage_bound, starting_plan  # noqa: E402
 
 
 def time_to_gap(trace: list[tuple[float, float, float]], target: float) -> float | None:

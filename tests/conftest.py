@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from layerdef.instance import loads
+from layerdef.io.reader import loads
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCES = ROOT / "instances"

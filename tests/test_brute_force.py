@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from brute_force import brute_force
 from conftest import load_document
-from layerdef.evaluate import evaluate
-from layerdef.solve import InfeasibleError, solve
+
+from layerdef.core.evaluate import evaluate
+from layerdef.errors import InfeasibleError
+from layerdef.solve import solve
 
 SEEDS = range(60)
 
@@ -135,7 +136,7 @@ def check_against_enumeration(inst) -> None:
 def test_stages_one_after_another_equal_enumeration(seed, tmp_path, monkeypatch):
     """Without a decimal grid for coverage (forced here) coverage, cost and moves are solved
     in stages one after another, and still equal the enumeration."""
-    import layerdef.model as model
+    from layerdef.model import formulation as model
 
     monkeypatch.setattr(model, "coverage_first_weight", lambda *args: None)
     inst = load_document(random_document(seed, tmp_path), tmp_path)
@@ -145,7 +146,7 @@ def test_stages_one_after_another_equal_enumeration(seed, tmp_path, monkeypatch)
 
 def test_coverage_cost_moves_is_used_on_a_grid(tmp_path):
     """The random instances lie on a decimal grid, so the tests above solve them in one stage."""
-    from layerdef.model import formulate
+    from layerdef.model.formulation import formulate
 
     inst = load_document(random_document(0, tmp_path), tmp_path)
     form = formulate(inst)
@@ -157,8 +158,9 @@ def test_one_stage_plan_that_falls_short_of_its_bound_is_solved_in_stages(seed, 
     """A one-stage plan whose evaluation is worse than HiGHS's bound (as phantom coverage
     bought by integrality tolerances would make it; faked here) is solved again in stages,
     to the same optimum."""
-    from layerdef.model import formulate
-    from layerdef.solve import HighsBackend, SolverOptions, restore_posture, run_lexicographic
+    from layerdef.model.formulation import formulate
+    from layerdef.solve.backend import HighsBackend, SolverOptions
+    from layerdef.solve.deterministic import restore_posture, run_lexicographic
 
     inst = load_document(random_document(seed, tmp_path), tmp_path)
     form = formulate(inst, "coverage")
@@ -179,7 +181,7 @@ def test_one_stage_plan_that_falls_short_of_its_bound_is_solved_in_stages(seed, 
 def test_big_models_keep_coverage_in_its_own_stage(tmp_path, monkeypatch):
     """Above ONE_STAGE_MAX_NONZEROS the stages stay apart (HiGHS's presolve ran past the time
     limit on a big model with the weighted objective), and the answer is the same."""
-    import layerdef.model as model
+    from layerdef.model import formulation as model
 
     inst = load_document(random_document(5, tmp_path), tmp_path)
     one = solve(inst)

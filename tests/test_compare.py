@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import INSTANCES
 
 import layerdef
-from conftest import INSTANCES
 from layerdef.cli import main
-from layerdef.compare import compare
+from layerdef.report.compare import compare
 
 TEXTBOOK = INSTANCES / "textbook"
 

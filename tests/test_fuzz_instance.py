@@ -7,13 +7,13 @@ import copy
 
 import yaml
 from click.testing import CliRunner
+from conftest import SMALL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SMALL
 from layerdef.cli import main
-from layerdef.instance import loads
-from layerdef.problems import InstanceError
+from layerdef.errors import InstanceError
+from layerdef.io.reader import loads
 
 values = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-10**30, max_value=10**30),

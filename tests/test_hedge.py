@@ -9,13 +9,13 @@ import json
 
 import numpy as np
 import pytest
+from brute_force import brute_force_hedged
+from conftest import INSTANCES, load_document, rows_and_bounds_hold
+from test_brute_force import random_document
 
 import layerdef
-from conftest import INSTANCES, load_document, rows_and_bounds_hold
-from layerdef.hedge import solve_hedged
-from layerdef.replay import replay
-from brute_force import brute_force_hedged
-from test_brute_force import random_document
+from layerdef.core.replay import replay
+from layerdef.solve.hedged import solve_hedged
 
 LEAD = {
     "layerdef": 1, "name": "lead", "horizon": {"labels": ["1", "2", "3", "4"]},
@@ -189,9 +189,9 @@ def test_hedged_solve_through_the_cli(tmp_path):
     """The lead instance by hand: the plan for `early` (most likely of equals) replayed in
     `late` covers 30 (u leaves in 3 and nothing replaces it), so VSS = 40 - (40 + 30) / 2 = 5;
     perfect foresight covers 40 at cost 1 in both: EVPI 0 in coverage, 0.5 in cost."""
-    from click.testing import CliRunner
     import pandas as pd
     import yaml
+    from click.testing import CliRunner
 
     from layerdef.cli import main
 
@@ -265,15 +265,15 @@ def test_worst_case_risk_trades_expectation_for_the_worst_scenario(tmp_path):
 
 @pytest.mark.parametrize("seed", [1, 4, 6, 8])
 @pytest.mark.parametrize("objective, module, weight", [
-    ("cost_then_moves", "layerdef.hedge", "cost_then_moves_weight"),  # and then coverage alone
-    ("coverage_cost_moves", "layerdef.model", "coverage_first_weight")])
+    ("cost_then_moves", "layerdef.solve.hedged", "cost_then_moves_weight"),  # and then coverage alone
+    ("coverage_cost_moves", "layerdef.model.formulation", "coverage_first_weight")])
 def test_weighted_stage_equals_the_stages(seed, objective, module, weight, tmp_path, monkeypatch):
     """A weighted stage (expected cost + moves; expected coverage, cost and moves) is exact:
     the same figures as the stages one after the other (forced by pretending no decimal grid
     exists)."""
     import importlib
 
-    import layerdef.hedge as hedge
+    from layerdef.solve import hedged as hedge
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
     assert objective in hedge.formulate_hedged(inst).form.objectives
@@ -290,7 +290,7 @@ def test_tying_what_follows_the_decisions_keeps_the_optimum(seed, risk, tmp_path
     """Coverage levels, unit counts and moves tied wherever histories agree (`FOLLOWING`) give
     the same expected (or worst) coverage, expected cost and moves as the model without those
     rows (under `worst`, expected coverage is no objective and may differ)."""
-    import layerdef.hedge as hedge
+    from layerdef.solve import hedged as hedge
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
     tied_rows = hedge.formulate_hedged(inst, risk).form.rows["nonanticipativity"].size
@@ -329,7 +329,7 @@ def test_no_hedged_plan_is_explained(tmp_path):
 def test_a_budget_frontier_of_hedged_plans(tmp_path):
     """By hand on the lead instance: nothing buys nothing (30); one period of budget covers the
     early scenario only, as the request is made before it is known (35); two cover both (40)."""
-    from layerdef.studies import frontier
+    from layerdef.studies.frontier import frontier
 
     table = frontier(load_document(LEAD, tmp_path), [0, 1, 2])
     assert table["coverage"].tolist() == pytest.approx([30.0, 35.0, 40.0])
@@ -341,7 +341,7 @@ def test_values_of_information_alongside_or_afterwards(cores, tmp_path, monkeypa
     """The scenarios alone are solved in a second process while the hedged plan is solved when
     there are cores for it, here afterwards on one core: the same values either way (the lead
     instance by hand: VSS 5 in coverage, EVPI 0 in coverage and 0.5 in cost)."""
-    import layerdef.hedge as hedge
+    from layerdef.solve import hedged as hedge
 
     monkeypatch.setattr(hedge.os, "cpu_count", lambda: cores)
     inst = load_document(LEAD, tmp_path)
@@ -391,7 +391,7 @@ def test_the_second_process_stops_when_the_first_is_killed(signal_name):
     import sys
     import time
 
-    script = ("import time, layerdef; from layerdef.hedge import _Alone\n"
+    script = ("import time, layerdef; from layerdef.solve.hedged import _Alone\n"
               f"inst = layerdef.load({str(INSTANCES / 'korea-2025-replay.yaml')!r})\n"
               "alone = _Alone(inst, None, 0.0, None, False)\n"
               "print(alone.process.pid if alone.process else -1, flush=True)\n"
@@ -428,7 +428,7 @@ def test_the_second_process_stops_when_the_first_is_killed(signal_name):
 def test_what_to_do_now_is_in_period_order(seed, tmp_path):
     """`show` lists the common moves and substitute requests period by period (requests had
     come after every move, a request due in the first period after a move in the third)."""
-    from layerdef.report_text import hedged_summary
+    from layerdef.report.text import hedged_summary
 
     inst = load_document(random_scenario_document(seed, tmp_path), tmp_path)
     plan = layerdef.solve(inst, values=False)
@@ -442,7 +442,7 @@ def test_what_to_do_now_is_in_period_order(seed, tmp_path):
 def test_an_infeasibility_survives_the_trip_between_processes():
     import pickle
 
-    from layerdef.solve import InfeasibleError
+    from layerdef.errors import InfeasibleError
 
     error = pickle.loads(pickle.dumps(InfeasibleError(["requirement a: short in 1-2", "lift the budget"])))
     assert error.explanation == ["requirement a: short in 1-2", "lift the budget"]
@@ -450,7 +450,7 @@ def test_an_infeasibility_survives_the_trip_between_processes():
 
 def test_the_scenarios_alone_are_solved_here_when_the_second_process_dies(tmp_path, monkeypatch):
     """A second process killed before it answers (out of memory, say) must not hang the solve."""
-    import layerdef.hedge as hedge
+    from layerdef.solve import hedged as hedge
 
     monkeypatch.setattr(hedge.os, "cpu_count", lambda: 2)
     inst = load_document(LEAD, tmp_path)
@@ -467,8 +467,8 @@ def test_hedged_start_is_a_plan_of_the_hedged_model(seed, risk, tmp_path):
     """The start handed to HiGHS (each scenario's greedy plan played in every scenario, or the
     first period's greedy moves) meets every row of the hedged model, non-anticipativity
     included, and scores at least what the first period's moves alone do."""
-    from layerdef.evaluate import evaluate
-    from layerdef.hedge import formulate_hedged, hedged_start
+    from layerdef.core.evaluate import evaluate
+    from layerdef.solve.hedged import formulate_hedged, hedged_start
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
     hedged = formulate_hedged(inst, risk)
@@ -486,7 +486,7 @@ def test_korea_replay_start_plays_a_scenario_plan_without_extra_moves():
     """In the 2025 replay, a plan made for one return date, played where the batteries come
     back earlier, puts them where the plan first wants them (returns are not moves): every
     scenario's plan is then playable everywhere, and the start beats the first period's moves."""
-    from layerdef.hedge import formulate_hedged, hedged_start
+    from layerdef.solve.hedged import formulate_hedged, hedged_start
 
     inst = layerdef.load(INSTANCES / "korea-2025-replay.yaml")
     hedged = formulate_hedged(inst)
@@ -502,7 +502,7 @@ def test_hedged_bound_is_reported_in_expected_coverage(seed, tmp_path):
     """The one weighted stage's bound is reported as expected coverage (what a time-limited
     plan's gap is computed from): at the optimum, the plan's own expected coverage, within the
     grid step, never the weighted objective's number."""
-    from layerdef.hedge import formulate_hedged
+    from layerdef.solve.hedged import formulate_hedged
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
     form = formulate_hedged(inst).form

@@ -6,13 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import load_document, rows_and_bounds_hold
-from layerdef.evaluate import evaluate
-from layerdef.solve import solve
-from layerdef.heuristic import _relocate, _request, greedy_plan, greedy_posture, improve_plan
-from layerdef.model import formulate, posture_solution
 from test_brute_force import random_document
+
+from layerdef.core.evaluate import evaluate
+from layerdef.model.formulation import formulate, posture_solution
+from layerdef.solve import solve
+from layerdef.solve.heuristic import (
+    _relocate,
+    _request,
+    greedy_plan,
+    greedy_posture,
+    improve_plan,
+)
 
 STAGGERED = {
     "layerdef": 1, "name": "staggered", "horizon": {"labels": ["1", "2", "3"]},

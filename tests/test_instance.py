@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import INSTANCES, load_document
+
 from layerdef.cli import main
-from layerdef.generate import generate_document
-from layerdef.instance import build_document, dump_document, load, loads
-from layerdef.problems import InstanceError
+from layerdef.errors import InstanceError
+from layerdef.io.generate import generate_document
+from layerdef.io.reader import build_document, dump_document, load, loads
 
 
 def problems_of(document: dict, tmp_path) -> list[str]:

@@ -9,15 +9,15 @@ import os
 
 import pytest
 import yaml
-from click.testing import CliRunner
-
 from brute_force import brute_force
+from click.testing import CliRunner
 from conftest import ROOT, SMALL, load_document
-from layerdef.cli import main
-from layerdef.instance import load
-from layerdef.problems import InstanceError
-from layerdef.solve import solve
 from test_brute_force import random_document
+
+from layerdef.cli import main
+from layerdef.errors import InstanceError
+from layerdef.io.reader import load
+from layerdef.solve import solve
 
 
 def run(*args: str):
@@ -336,7 +336,7 @@ def test_an_output_folder_that_cannot_be_made_is_exit_2(korea_copy):
 def test_a_write_that_fails_after_the_check_is_exit_2(korea_copy, monkeypatch):
     import errno
 
-    from layerdef.solution import Solution
+    from layerdef.io.solution import Solution
 
     def read_only(self, path):
         raise OSError(errno.EROFS, "Read-only file system")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import INSTANCES, ROOT
+
 from layerdef.cli import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,14 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import load_document, rows_and_bounds_hold
-from layerdef.evaluate import evaluate
-from layerdef.instance import load
-from layerdef.model import formulate
-from layerdef.solve import (HighsBackend, SolverOptions, lexicographic_stages, reduced_cost_bounds,
-                            starting_plan)
 from test_brute_force import random_document
+
+import layerdef
+from layerdef.core.evaluate import evaluate
+from layerdef.io.reader import load
+from layerdef.model.formulation import formulate
+from layerdef.solve.backend import (
+    HighsBackend,
+    SolverOptions,
+    lexicographic_stages,
+    reduced_cost_bounds,
+)
+from layerdef.solve.deterministic import starting_plan
 
 KOREA = Path(__file__).resolve().parents[1] / "instances" / "korea-2025.yaml"
 
@@ -112,7 +118,7 @@ def test_the_root_step_reports_progress_on_stderr(monkeypatch, capfd):
     seconds; here every callback is due."""
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("layerdef.solve"), "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(importlib.import_module("layerdef.solve.backend"), "PROGRESS_EVERY_S", 0.0)
     inst = load(KOREA)
     form = formulate(inst)
     start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
@@ -136,7 +142,7 @@ def test_the_lagrangian_bound_is_never_below_the_lp_relaxation(tmp_path):
     every plan's): from the start's multipliers, from zero and from random ones, each checked
     at its first evaluation (no time for steps) and after a few volume steps; Korea and random
     tiny instances (those whose LP is feasible)."""
-    from layerdef.bound import depth_bound, start_multipliers
+    from layerdef.solve.bound import depth_bound, start_multipliers
 
     checked = 0
     for seed in range(16):
@@ -164,7 +170,7 @@ def test_the_lagrangian_bound_is_never_below_the_lp_relaxation(tmp_path):
 
 def test_the_lagrangian_bound_closes_in_on_korea():
     """From the start's multipliers the volume steps bring Korea's bound within 1% of its LP."""
-    from layerdef.bound import depth_bound, start_multipliers
+    from layerdef.solve.bound import depth_bound, start_multipliers
 
     inst = load(KOREA)
     form = formulate(inst, "coverage")
@@ -179,7 +185,7 @@ def test_the_lagrangian_bound_closes_in_on_korea():
 def test_at_the_lp_duals_the_lagrangian_bound_is_the_lp_bound():
     """Strong duality: with the LP relaxation's own duals on the depth rows as multipliers,
     the Lagrangian relaxation's value is the LP's (a wrong sign or a lost term would not be)."""
-    from layerdef.bound import depth_bound
+    from layerdef.solve.bound import depth_bound
 
     form = formulate(load(KOREA), "coverage")
     backend = HighsBackend(form, SolverOptions())
@@ -198,14 +204,14 @@ def _korea_made_large(monkeypatch, beyond_root: bool):
     bound for half the time, then the root LP with all the time left)."""
     import importlib
 
-    solve_module = importlib.import_module("layerdef.solve")
-    monkeypatch.setattr(solve_module, "IPM_ABOVE_NONZEROS", 0)
+    backend = importlib.import_module("layerdef.solve.backend")
+    monkeypatch.setattr(backend, "IPM_ABOVE_NONZEROS", 0)
     if beyond_root:
-        monkeypatch.setattr(solve_module, "ROOT_MAX_NONZEROS", 0)
-    monkeypatch.setattr(importlib.import_module("layerdef.model"), "ONE_STAGE_MAX_NONZEROS", 0)
-    monkeypatch.setattr(solve_module, "LAGRANGIAN_SECONDS", 1.0)
-    monkeypatch.setattr(solve_module, "EARLY_BOUND_SECONDS", 1.0)
-    return solve_module
+        monkeypatch.setattr(backend, "ROOT_MAX_NONZEROS", 0)
+    monkeypatch.setattr(importlib.import_module("layerdef.model.formulation"), "ONE_STAGE_MAX_NONZEROS", 0)
+    monkeypatch.setattr(backend, "LAGRANGIAN_SECONDS", 1.0)
+    monkeypatch.setattr(importlib.import_module("layerdef.solve.deterministic"), "EARLY_BOUND_SECONDS", 1.0)
+    return backend
 
 
 @pytest.mark.parametrize("beyond_root", [False, True])
@@ -214,7 +220,7 @@ def test_where_the_root_lp_is_slow_the_lagrangian_bound_is_reported(beyond_root,
     place: the solve reports the Lagrangian bound and the LP bound on stderr and still ends
     with the proven optimum."""
     solve_module = _korea_made_large(monkeypatch, beyond_root)
-    plan = solve_module.solve(load(KOREA), time_limit=60, log=True)
+    plan = layerdef.solve(load(KOREA), time_limit=60, log=True)
     assert plan.status == "optimal"
     assert plan.objective["coverage"] == pytest.approx(3974.55, abs=1e-6)
     err = capfd.readouterr().err
@@ -242,7 +248,7 @@ def test_a_root_lp_that_takes_all_the_time_returns_the_start_with_the_lagrangian
     original_run = solve_module.HighsBackend.run
     monkeypatch.setattr(solve_module.HighsBackend, "run",
                         lambda self, *args, **kwargs: calls.append(args) or original_run(self, *args, **kwargs))
-    plan = solve_module.solve(load(KOREA), time_limit=4, log=True)
+    plan = layerdef.solve(load(KOREA), time_limit=4, log=True)
     assert plan.status == "time_limit"
     assert re.search(r"root: LP relaxation; incumbent [0-9.]+  bound [0-9.]+  gap", capfd.readouterr().err)
     assert len(calls) == 1 and calls[0][0] <= 0  # the first stage, out of time
@@ -275,7 +281,7 @@ def test_an_objective_with_huge_coefficients_is_scaled_for_highs_and_read_back_u
     scaled by a power of two; the plan is the same and the bound, the objective HiGHS reports,
     its progress trace and the root step's LP bound come back in the objective's own units,
     the root step fixing as many columns (its reduced costs are read back unscaled)."""
-    from layerdef.solve import LARGEST_COST
+    from layerdef.solve.lp import LARGEST_COST
 
     inst = load(KOREA)
     form = formulate(inst)

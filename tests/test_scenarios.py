@@ -8,11 +8,11 @@ import copy
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import load_document
 
 import layerdef
-from conftest import load_document
 from layerdef.cli import main
-from layerdef.replay import replay
+from layerdef.core.replay import replay
 
 BASE = {
     "layerdef": 1, "name": "returns", "horizon": {"labels": ["1", "2", "3", "4"]},

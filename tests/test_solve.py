@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from brute_force import brute_force
 from click.testing import CliRunner
+from conftest import INSTANCES, load_document
+from test_brute_force import random_document
 
 import layerdef
-from brute_force import brute_force
-from conftest import INSTANCES, load_document
 from layerdef.cli import main
-from layerdef.solution import TABLE_COLUMNS, Solution
-from test_brute_force import random_document
+from layerdef.io.solution import TABLE_COLUMNS, Solution
 
 KOREA = INSTANCES / "korea-2025.yaml"
 
@@ -168,8 +168,8 @@ def test_a_user_constraint_on_the_pyomo_model_is_honoured():
 
 
 def test_time_limit_returns_a_plan_with_bound_and_gap(tmp_path):
-    from layerdef.generate import generate_document
-    from layerdef.instance import dump_document
+    from layerdef.io.generate import generate_document
+    from layerdef.io.reader import dump_document
 
     path = tmp_path / "g.yaml"
     path.write_text(dump_document(generate_document(60, 60, 20, 6, seed=3)))
@@ -190,7 +190,7 @@ def test_time_limit_returns_a_plan_with_bound_and_gap(tmp_path):
 @pytest.mark.parametrize("seed", [1, 3, 5, 7, 11, 13])
 def test_a_solved_plan_as_columns_is_feasible_and_worth_the_same(seed, tmp_path):
     """plan_solution (the start handed to HiGHS) maps a posture onto the model exactly."""
-    from layerdef.model import formulate, plan_solution
+    from layerdef.model.formulation import formulate, plan_solution
 
     inst = load_document(random_document(seed, tmp_path), tmp_path)
     try:
@@ -214,9 +214,10 @@ def test_a_solved_plan_as_columns_is_feasible_and_worth_the_same(seed, tmp_path)
 def test_a_plan_cut_short_before_the_moves_stage_is_checked_against_an_overcount(tmp_path):
     """When the time runs out before moves are minimized, the model may count more moves than
     the plan makes (its move rows are >=): the check accepts that, and only that."""
-    from layerdef.evaluate import evaluate
-    from layerdef.model import formulate, plan_solution
-    from layerdef.solve import PlanCheckError, check_plan
+    from layerdef.core.evaluate import evaluate
+    from layerdef.errors import PlanCheckError
+    from layerdef.model.formulation import formulate, plan_solution
+    from layerdef.solve.deterministic import check_plan
 
     inst = load_document(random_document(3, tmp_path), tmp_path)
     plan = layerdef.solve(inst)
@@ -240,10 +241,11 @@ def test_a_plan_whose_tie_break_stage_ran_out_of_time_is_not_called_optimal(scen
     the status is time_limit, not optimal, though coverage is the optimum and its gap 0."""
     import importlib
 
-    import layerdef.model as model
     from test_hedge import random_scenario_document
 
-    solve_module = importlib.import_module("layerdef.solve")
+    from layerdef.model import formulation as model
+
+    solve_module = importlib.import_module("layerdef.solve.backend")
     document = random_scenario_document(5, tmp_path) if scenarios else random_document(5, tmp_path)
     document["objective"] = "coverage"
     inst = load_document(document, tmp_path)
@@ -267,9 +269,10 @@ def test_counts_within_the_integrality_tolerance_pass_the_check(tmp_path):
     """HiGHS takes an integer column within 1e-6 of an integer: three move columns off by
     6.7e-7 each (as a random hedged instance's were, their sum 1.3e-6 past a count) are the
     plan's own moves, while one move more or less is still caught."""
-    from layerdef.evaluate import evaluate
-    from layerdef.model import formulate, plan_solution
-    from layerdef.solve import PlanCheckError, check_plan
+    from layerdef.core.evaluate import evaluate
+    from layerdef.errors import PlanCheckError
+    from layerdef.model.formulation import formulate, plan_solution
+    from layerdef.solve.deterministic import check_plan
 
     inst = load_document(random_document(3, tmp_path), tmp_path)
     plan = layerdef.solve(inst)

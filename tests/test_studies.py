@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import INSTANCES, load_document
+from test_brute_force import random_document
 
 import layerdef
-from conftest import INSTANCES, load_document
 from layerdef.cli import main
-from layerdef.studies import frontier, parse_range, parse_vary, product_cases, sweep
-from test_brute_force import random_document
+from layerdef.studies.frontier import frontier, parse_range
+from layerdef.studies.sweep import parse_vary, product_cases, sweep
 
 WORTH = INSTANCES / "textbook" / "substitute-worth.yaml"
 VARY = ["limits.substitute_budget=0:2:1", "sites.b.weight=1,3"]

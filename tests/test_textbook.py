@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import INSTANCES
+
 from layerdef.cli import main
-from layerdef.evaluate import evaluate
-from layerdef.instance import load
-from layerdef.solve import InfeasibleError, solve
+from layerdef.core.evaluate import evaluate
+from layerdef.errors import InfeasibleError
+from layerdef.io.reader import load
+from layerdef.solve import solve
 
 TEXTBOOK = INSTANCES / "textbook"
 

@@ -7,17 +7,25 @@
     layerdef.evaluate(inst, inst.current_posture())
     model = layerdef.build_model(inst)
 
-The functions are imported here eagerly because two of them share their module's name
-(`layerdef.solve`, `layerdef.evaluate`): a lazy import would let the submodule shadow the
-function. Pyomo and HiGHS are still imported only when a model is built or solved.
+The names come from `layerdef.api`, imported eagerly: `layerdef.solve` is then the function
+(the package of the same name is `layerdef.solve` in `sys.modules`). Pyomo and HiGHS are still
+imported only when a model is built or solved.
 """
 
-from layerdef.evaluate import Evaluation, evaluate
-from layerdef.instance import Instance, load
-from layerdef.model import build_model
-from layerdef.problems import InstanceError, Problem
-from layerdef.solution import Solution
-from layerdef.solve import InfeasibleError, NoSolutionError, PlanCheckError, solve
+from layerdef.api import (
+                          Evaluation,
+                          InfeasibleError,
+                          Instance,
+                          InstanceError,
+                          NoSolutionError,
+                          PlanCheckError,
+                          Problem,
+                          Solution,
+                          build_model,
+                          evaluate,
+                          load,
+                          solve,
+)
 
 __version__ = "0.1.0"
 __all__ = ["load", "solve", "evaluate", "build_model", "Instance", "Solution", "Evaluation",

@@ -16,8 +16,7 @@ from typing import Callable
 
 import click
 
-from layerdef.problems import InstanceError
-from layerdef.solve import InfeasibleError, NoSolutionError
+from layerdef.errors import InfeasibleError, InstanceError, NoSolutionError
 
 EXIT_BUG, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 1, 2, 3, 4
 #: the shell's convention: 128 + SIGINT (Ctrl-C)
@@ -98,7 +97,7 @@ def main() -> None:
 @handles_errors
 def validate(instance: Path) -> None:
     """Check an instance; print a summary, or every problem located (exit 2)."""
-    from layerdef.instance import load
+    from layerdef.io.reader import load
 
     click.echo(load(instance).summary())
 
@@ -110,7 +109,7 @@ def validate(instance: Path) -> None:
 @handles_errors
 def build(directory: Path, output: Path, force: bool) -> None:
     """Turn DIR/settings.yaml and its CSV tables into one checked instance file."""
-    from layerdef.instance import build_document, dump_document
+    from layerdef.io.reader import build_document, dump_document
 
     check_outputs([output], force, [path for path in directory.iterdir() if path.is_file()]
                   if directory.is_dir() else [])
@@ -132,8 +131,8 @@ def build(directory: Path, output: Path, force: bool) -> None:
 def generate(sites: int, positions: int, units: int, periods: int, seed: int, output: Path,
              force: bool) -> None:
     """Write a synthetic theater instance, reproducible from the seed."""
-    from layerdef.generate import generate_document
-    from layerdef.instance import dump_document
+    from layerdef.io.generate import generate_document
+    from layerdef.io.reader import dump_document
 
     check_outputs([output], force)
     document = generate_document(sites, positions, units, periods, seed)
@@ -173,9 +172,9 @@ def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: 
           quiet: bool, force: bool) -> None:
     """Solve an instance: the plan against the current and reference postures; with scenarios,
     the hedged plan and what hedging is worth."""
-    from layerdef.instance import load
-    from layerdef.report_text import solution_summary
-    from layerdef.solution import TABLE_NAMES
+    from layerdef.io.reader import load
+    from layerdef.io.solution import TABLE_NAMES
+    from layerdef.report.text import solution_summary
     from layerdef.solve import solve as solve_instance
 
     if write_model is not None and write_model.suffix not in (".mps", ".lp"):
@@ -219,12 +218,12 @@ def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: 
 @handles_errors
 def show(solution: Path, table: str, fmt: str) -> None:
     """Print one table of a solution."""
-    from layerdef.report_text import format_table
-    from layerdef.solution import Solution
+    from layerdef.io.solution import Solution
+    from layerdef.report.text import format_table
 
     plan = Solution.read(solution)
     if fmt == "text" and table == "summary":
-        from layerdef.report_text import solution_summary
+        from layerdef.report.text import solution_summary
 
         click.echo(solution_summary(plan))
         return
@@ -239,12 +238,13 @@ def show(solution: Path, table: str, fmt: str) -> None:
 @handles_errors
 def evaluate(instance: Path, posture: Path, fmt: str) -> None:
     """Score a hand-made posture CSV (period, unit, position) without a solver."""
-    from layerdef.evaluate import evaluate as evaluate_posture
-    from layerdef.instance import load
-    from layerdef.report_text import evaluation_summary
+    from layerdef.core.evaluate import evaluate as evaluate_posture
+    from layerdef.io.csvfile import read_posture
+    from layerdef.io.reader import load
+    from layerdef.report.text import evaluation_summary
 
     inst = load(instance)
-    result = evaluate_posture(inst, posture)
+    result = evaluate_posture(inst, read_posture(posture))
     click.echo(evaluation_summary(inst, result, fmt), nl=fmt != "csv")
 
 
@@ -263,10 +263,10 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
             scenario: str | None, force: bool) -> None:
     """Reference vs current vs plans, per period and per site (figures from evaluate); with
     scenarios, in each scenario (plans made for one date are replayed) and in expectation."""
-    from layerdef.compare import compare as compare_plans
-    from layerdef.compare import compare_scenarios, render, render_scenarios
-    from layerdef.instance import load
-    from layerdef.solution import Solution
+    from layerdef.io.reader import load
+    from layerdef.io.solution import Solution
+    from layerdef.report.compare import compare as compare_plans
+    from layerdef.report.compare import compare_scenarios, render, render_scenarios
 
     inst = load(instance)
     plans = [(str(path), Solution.read(path)) for path in solutions]
@@ -296,10 +296,10 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
 def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Path | None,
            scenario: str | None, force: bool) -> None:
     """One self-contained HTML report (offline): map, charts, timeline, moves, comparison."""
-    from layerdef.instance import load
-    from layerdef.problems import Problem
-    from layerdef.report import write_report
-    from layerdef.solution import Solution
+    from layerdef.errors import Problem
+    from layerdef.io.reader import load
+    from layerdef.io.solution import Solution
+    from layerdef.report.html import write_report
 
     plan = Solution.read(solution)
     if instance_path is None:
@@ -330,9 +330,9 @@ def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Pa
 @handles_errors
 def frontier(instance: Path, output: Path, budgets: str, time_limit: float | None, quiet: bool) -> None:
     """Coverage against substitute budget: DIR/frontier.csv and DIR/frontier.png."""
-    from layerdef.instance import load
-    from layerdef.studies import frontier as budget_frontier
-    from layerdef.studies import frontier_figure, marginal_lines, parse_range
+    from layerdef.io.reader import load
+    from layerdef.studies.frontier import frontier as budget_frontier
+    from layerdef.studies.frontier import frontier_figure, marginal_lines, parse_range
 
     points = parse_range(budgets)
     inst = load(instance)
@@ -362,12 +362,12 @@ def frontier(instance: Path, output: Path, budgets: str, time_limit: float | Non
 def sweep(instance: Path, output: Path, vary: tuple[str, ...], cases_file: Path | None, workers: int,
           scheduler: str | None, time_limit: float | None, gap: float, quiet: bool) -> None:
     """Solve many variants of an instance; resumable; local processes or Dask."""
-    from layerdef.studies import parse_vary, product_cases, read_cases
-    from layerdef.studies import sweep as run_sweep
+    from layerdef.studies.sweep import parse_vary, product_cases, read_cases
+    from layerdef.studies.sweep import sweep as run_sweep
 
     if bool(vary) == bool(cases_file):
         _fail(EXIT_INPUT, ["give --vary PATH=VALUES (repeatable) or --cases FILE.csv, not both"])
-    from layerdef.instance import load
+    from layerdef.io.reader import load
 
     cases = read_cases(cases_file) if cases_file else product_cases([parse_vary(v) for v in vary])
     outputs = [output / "summary.csv", output / "results.parquet"]
@@ -376,7 +376,7 @@ def sweep(instance: Path, output: Path, vary: tuple[str, ...], cases_file: Path 
     summary = run_sweep(instance, cases, output, options, workers=workers, scheduler=scheduler,
                         log=not quiet)
     columns = [c for c in summary.columns if c not in ("key", "error", "wall_s")]
-    from layerdef.report_text import format_table
+    from layerdef.report.text import format_table
 
     click.echo(format_table(summary[columns], "text"))
     if not quiet:
@@ -392,10 +392,10 @@ def sweep(instance: Path, output: Path, vary: tuple[str, ...], cases_file: Path 
 @handles_errors
 def replay(instance: Path, solution: Path, scenario: str, fmt: str) -> None:
     """Play a plan in a scenario where units return at other dates, and score it."""
-    from layerdef.instance import load
-    from layerdef.replay import replay as replay_plan
-    from layerdef.report_text import evaluation_summary
-    from layerdef.solution import Solution
+    from layerdef.core.replay import replay as replay_plan
+    from layerdef.io.reader import load
+    from layerdef.io.solution import Solution
+    from layerdef.report.text import evaluation_summary
 
     inst = load(instance)
     plan = Solution.read(solution)

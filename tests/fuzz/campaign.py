@@ -45,7 +45,7 @@ EXTREMES = (0, 1e-9, 1e-3, 1, 7, 1e6, 1e9)
 
 def base_document(rng: np.random.Generator, folder: Path) -> dict[str, Any]:
     """A generated theater (small) or a textbook instance copied with its coverage CSV."""
-    from layerdef.generate import generate_document
+    from layerdef.io.generate import generate_document
 
     if rng.random() < 0.6:
         return generate_document(int(rng.integers(1, 12)), int(rng.integers(1, 8)),

@@ -4,8 +4,7 @@ Sites come in clusters (a capital region, bases, ports), positions stand near si
 owners share some positions, most units are lower-tier batteries with a few upper-tier
 ones (one fixed), some units are away for a range of periods, two substitute offers exist,
 and a few requirements are set where an ever-present unit already covers the site, so the
-current posture meets them and every generated instance is feasible.
-"""
+current posture meets them and every generated instance is feasible."""
 
 from __future__ import annotations
 
@@ -13,13 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from layerdef.catalog import load_catalog
-from layerdef.geometry import haversine_km
+from layerdef.core.geometry import haversine_km
+from layerdef.io.catalog import load_catalog
 
 CENTER = (36.3, 127.8)  # a theater about 500 km across
+
+
 SPREAD_DEG = 1.8
+
+
 OWNERS = ("BLUE", "GREEN")
+
+
 LOWER_TIER = (("PAC-3", "BLUE"), ("PAC-2", "BLUE"), ("KM-SAM", "GREEN"))
+
+
 UPPER_TIER = (("THAAD", "BLUE"), ("L-SAM", "GREEN"))
 
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from layerdef.instance import Instance
+    from layerdef.core.instance import Instance
+
 
 EARTH_RADIUS_KM = 6371.0088
 

@@ -3,8 +3,7 @@
 The elastic model lets each requirement (and each period's coverage target under `min-cost`)
 fall short at a price and minimizes the total shortfall. What it cannot close is reported
 per site, layer and run of periods; then each limit and the absences are relaxed one at a
-time to name the ones that make it so.
-"""
+time to name the ones that make it so."""
 
 from __future__ import annotations
 
@@ -12,8 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from layerdef.instance import Instance, period_ranges
-from layerdef.model import formulate
+from layerdef.core.instance import Instance, period_ranges
+from layerdef.model.formulation import formulate
 
 RELAXATIONS = (
     ("substitute_budget", "raising substitute_budget", {"substitute_budget": None}),
@@ -24,7 +23,7 @@ RELAXATIONS = (
 
 def elastic_shortfall(instance: Instance, objective: str, options) -> tuple[dict, dict]:
     """Least total shortfall: ({(s, l, t): units short}, {t: coverage value short})."""
-    from layerdef.solve import HighsBackend
+    from layerdef.solve.backend import HighsBackend
 
     form = formulate(instance, objective)
     backend = HighsBackend(form, options)
@@ -137,24 +136,3 @@ def _span(instance: Instance, periods: list[int]) -> str:
     mask = np.zeros(instance.T, dtype=bool)
     mask[periods] = True
     return period_ranges(instance.periods, mask)
-
-
-def explain_hedged_infeasibility(instance: Instance, options) -> list[str]:
-    """Why no hedged plan exists: a scenario that has no plan even alone (explained as above),
-    or else the non-anticipativity that commits decisions before the return date is known."""
-    from layerdef.solve import InfeasibleError, solve
-
-    lines = []
-    for scenario in instance.scenario_ids:
-        world = instance.in_scenario(scenario)
-        try:
-            solve(world, time_limit=options.time_limit, threads=options.threads)
-        except InfeasibleError:
-            lines += [f"in scenario {scenario}: {line}"
-                      for line in explain_infeasibility(world, "coverage", options)]
-    if lines:
-        return lines
-    return [f"{instance.name}: every scenario alone has a plan that meets every requirement and "
-            "limit, but no single plan does in all of them: decisions (moves, substitute requests "
-            "a lead time ahead) must be taken before the return date is known; shorter leads, "
-            "a larger budget or fewer requirements would make room"]

@@ -11,8 +11,7 @@ never negative), whatever lam is: every value found is a valid bound. Without th
 the LP is small and HiGHS re-solves it warm in milliseconds as lam changes. The volume
 algorithm (Barahona and Anbil, 2000) steps lam against the residual of an average of the
 inner solutions, which converges far faster than plain subgradient steps (medium: 1% over
-the searched plan after 40 steps against 220).
-"""
+the searched plan after 40 steps against 220)."""
 
 from __future__ import annotations
 
@@ -21,9 +20,11 @@ from typing import Callable
 
 import numpy as np
 
-from layerdef.model import Formulation
+from layerdef.model.formulation import Formulation
 
 VOLUME_AVERAGE = 0.1  # weight of the newest inner solution in the average
+
+
 RED_STEPS = 20  # steps without a better bound before the step size shrinks
 
 
@@ -107,7 +108,7 @@ def start_multipliers(form: Formulation, solution: np.ndarray) -> np.ndarray:
 
 def _inner_model(form: Formulation, highspy):
     """The LP of every row but the depth rows, maximizing, in a HiGHS instance of its own."""
-    from layerdef.solve import highs_lp
+    from layerdef.solve.lp import highs_lp
 
     lower, upper, _ = form.bounds()
     row_lower, row_upper = form.row_bounds()

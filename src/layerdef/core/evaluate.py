@@ -4,23 +4,22 @@ A posture is a table (period, unit, position) of every unit in theater. Organic 
 their ids; substitute units are `offer#1` ... `offer#count`. The evaluation counts the units
 covering each site in each layer, values them with the depth weights, counts moves exactly
 as DESIGN.md defines them and lists every rule the posture breaks (capacity, hosts,
-presence, rotations, limits), so a hand-made posture can be scored and checked too.
-"""
+presence, rotations, limits), so a hand-made posture can be scored and checked too."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from layerdef.csvfile import read_csv_table
-from layerdef.geometry import coverage_value, covering_units
-from layerdef.instance import Instance
-from layerdef.problems import InstanceError, Problem
+from layerdef.core.geometry import coverage_value, covering_units
+from layerdef.core.instance import Instance
+from layerdef.errors import InstanceError, Problem
 
 POSTURE_COLUMNS = ["period", "unit", "position"]
+
+
 #: `request_by`: the period in which the rotation must be requested, its lead before `first`
 #: (the first period when the lead reaches back before the horizon).
 SUBSTITUTE_COLUMNS = ["offer", "unit", "first", "last", "periods", "cost", "request_by"]
@@ -93,11 +92,10 @@ class Evaluation:
                 "violations": len(self.violations)}
 
 
-def evaluate(instance: Instance, posture: pd.DataFrame | str | Path) -> Evaluation:
-    """Score a posture (DataFrame or CSV path) on an instance; raise InstanceError for rows
-    that name unknown periods, units or positions."""
-    if not isinstance(posture, pd.DataFrame):
-        posture = read_posture(posture)
+def evaluate(instance: Instance, posture: pd.DataFrame) -> Evaluation:
+    """Score a posture (period, unit, position; `layerdef.io.csvfile.read_posture` reads one
+    from CSV) on an instance; raise InstanceError for rows that name unknown periods, units or
+    positions."""
     source = posture.attrs.get("source", "posture")
     rows = _resolve(instance, posture, source)
     T, P, K = instance.T, len(instance.position_ids), len(instance.systems)
@@ -122,29 +120,6 @@ def evaluate(instance: Instance, posture: pd.DataFrame | str | Path) -> Evaluati
     substitutes = _substitutes(instance, rows, violations)
     _check_limits(instance, moves, substitutes, violations)
     return Evaluation(instance, units, value, shortfall, moves, substitutes, violations)
-
-
-def read_posture(path: str | Path) -> pd.DataFrame:
-    """A posture CSV (period, unit, position); missing columns are located, exit 2. Each row
-    keeps the line it starts on (`attrs["lines"]`), blank lines counted."""
-    content, problems = read_csv_table(Path(path), "posture")
-    if content is not None:
-        missing = [c for c in POSTURE_COLUMNS if c not in content.header]
-        if missing:
-            problems.append(Problem(str(path), f"missing column(s) {', '.join(missing)}; "
-                                    f"expected {', '.join(POSTURE_COLUMNS)}", "posture"))
-        for index, (record, line) in enumerate(zip(content.records, content.lines)):
-            if len(record) != len(content.header):
-                problems.append(Problem(str(path), f"{len(record)} fields where the header has "
-                                        f"{len(content.header)}", "posture", index, line=line))
-    if problems or content is None:
-        raise InstanceError(problems)
-    columns = [content.header.index(name) for name in POSTURE_COLUMNS]
-    table = pd.DataFrame([[record[c].strip() for c in columns] for record in content.records],
-                         columns=POSTURE_COLUMNS, dtype=object)
-    table.attrs["source"] = str(path)
-    table.attrs["lines"] = content.lines
-    return table
 
 
 def substitute_index(instance: Instance) -> dict[str, int]:

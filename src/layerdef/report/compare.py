@@ -2,8 +2,7 @@
 
 Every figure comes from `evaluate` on the postures themselves (the plans' assignment tables),
 so a comparison always agrees with the evaluator. Plans solved on another instance file
-(a different SHA-256) are refused.
-"""
+(a different SHA-256) are refused."""
 
 from __future__ import annotations
 
@@ -14,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from layerdef.evaluate import Evaluation, evaluate
-from layerdef.instance import Instance, period_ranges
-from layerdef.problems import InstanceError, Problem
-from layerdef.replay import replay_posture
-from layerdef.solution import Solution
+from layerdef.core.evaluate import Evaluation, evaluate
+from layerdef.core.instance import Instance, period_ranges
+from layerdef.core.replay import replay_posture
+from layerdef.errors import InstanceError, Problem
+from layerdef.io.solution import Solution
 
 
 @dataclass
@@ -155,7 +154,7 @@ def expected_plans(instance: Instance, comparisons: dict[str, Comparison]) -> pd
 
 def render(comparison: Comparison, fmt: str) -> str:
     """The comparison as text, markdown, csv (the tidy table) or json (every table)."""
-    from layerdef.report_text import NOTICE, format_table
+    from layerdef.report.text import NOTICE, format_table
 
     if fmt == "csv":
         return comparison.long.to_csv(index=False)
@@ -179,7 +178,7 @@ def render(comparison: Comparison, fmt: str) -> str:
 def render_scenarios(instance: Instance, comparisons: dict[str, Comparison], fmt: str) -> str:
     """Comparisons in every scenario and the expectation over them: text, markdown, csv (the
     tidy table with a scenario column) or json."""
-    from layerdef.report_text import NOTICE, format_table
+    from layerdef.report.text import NOTICE, format_table
 
     expected = expected_plans(instance, comparisons)
     if fmt == "csv":

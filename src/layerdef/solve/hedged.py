@@ -7,8 +7,7 @@ whose history (who is present in every period so far) is the same up to t, the d
 are the same (`z`, the positions and stays of substitute cohorts), and a substitute rotation
 starting in t is the same wherever the histories agree up to t - lead. Objective: expected
 coverage (`risk="expected"`) or the worst scenario's (`risk="worst"`), then expected cost, then
-expected moves, in exact stages (cost and moves in one when the expected costs lie on a grid).
-"""
+expected moves, in exact stages (cost and moves in one when the expected costs lie on a grid)."""
 
 from __future__ import annotations
 
@@ -28,18 +27,32 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from layerdef.evaluate import Evaluation, evaluate
-from layerdef.explain import explain_hedged_infeasibility
-from layerdef.instance import Instance
-from layerdef.heuristic import greedy_plan, greedy_posture
-from layerdef.model import (Block, Formulation, UnitClass, add_coverage_cost_moves,
-                            cost_then_moves_weight, formulate, most_substitute_cost,
-                            plan_solution, posture_solution)
-from layerdef.replay import replay_posture
-from layerdef.solution import Solution
-from layerdef.solve import (HighsBackend, SolverOptions, check_plan, coverage_bound,
-                            lexicographic_status, progress, restore_posture, run_lexicographic,
-                            sharpen_start, time_left)
+from layerdef.core.evaluate import Evaluation, evaluate
+from layerdef.core.instance import Instance
+from layerdef.core.replay import replay_posture
+from layerdef.io.solution import Solution
+from layerdef.model.formulation import (
+    Block,
+    Formulation,
+    UnitClass,
+    add_coverage_cost_moves,
+    cost_then_moves_weight,
+    formulate,
+    most_substitute_cost,
+    plan_solution,
+    posture_solution,
+)
+from layerdef.solve.backend import HighsBackend, SolverOptions, progress, time_left
+from layerdef.solve.deterministic import (
+    check_plan,
+    coverage_bound,
+    lexicographic_status,
+    restore_posture,
+    run_lexicographic,
+    sharpen_start,
+)
+from layerdef.solve.explain import explain_infeasibility
+from layerdef.solve.heuristic import greedy_plan, greedy_posture
 
 INF = float("inf")
 
@@ -396,7 +409,7 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
 def solve_alone(instance: Instance, time_limit: float | None, gap: float, threads: int | None,
                 log: bool) -> list[Solution]:
     """Each scenario solved as if it were certain (perfect information)."""
-    from layerdef.solve import solve
+    from layerdef.solve.deterministic import solve
 
     perfect = [solve(instance.in_scenario(scenario), time_limit=time_limit, gap=gap, threads=threads)
                for scenario in instance.scenario_ids]
@@ -433,7 +446,7 @@ class _Alone:
                 question = Path(self.folder.name) / "question.pickle"
                 question.write_bytes(pickle.dumps((instance, each, gap, threads)))
                 self.process = subprocess.Popen(
-                    [sys.executable, "-c", "from layerdef.hedge import _serve_alone; _serve_alone()",
+                    [sys.executable, "-c", "from layerdef.solve.hedged import _serve_alone; _serve_alone()",
                      self.folder.name, str(os.getpid())],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     env=_environment_finding_layerdef())
@@ -477,9 +490,7 @@ class _Alone:
 def _environment_finding_layerdef() -> dict[str, str]:
     """This process's environment with layerdef's own directory first on PYTHONPATH, so that
     the second interpreter imports the same layerdef (an uninstalled checkout too)."""
-    import layerdef
-
-    root = str(Path(layerdef.__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the folder that holds layerdef/
     paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
@@ -520,7 +531,7 @@ def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[So
 
     VSS: the hedged plan against the plan made as if `plan_for` were certain (its solve alone),
     replayed in every scenario. EVPI: perfect foresight against the hedged plan."""
-    from layerdef.replay import replay
+    from layerdef.core.replay import replay
 
     deterministic = perfect[instance.scenario_ids.index(plan_for)]
     replayed = [replay(instance, deterministic.posture, s)[1] for s in instance.scenario_ids]
@@ -554,3 +565,24 @@ def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[So
         "by_scenario": rows,
     }
 
+
+def explain_hedged_infeasibility(instance: Instance, options) -> list[str]:
+    """Why no hedged plan exists: a scenario that has no plan even alone (explained as above),
+    or else the non-anticipativity that commits decisions before the return date is known."""
+    from layerdef.errors import InfeasibleError
+    from layerdef.solve.deterministic import solve
+
+    lines = []
+    for scenario in instance.scenario_ids:
+        world = instance.in_scenario(scenario)
+        try:
+            solve(world, time_limit=options.time_limit, threads=options.threads)
+        except InfeasibleError:
+            lines += [f"in scenario {scenario}: {line}"
+                      for line in explain_infeasibility(world, "coverage", options)]
+    if lines:
+        return lines
+    return [f"{instance.name}: every scenario alone has a plan that meets every requirement and "
+            "limit, but no single plan does in all of them: decisions (moves, substitute requests "
+            "a lead time ahead) must be taken before the return date is known; shorter leads, "
+            "a larger budget or fewer requirements would make room"]

@@ -1,8 +1,7 @@
 """The solution contract: a JSON document with status, objective, bound, comparisons and tables.
 
 `show`, `compare` and `report` read only this document, so it carries everything they need:
-the plan's tables and the evaluations of the current and reference postures.
-"""
+the plan's tables and the evaluations of the current and reference postures."""
 
 from __future__ import annotations
 
@@ -14,14 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from layerdef.problems import InstanceError, Problem
+from layerdef.errors import InstanceError, Problem
 
 if TYPE_CHECKING:
-    from layerdef.evaluate import Evaluation
-    from layerdef.instance import Instance
+    from layerdef.core.evaluate import Evaluation
+    from layerdef.core.instance import Instance
+
 
 SOLUTION_FORMAT = 1
+
+
 TABLE_NAMES = ("summary", "assignments", "substitutes", "moves", "coverage")
+
+
 #: Column order of every table, also the contract for empty tables.
 TABLE_COLUMNS = {
     "summary": ["period", "plan", "current", "reference", "gap", "share_of_reference",

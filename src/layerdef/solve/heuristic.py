@@ -10,8 +10,7 @@ relocation for a better one when the limits are used up, swaps two units (betwee
 positions no single move can), and trades one or two rotations for better ones within the
 budget they free. HiGHS starts from this plan, so a time-limited solve
 returns at least this much; where the solver's root step runs (`solve.starting_plan`) it
-replaces the local search.
-"""
+replaces the local search."""
 
 from __future__ import annotations
 
@@ -21,11 +20,15 @@ from typing import Callable
 
 import numpy as np
 
-from layerdef.geometry import covering_units
-from layerdef.instance import Instance
+from layerdef.core.geometry import covering_units
+from layerdef.core.instance import Instance
 
 SHORTLIST = 24  # positions evaluated exactly per unit and step
+
+
 TRADE_SHORTLIST = 30  # stays tried in place of an undone relocation
+
+
 REPORT_EVERY_S = 5.0
 
 

@@ -1,4 +1,6 @@
-"""Located input problems: every check reports where the user has to look, and all at once."""
+"""Every exception layerdef raises: input problems located in the user's files (InstanceError
+with Problems), infeasible models explained, no plan within the limits, and a plan that
+contradicts its own evaluation (a bug in layerdef)."""
 
 from __future__ import annotations
 
@@ -39,3 +41,22 @@ class InstanceError(Exception):
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''} found"
         return head + ":\n" + "\n".join(str(p) for p in self.problems)
+
+
+class InfeasibleError(Exception):
+    """The instance has no plan; `explanation` says why in the instance's own ids."""
+
+    def __init__(self, explanation: list[str]):
+        super().__init__("\n".join(explanation))
+        self.explanation = explanation
+
+    def __reduce__(self):  # rebuilt from the lines, as when raised in another process
+        return InfeasibleError, (self.explanation,)
+
+
+class NoSolutionError(Exception):
+    """The solver found no plan within the limits (time), though one may exist."""
+
+
+class PlanCheckError(Exception):
+    """The restored plan's own evaluation contradicts the solver: a bug, never user error."""

@@ -4,15 +4,14 @@ Units stand where the plan put them whenever they are there; a unit the plan did
 (back earlier than planned) stands at its home; a unit the plan expected but which is still
 away is simply absent; substitutes arrive and leave as requested. The result is a posture on
 the scenario's instance, scored by `evaluate` like any other (violations, such as a home
-already full, are reported, not hidden).
-"""
+already full, are reported, not hidden)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from layerdef.evaluate import Evaluation, evaluate
-from layerdef.instance import Instance
+from layerdef.core.evaluate import Evaluation, evaluate
+from layerdef.core.instance import Instance
 
 
 def replay_posture(instance: Instance, plan: pd.DataFrame) -> pd.DataFrame:

@@ -12,5 +12,5 @@ import yaml
 @lru_cache(maxsize=1)
 def load_catalog() -> dict[str, dict[str, Any]]:
     """System name -> {name, covers: {layer: radius km}}, as shipped with the package."""
-    text = resources.files("layerdef").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    text = resources.files("layerdef.io").joinpath("catalog.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)

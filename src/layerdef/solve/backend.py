@@ -1,23 +1,8 @@
-"""Solve the model with HiGHS, lexicographically, and turn class counts back into units.
-
-Stages: the primary objective (coverage, or cost for `min-cost`), then with it held, the
-substitute cost, then the moves. Each later stage keeps the earlier values within a tiny
-tolerance, so a plan never gives up coverage for cost or moves, and starts from the previous
-stage's plan. Where the values lie on a grid, the stages fold exactly into one weighted stage
-(`lexicographic_stages`), whose plan must then prove itself (`run_lexicographic`). The
-per-unit posture is restored with the fewest moves the counts allow and evaluated
-independently: a plan whose evaluation disagrees with the solver is a bug and raises
-PlanCheckError.
-
-Two back-ends run the same stages: `HighsBackend` passes the formulation's arrays to highspy
-in one call (the default, fast path); `PyomoBackend` solves a Pyomo model from `build_model`
-that the user may have extended, through Pyomo's appsi HiGHS interface.
-"""
+"""The two back-ends that run a stage: `HighsBackend` passes the formulation's arrays to highspy in one call (the fast path, with the root step and the Lagrangian bound); `PyomoBackend` solves a Pyomo model from `build_model` through appsi HiGHS."""
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 import time
@@ -25,38 +10,38 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-import pandas as pd
 
-from layerdef.evaluate import Evaluation, evaluate
-from layerdef.instance import Instance
-from layerdef.problems import InstanceError, Problem
-from layerdef.heuristic import greedy_plan
-from layerdef.model import Formulation, formulate, plan_solution, posture_solution
-from layerdef.solution import Solution
+from layerdef.model.formulation import (
+    Formulation,
+)
+from layerdef.solve.lp import LARGEST_COST, _power_of_two_scale, highs_lp
 
-STAGE_TOLERANCE_ABS = 1e-6
-STAGE_TOLERANCE_REL = 1e-9
 PROGRESS_EVERY_S = 5.0
+
+
 #: above this many nonzeros the root LP goes to the interior-point solver: the medium
 #: benchmark's (690k nonzeros) took 30 s there against 83 s with dual simplex, the hedged
 #: Korea replay's (118k) 2.2 s against 11 s; Korea itself (22k) gains nothing.
 IPM_ABOVE_NONZEROS = 50_000
+
+
 #: the root step's sub-MIP (RINS) gets at most this many seconds, and a tenth of a time limit
 RINS_SECONDS = 10.0
+
+
 #: no root step above this many nonzeros: the large benchmark's LP (5.4 million) is not
 #: solved in 400 s, medium's (690k) in 18 s
 ROOT_MAX_NONZEROS = 2_000_000
+
+
 #: the Lagrangian bound (`layerdef.bound`) gets at most this many seconds, and half the time left
 LAGRANGIAN_SECONDS = 120.0
-#: before a root LP by interior point it gets half of this (or a tenth of the time left):
-#: medium's LP takes 18 s, the Lagrangian bound is within 1% of the greedy plan after 4 s
-EARLY_BOUND_SECONDS = 12.0
-#: objectives with a larger coefficient go to HiGHS scaled down by a power of two (exact),
-#: as HiGHS itself advises: the hedged Korea replay's weighted stage (3e7) 75 -> 57 s over
-#: three seeds
-LARGEST_COST = 1e6
+
+
 #: HiGHS's default, which we keep: reduced costs within it are noise (`reduced_cost_bounds`)
 DUAL_FEASIBILITY_TOLERANCE = 1e-7
+
+
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
                     "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves",
@@ -72,25 +57,6 @@ def lexicographic_stages(form: Formulation, one_stage: bool = True) -> list[tupl
     tie_break = ([("cost_then_moves", 1)] if "cost_then_moves" in form.objectives
                  else [("substitute_cost", 1), ("moves", 1)])
     return ([("coverage", -1)] if form.objective_kind == "coverage" else []) + tie_break
-
-
-class InfeasibleError(Exception):
-    """The instance has no plan; `explanation` says why in the instance's own ids."""
-
-    def __init__(self, explanation: list[str]):
-        super().__init__("\n".join(explanation))
-        self.explanation = explanation
-
-    def __reduce__(self):  # rebuilt from the lines, as when raised in another process
-        return InfeasibleError, (self.explanation,)
-
-
-class NoSolutionError(Exception):
-    """The solver found no plan within the limits (time), though one may exist."""
-
-
-class PlanCheckError(Exception):
-    """The restored plan's own evaluation contradicts the solver: a bug, never user error."""
 
 
 @dataclass
@@ -160,34 +126,6 @@ def stdout_to_stderr(log: bool = True) -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(target)
-
-
-def highs_lp(lower: np.ndarray, upper: np.ndarray, row_lower: np.ndarray, row_upper: np.ndarray,
-             csr: tuple[np.ndarray, np.ndarray, np.ndarray]):
-    """A highspy LP (zero costs) from column and row bounds and row-wise matrix arrays. A row
-    whose largest coefficient exceeds `LARGEST_COST` (a min-cost target row at site and layer
-    weights of 1e9 carries 1e18, which HiGHS refuses) goes scaled by an exact power of two."""
-    import highspy
-
-    start, index, value = csr
-    n_cols, n_rows = len(lower), len(row_lower)
-    row_of = np.repeat(np.arange(n_rows), np.diff(start))
-    largest = np.zeros(n_rows)
-    np.maximum.at(largest, row_of, np.abs(value))
-    if largest.max(initial=0.0) > LARGEST_COST:
-        scale = np.array([_power_of_two_scale(float(v), LARGEST_COST) for v in largest])
-        value, row_lower, row_upper = value * scale[row_of], row_lower * scale, row_upper * scale
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_cols, n_rows
-    lp.col_cost_ = np.zeros(n_cols)
-    lp.col_lower_, lp.col_upper_ = lower, upper
-    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = start.astype(np.int32)
-    lp.a_matrix_.index_ = index.astype(np.int32)
-    lp.a_matrix_.value_ = value
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_cols, n_rows
-    return lp
 
 
 class HighsBackend:
@@ -380,7 +318,7 @@ class HighsBackend:
         (at most `LAGRANGIAN_SECONDS`), from the multipliers the starting plan suggests: what
         one more covering unit would add at each site, layer and period. The root step's LP
         bound, when it comes, replaces it (it is never weaker)."""
-        from layerdef.bound import depth_bound, start_multipliers
+        from layerdef.solve.bound import depth_bound, start_multipliers
 
         self.set_objective("coverage", -1)
         seconds = (LAGRANGIAN_SECONDS if time_limit is None
@@ -580,282 +518,9 @@ class PyomoBackend:
                            else None, wall)
 
 
-def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
-          gap: float = 0.0, threads: int | None = None, log: bool = False,
-          write_model: str | None = None, model=None, start: pd.DataFrame | None = None,
-          risk: str = "expected", plan_for: str | None = None, values: bool = True) -> Solution:
-    """Solve lexicographically and return the checked plan with its comparisons.
-
-    An instance with scenarios gets the hedged plan (`layerdef.hedge.solve_scenarios`: `risk`
-    "expected" or "worst"; `plan_for` and `values` for the value of the stochastic solution).
-
-    `model`: a Pyomo model from `build_model(instance)`, possibly extended; solved through
-    Pyomo instead of the fast path. `start`: a posture (period, unit, position) to start
-    from instead of the greedy plan, e.g. the plan of a neighbouring study point.
-    """
-    started = time.perf_counter()
-    if instance.scenario_ids:
-        kind = objective or instance.objective
-        if model is not None or start is not None or write_model or kind != "coverage":
-            raise InstanceError([Problem(str(instance.path), "with scenarios, solve makes a hedged "
-                                         "plan for the coverage objective only (no model, start, "
-                                         "--write-model or min-cost); plan for one scenario with "
-                                         "--scenario ID", "scenarios")])
-        from layerdef.hedge import solve_scenarios
-
-        return solve_scenarios(instance, risk, time_limit, gap, threads, log, plan_for, values)
-    options = SolverOptions(time_limit, gap, threads, log)
-    if model is not None:
-        backend = PyomoBackend(model, options)
-    else:
-        backend = HighsBackend(formulate(instance, objective), options)
-    form = backend.form
-    build_s = time.perf_counter() - started
-    progress(log, f"model: {form.n_rows} rows, {form.n_cols} columns, "
-                  f"{form.nonzeros} nonzeros, built in {build_s:.2f} s")
-    if write_model:
-        _write_model(backend, write_model)
-    current = evaluate(instance, instance.current_posture())
-    if start is None:
-        start_values = starting_plan(instance, form, time_limit, current, log, backend)
-    else:
-        start_values = plan_solution(form, start)
-        sharpened = sharpen_start(backend, start_values, time_left(time_limit, started))
-        start_values = start_values if sharpened is None else sharpened
-
-    def explain() -> list[str]:
-        from layerdef.explain import explain_infeasibility
-
-        return explain_infeasibility(instance, form.objective_kind, options)
-
-    def evaluated(solution: np.ndarray) -> tuple[float, float, float]:
-        plan = evaluate(instance, restore_posture(form, solution))
-        return plan.total, plan.substitute_cost, plan.moves_total
-
-    first, solution, finished = run_lexicographic(backend, start_values, time_limit, started, log,
-                                                  explain, evaluated)
-    posture = restore_posture(form, solution)
-    plan = evaluate(instance, posture)
-    primary_name = first.objective
-    coverage = (float(form.objectives["coverage"] @ first.solution)
-                if form.objective_kind == "coverage" else None)
-    check_plan(form, solution, plan, coverage, finished)
-    status = lexicographic_status(first, finished)
-    bound, gap_value = _bound_and_gap(form, primary_name, first, plan)
-    return Solution.from_evaluations(
-        instance=instance, objective_kind=form.objective_kind, status=status, bound=bound,
-        gap=gap_value, solver={"name": "highs", "interface": backend.name,
-                               "version": backend.version, "options": options.as_dict()},
-        wall_s=time.perf_counter() - started, build_s=build_s, plan=plan, posture=posture,
-        current=current, reference=evaluate(instance, instance.reference_posture()))
-
-
-def lexicographic_status(first: StageResult, finished: bool) -> str:
-    """`optimal` only when every stage was proven (coverage, then cost, then moves); a plan
-    whose coverage is proven but whose later stage ran out of time is `time_limit` (its gap,
-    that of the first stage, may be 0: cost or moves may still be improvable)."""
-    return "time_limit" if first.status == "optimal" and not finished else first.status
-
-
-def run_lexicographic(backend, solution: np.ndarray | None, time_limit: float | None,
-                      started: float, log: bool, explain,
-                      evaluated) -> tuple[StageResult, np.ndarray, bool]:
-    """`run_stages` over `lexicographic_stages`. A plan from the one weighted stage must prove
-    itself: the weighted objective of its restored, evaluated plan (`evaluated(solution)`:
-    coverage, cost, moves) within half a step of the bound HiGHS proved (unless a gap was
-    allowed). At that weight, integrality tolerances could buy phantom coverage worth more
-    than a move; a plan that fails is solved again in stages, from itself."""
-    form = backend.form
-    stages = lexicographic_stages(form)
-    first, solution, finished = run_stages(backend, stages, solution, time_limit, started, log,
-                                           explain)
-    if first.objective != "coverage_cost_moves" or first.status != "optimal" or backend.gap > 0:
-        return first, solution, finished  # no claim to prove, or a gap allowed
-    coverage, cost, moves = evaluated(solution)
-    weighted = -form.coverage_weight * coverage + form.cost_weight * cost + moves
-    if weighted <= first.bound + 0.5 * form.tie_break_step:
-        return first, solution, finished
-    progress(log, "the one-stage plan's evaluation falls short of its bound: solving in stages")
-    backend.loosen()  # the root step's bounds were drawn for the weighted objective
-    return run_stages(backend, lexicographic_stages(form, one_stage=False), solution, time_limit,
-                      started, log, explain)
-
-
-def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | None,
-               time_limit: float | None, started: float, log: bool,
-               explain) -> tuple[StageResult, np.ndarray, bool]:
-    """Solve the stages in turn, each holding the ones before and starting from the last plan.
-    Returns the first stage's result (status, bound), the final plan's column values and
-    whether the last stage ran to optimality (else the time ran out, and the plan's moves may
-    be overcounted by the model: nothing minimized them to the end); raises InfeasibleError
-    (with `explain()`) or NoSolutionError from the first stage."""
-    form, first, finished = backend.form, None, True
-    for index, (name, sense) in enumerate(stages):
-        backend.set_objective(name, sense)
-        remaining = time_left(time_limit, started)
-        if remaining is not None and remaining <= 0 and index > 0:
-            finished = False
-            break  # out of time: keep the plan of the stages done
-        if solution is not None:
-            backend.start_from(solution)
-        result = backend.run(remaining)
-        progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
-        if index == 0:
-            if result.status == "infeasible":
-                raise InfeasibleError(explain())
-            if result.status == "no_solution":
-                raise NoSolutionError(f"no plan found within {time_limit} s")
-            first = result
-            first.objective = name
-        elif result.status in ("no_solution", "infeasible"):
-            finished = False
-            break  # keep the previous stage's plan, which meets every held value
-        solution = result.solution
-        finished = result.status == "optimal"
-        if index + 1 < len(stages):
-            backend.hold(name, sense, held_value(form, form.objectives[name], sense, solution))
-    return first, solution, finished
-
-
-def held_value(form: Formulation, vector: np.ndarray, sense: int, solution: np.ndarray) -> float:
-    """The bound a later stage keeps on an earlier stage's objective: its value, loosened by a
-    tiny tolerance and by what HiGHS's integrality tolerance (1e-6) may have shaved off an
-    integer column: at offer costs of 3e4 a count of 1 - 8e-7 held the cost 0.024 below the
-    plans with whole counts, and the moves stage could only pick among the shaved ones."""
-    achieved = float(vector @ solution)
-    integer = form.bounds()[2]
-    shaved = 1e-6 * float(np.abs(vector[integer & (np.abs(solution) > 1e-9)]).sum())
-    return achieved + sense * (STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved) + shaved)
-
-
-def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
-                  current: Evaluation, log: bool = False, backend=None) -> np.ndarray | None:
-    """The plan HiGHS starts its first stage from, when the current posture meets every
-    requirement and limit (else None): the greedy plan sharpened by the root step of `backend`
-    (`sharpen_start`); where that cannot run (no back-end given, the Pyomo back-end, a model
-    above `ROOT_MAX_NONZEROS`, no LP within half the time) the greedy plan improved by local
-    search instead, at worst the current posture. Where the root LP is slow or out of reach,
-    the back-end also gets a Lagrangian bound of our own (`HighsBackend.bound_from`): for a
-    few seconds before the root step or, above `ROOT_MAX_NONZEROS`, for half the time left,
-    after which the root step's LP gets all the rest (when it is not solved, HiGHS's MIP is
-    not started: `HighsBackend.run`)."""
-    if not current.feasible:
-        return None
-    started = time.perf_counter()
-    seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
-    rooted = backend is not None and backend.can_sharpen
-    where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message),
-                                   search=not rooted)
-    start = posture_solution(form, where, rotations)
-    if rooted and backend.can_bound:  # a bound within seconds, before an LP that takes long
-        left = time_left(time_limit, started)
-        backend.bound_from(start, EARLY_BOUND_SECONDS if left is None
-                           else min(EARLY_BOUND_SECONDS, 0.2 * left))
-    if rooted:
-        sharpened = sharpen_start(backend, start, time_left(time_limit, started))
-        if sharpened is not None:
-            return sharpened
-        where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message))
-        start = posture_solution(form, where, rotations)
-    elif backend is not None and backend.can_bound:
-        backend.bound_from(start, time_left(time_limit, started))  # the only bound within reach
-        # the MIP's first step is the root LP: it gets all the time left, at a third of the
-        # memory HiGHS's MIP would hold meanwhile; solved, the root step follows
-        sharpened = backend.sharpen(start, time_left(time_limit, started), lp_share=1.0)
-        start = start if sharpened is None else sharpened
-    return start
-
-
-def sharpen_start(backend, start: np.ndarray, time_limit: float | None) -> np.ndarray | None:
-    """The root step (`HighsBackend.sharpen`) for the first stage's objective; None when it
-    cannot run."""
-    if not backend.can_sharpen:
-        return None
-    backend.set_objective(*lexicographic_stages(backend.form)[0])
-    return backend.sharpen(start, time_limit)
-
-
 def time_left(time_limit: float | None, started: float) -> float | None:
     """Seconds of `time_limit` left since `started` (None without a limit)."""
     return None if time_limit is None else time_limit - (time.perf_counter() - started)
-
-
-def coverage_bound(form: Formulation, first: StageResult) -> float | None:
-    """The first stage's bound on (expected or worst) coverage, also from one weighted stage."""
-    if first.bound is None or first.objective != "coverage_cost_moves":
-        return first.bound
-    return form.coverage_bound(first.bound)
-
-
-def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
-                   plan: Evaluation) -> tuple[float | None, float | None]:
-    """The first stage's bound in the primary objective's own units, and the relative gap;
-    both None when the time ran out before HiGHS had a bound."""
-    if first.status != "optimal" and first.bound is None:
-        return None, None
-    if primary in ("coverage", "coverage_cost_moves"):
-        achieved = plan.total
-        bound = coverage_bound(form, first)
-        bound = max(bound if bound is not None else achieved, achieved)
-    else:
-        achieved = plan.substitute_cost
-        bound = first.bound if first.bound is not None else achieved
-        if primary == "cost_then_moves":  # W x cost + moves >= bound, moves <= most_moves
-            bound = max(0.0, (bound - form.most_moves) / form.cost_weight)
-        bound = min(bound, achieved)
-    if first.status == "optimal":
-        return achieved, 0.0
-    return bound, abs(bound - achieved) / max(abs(achieved), 1e-9)
-
-
-def _write_model(backend, path: str) -> None:
-    if isinstance(backend, HighsBackend):
-        with stdout_to_stderr(backend.log):
-            backend.highs.writeModel(str(path))
-    else:
-        backend.model.write(str(path), io_options={"symbolic_solver_labels": True})
-
-
-def check_plan(form: Formulation, solution: np.ndarray, plan: Evaluation, coverage: float | None,
-               moves_minimized: bool = True) -> None:
-    """The evaluation of the restored posture must reproduce the solver's figures. The model
-    counts at least every move (`move_definition` rows are >=), exactly once a stage has
-    minimized them (`moves_minimized`)."""
-    problems = list(plan.violations)
-    if plan.shortfall.any():
-        problems.append("requirements unmet in the restored plan")
-    model_cost = float(form.objectives["substitute_cost"] @ solution)
-    model_moves = float(form.objectives["moves"] @ solution)
-    model_coverage = float(form.objectives["coverage"] @ solution)
-    cost_slack = max(1e-6 * abs(model_cost), _rounding(form.objectives["substitute_cost"], solution))
-    if abs(plan.substitute_cost - model_cost) > cost_slack:
-        problems.append(f"substitute cost: evaluation {plan.substitute_cost} vs model {model_cost}")
-    overcount = model_moves - plan.moves_total
-    slack = _rounding(form.objectives["moves"], solution)
-    if overcount < -slack or (moves_minimized and overcount > slack):
-        problems.append(f"moves: evaluation {plan.moves_total} vs model {model_moves}")
-    tolerance = 1e-6 * max(1.0, abs(model_coverage))
-    if plan.total < model_coverage - tolerance:
-        problems.append(f"coverage: evaluation {plan.total} below model {model_coverage}")
-    if coverage is not None and plan.total < coverage - tolerance:
-        problems.append(f"coverage: evaluation {plan.total} below the first stage's {coverage}")
-    if problems:
-        raise PlanCheckError("the plan contradicts its own evaluation (a bug in layerdef):\n  "
-                             + "\n  ".join(problems))
-
-
-def _rounding(vector: np.ndarray, solution: np.ndarray) -> float:
-    """How far `vector @ solution` may lie from its value at the rounded counts: HiGHS takes an
-    integer column within 1e-6 of an integer, and two moves at 6.7e-7 each summed past 1e-6
-    (a random hedged instance)."""
-    used = np.abs(solution) > 1e-9
-    return 1e-6 * max(1.0, float(np.abs(vector[used]).sum()))
-
-
-def _power_of_two_scale(largest: float, ceiling: float) -> float:
-    """An exact power of two that brings `largest` to at most `ceiling` (1 when it already is):
-    scaling by it changes no solution and loses no bit."""
-    return 2.0 ** -math.ceil(math.log2(largest / ceiling)) if largest > ceiling else 1.0
 
 
 def _standing(incumbent: float, bound: float) -> str:
@@ -869,63 +534,3 @@ def progress(log: bool, message: str) -> None:
     """One line of progress on stderr (stdout is for results)."""
     if log:
         print(f"layerdef: {message}", file=sys.stderr, flush=True)
-
-
-# ----------------------------------------------------------------------------- identities
-
-
-def _place(previous: list[int | None], quota: np.ndarray) -> list[int | None]:
-    """New position of each unit given where it stood: stay where the count allows, fill the
-    remaining counts with the others (a move each), and let the rest leave (None)."""
-    quota = quota.copy()
-    placed: list[int | None] = [None] * len(previous)
-    for i, p in enumerate(previous):
-        if p is not None and quota[p] > 0:
-            placed[i] = p
-            quota[p] -= 1
-    open_slots = [p for p in range(len(quota)) for _ in range(int(quota[p]))]
-    for i in range(len(previous)):
-        if placed[i] is None and open_slots:
-            placed[i] = open_slots.pop(0)
-    return placed
-
-
-def restore_posture(form: Formulation, solution: np.ndarray) -> pd.DataFrame:
-    """Per-unit posture from the solved class counts, with the fewest moves they allow."""
-    instance = form.instance
-    P, T, F = len(instance.position_ids), instance.T, len(instance.offer_ids)
-    rows: list[tuple[int, str, int]] = []
-    z = form.dense(solution, "z", (P, len(form.classes), T))
-    for c, unit_class in enumerate(form.classes):
-        members = list(unit_class.members)
-        homes = [int(instance.unit_home[u]) for u in members]
-        where: list[int | None] = list(homes)
-        for t in range(T):
-            if not unit_class.present[t]:
-                continue
-            if not unit_class.fixed:
-                returning = t > 0 and not unit_class.present[t - 1]
-                where = _place(homes if returning else where, z[:, c, t])
-            rows.extend((t, instance.unit_ids[u], p) for u, p in zip(members, where))
-    rotation = form.dense(solution, "rotation", (F, T, T))
-    z_sub = form.dense(solution, "z_sub", (P, F, T, T))
-    next_unit = [0] * F
-    for f in range(F):
-        for arrival in range(T):
-            size = int(rotation[f, arrival, arrival])
-            if not size:
-                continue
-            ids = instance.substitute_unit_ids(f)[next_unit[f]:next_unit[f] + size]
-            next_unit[f] += size
-            where = [None] * size
-            for t in range(arrival, T):
-                if not rotation[f, arrival, t]:
-                    break
-                where = _place(where, z_sub[:, f, arrival, t])
-                ids = [unit for unit, p in zip(ids, where) if p is not None]
-                where = [p for p in where if p is not None]
-                rows.extend((t, unit, p) for unit, p in zip(ids, where))
-    rows.sort(key=lambda r: (r[0], r[1]))
-    return pd.DataFrame({"period": [instance.periods[t] for t, _, _ in rows],
-                         "unit": [u for _, u, _ in rows],
-                         "position": [instance.position_ids[p] for _, _, p in rows]})

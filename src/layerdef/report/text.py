@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from layerdef.evaluate import Evaluation
-    from layerdef.instance import Instance
-    from layerdef.solution import Solution
+    from layerdef.core.evaluate import Evaluation
+    from layerdef.core.instance import Instance
+    from layerdef.io.solution import Solution
+
 
 NOTICE = "All data public and notional."
 

@@ -4,8 +4,7 @@ The file is parsed once by PyYAML (its C parser where built) into a node tree th
 line of every row, checked for aliases that never end or expand past a bound, then built into
 plain data, so that each problem names file, line, table, row, id and field.
 Rows are checked one by one with pydantic, then references and cross-table rules are
-checked here; every problem is collected before `InstanceError` is raised.
-"""
+checked here; every problem is collected before `InstanceError` is raised."""
 
 from __future__ import annotations
 
@@ -13,46 +12,58 @@ import hashlib
 import math
 import os
 import re
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from layerdef.catalog import load_catalog
-from layerdef.csvfile import read_csv_table
-from layerdef.problems import InstanceError, Problem
+from layerdef.core.instance import FORMAT_VERSION, Instance
+from layerdef.errors import InstanceError, Problem
+from layerdef.io.catalog import load_catalog
+from layerdef.io.csvfile import read_csv_table
 
-FORMAT_VERSION = 1
 TABLES = ("sites", "positions", "units", "substitutes")
+
+
 TOP_LEVEL_KEYS = {
     "layerdef", "name", "description", "horizon", "layers", "depth_weights", "systems",
     *TABLES, "limits", "objective", "target", "coverage", "scenarios",
 }
+
+
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
 #: aliases may add at most this many nodes (or as many as the file has) when expanded
 MAX_ALIAS_NODES = 100_000
+
+
 #: PyYAML's C parser where it is built (6.7 MB inline: 41 s with the Python one, parsed twice)
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-# ----------------------------------------------------------------------------- schema
 
 
 #: Upper bounds on counts and amounts: far above any theater, low enough that arrays and the
 #: solver's arithmetic never overflow (a capacity of 2**63 must be a located problem, not a crash).
 MAX_COUNT = 100_000
+
+
 MAX_AMOUNT = 1e9
+
+
 #: nonzero offer costs are at least this (HiGHS drops matrix entries of 1e-9 and below) and
 #: within this ratio of each other (its integrality tolerance is 1e-6)
 MIN_COST = 1e-6
+
+
 MAX_COST_RATIO = 1e5
+
+
 #: nonzero depth weights within this ratio (1e9 to 1 miscounted moves: the fuzz campaign)
 MAX_DEPTH_RATIO = 1e6
+
+
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
@@ -137,156 +148,10 @@ class SubstituteRow(_TableRow):
 ROW_MODELS: dict[str, type[_TableRow]] = {
     "sites": SiteRow, "positions": PositionRow, "units": UnitRow, "substitutes": SubstituteRow,
 }
+
+
 #: Columns that hold several values; in CSV they are `;`-separated.
 CSV_LIST_COLUMNS = {("positions", "hosts"), ("units", "away"), ("sites", "require")}
-
-
-# ----------------------------------------------------------------------------- instance
-
-
-@dataclass
-class Instance:
-    """A validated instance: ids in file order and numpy arrays indexed by them."""
-
-    name: str
-    description: str
-    path: Path | None
-    sha256: str
-    periods: list[str]
-    layers: list[str]
-    layer_weight: np.ndarray  # (L,)
-    depth_weights: np.ndarray  # (J,)
-    systems: list[str]
-    system_radius: np.ndarray  # (K, L) km, nan where the system does not cover the layer
-    owners: list[str]
-    site_ids: list[str]
-    site_names: list[str]
-    site_lat: np.ndarray
-    site_lon: np.ndarray
-    site_weight: np.ndarray  # (S,)
-    requirement: np.ndarray  # (S, L) int: units that must cover the site in the layer
-    position_ids: list[str]
-    position_lat: np.ndarray
-    position_lon: np.ndarray
-    capacity: np.ndarray  # (P,) int
-    admits: np.ndarray  # (P, O) bool: owner o may use position p
-    unit_ids: list[str]
-    unit_system: np.ndarray  # (U,) index into systems
-    unit_owner: np.ndarray  # (U,) index into owners
-    unit_home: np.ndarray  # (U,) index into position_ids
-    unit_fixed: np.ndarray  # (U,) bool
-    present: np.ndarray  # (U, T) bool: the unit is in theater
-    offer_ids: list[str]
-    offer_system: np.ndarray
-    offer_owner: np.ndarray
-    offer_source: list[str]
-    offer_count: np.ndarray
-    offer_earliest: np.ndarray  # period index
-    offer_min_periods: np.ndarray
-    offer_max_periods: np.ndarray
-    offer_cost: np.ndarray
-    offer_lead: np.ndarray  # periods between request and arrival; matters only across scenarios
-    substitute_budget: float | None
-    moves_per_period: int | None
-    moves_total: int | None
-    objective: str
-    target: float
-    explicit_coverage: np.ndarray | None = None  # (K, P, S, L) bool from a coverage CSV
-    scenario_ids: list[str] = field(default_factory=list)
-    scenario_probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    scenario_present: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), bool))  # (N, U, T)
-    sources: list[Path] = field(default_factory=list)  # the YAML file and every CSV it names
-
-    def in_scenario(self, scenario: str) -> "Instance":
-        """This instance with the units present as in one scenario (for replay)."""
-        import dataclasses
-
-        if scenario not in self.scenario_ids:
-            known = ", ".join(self.scenario_ids) or "none"
-            raise InstanceError([Problem(str(self.path), f"scenario {scenario!r} does not exist "
-                                         f"(scenarios: {known})", "scenarios")])
-        present = self.scenario_present[self.scenario_ids.index(scenario)]
-        world = dataclasses.replace(self, present=present.copy(), scenario_ids=[],
-                                    scenario_probability=np.zeros(0),
-                                    scenario_present=np.zeros((0, 0, 0), bool))
-        if "cover" in self.__dict__:  # geometry does not depend on who is present
-            world.__dict__["cover"] = self.cover
-        return world
-
-    @cached_property
-    def cover(self) -> np.ndarray:
-        """(K, P, S, L) bool: a unit of system k at position p covers site s in layer l."""
-        from layerdef.geometry import coverage_array
-
-        return coverage_array(self)
-
-    @property
-    def T(self) -> int:
-        return len(self.periods)
-
-    def substitute_unit_ids(self, offer: int) -> list[str]:
-        """Ids of the units an offer can send, `offer#1` ... `offer#count`."""
-        return [f"{self.offer_ids[offer]}#{k + 1}" for k in range(int(self.offer_count[offer]))]
-
-    def current_posture(self) -> pd.DataFrame:
-        """Every available unit at its home, no substitutes: what happens if nobody acts."""
-        return self._home_posture(self.present)
-
-    def reference_posture(self) -> pd.DataFrame:
-        """Every unit at its home and none away: the posture before the withdrawal."""
-        return self._home_posture(np.ones_like(self.present))
-
-    def _home_posture(self, present: np.ndarray) -> pd.DataFrame:
-        unit_index, period_index = np.nonzero(present)
-        order = np.lexsort((unit_index, period_index))
-        unit_index, period_index = unit_index[order], period_index[order]
-        return pd.DataFrame({
-            "period": [self.periods[t] for t in period_index],
-            "unit": [self.unit_ids[u] for u in unit_index],
-            "position": [self.position_ids[self.unit_home[u]] for u in unit_index],
-        })
-
-    def summary(self) -> str:
-        """A few lines for `layerdef validate`: counts, horizon and who is away when."""
-        lines = [
-            f"{self.name}: valid (layerdef format {FORMAT_VERSION})",
-            f"  horizon   {self.periods[0]} .. {self.periods[-1]} ({self.T} periods)",
-            f"  layers    {', '.join(self.layers)}; systems {', '.join(self.systems)}",
-            f"  sites {len(self.site_ids)}, positions {len(self.position_ids)}, "
-            f"units {len(self.unit_ids)} ({int(self.unit_fixed.sum())} fixed), "
-            f"substitute offers {len(self.offer_ids)} "
-            f"({int(self.offer_count.sum())} units)",
-        ]
-        for u in np.nonzero(~self.present.all(axis=1))[0]:
-            lines.append(f"  away      {self.unit_ids[u]}: {period_ranges(self.periods, ~self.present[u])}")
-        limits = {"substitute_budget": self.substitute_budget,
-                  "moves_per_period": self.moves_per_period, "moves_total": self.moves_total}
-        shown = ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None) or "none"
-        lines.append(f"  limits    {shown}; objective {self.objective}")
-        for n, name in enumerate(self.scenario_ids):
-            changed = [f"{self.unit_ids[u]} away {period_ranges(self.periods, ~self.scenario_present[n, u])}"
-                       for u in np.nonzero((self.scenario_present[n] != self.present).any(axis=1))[0]]
-            lines.append(f"  scenario  {name} (p={self.scenario_probability[n]:g}): "
-                         + ("; ".join(changed) or "as the base"))
-        return "\n".join(lines)
-
-
-def period_ranges(labels: list[str], mask: np.ndarray) -> str:
-    """Inclusive label ranges where `mask` is true, e.g. `2025-03..2025-10`."""
-    parts, t = [], 0
-    while t < len(mask):
-        if mask[t]:
-            end = t
-            while end + 1 < len(mask) and mask[end + 1]:
-                end += 1
-            parts.append(labels[t] if end == t else f"{labels[t]}..{labels[end]}")
-            t = end + 1
-        else:
-            t += 1
-    return ", ".join(parts)
-
-
-# ----------------------------------------------------------------------------- loading
 
 
 def load(path: str | Path) -> Instance:
@@ -968,9 +833,6 @@ def _describe(detail: dict) -> str:
     if isinstance(value, (dict, list)) and len(repr(value)) > 60:
         return message
     return f"{value!r}: {message[0].lower() + message[1:]}"
-
-
-# ----------------------------------------------------------------------------- build
 
 
 def build_document(directory: str | Path) -> dict[str, Any]:

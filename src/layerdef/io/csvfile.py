@@ -3,8 +3,7 @@
 Every record keeps the line it starts on (a quoted note spanning two lines must not shift the
 lines of the rows after it), blank lines are skipped but counted, a header naming a column twice
 is a problem, a quote left open is found instead of swallowing the rows after it, and only
-regular files of bounded size are read (`units: /dev/zero` read without end).
-"""
+regular files of bounded size are read (`units: /dev/zero` read without end)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,10 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from layerdef.problems import Problem
+import pandas as pd
+
+from layerdef.core.evaluate import POSTURE_COLUMNS
+from layerdef.errors import InstanceError, Problem
 
 #: a CSV table larger than this is refused (the large benchmark's tables are under 1 MB)
 MAX_CSV_BYTES = 256 * 1024 * 1024
@@ -98,3 +100,26 @@ def _open_quotes(table: CsvTable, name: str) -> list[Problem]:
                     "line(s) that look like rows of their own: a quote left open?", name, line=line))
                 break
     return problems
+
+
+def read_posture(path: str | Path) -> pd.DataFrame:
+    """A posture CSV (period, unit, position); missing columns are located, exit 2. Each row
+    keeps the line it starts on (`attrs["lines"]`), blank lines counted."""
+    content, problems = read_csv_table(Path(path), "posture")
+    if content is not None:
+        missing = [c for c in POSTURE_COLUMNS if c not in content.header]
+        if missing:
+            problems.append(Problem(str(path), f"missing column(s) {', '.join(missing)}; "
+                                    f"expected {', '.join(POSTURE_COLUMNS)}", "posture"))
+        for index, (record, line) in enumerate(zip(content.records, content.lines)):
+            if len(record) != len(content.header):
+                problems.append(Problem(str(path), f"{len(record)} fields where the header has "
+                                        f"{len(content.header)}", "posture", index, line=line))
+    if problems or content is None:
+        raise InstanceError(problems)
+    columns = [content.header.index(name) for name in POSTURE_COLUMNS]
+    table = pd.DataFrame([[record[c].strip() for c in columns] for record in content.records],
+                         columns=POSTURE_COLUMNS, dtype=object)
+    table.attrs["source"] = str(path)
+    table.attrs["lines"] = content.lines
+    return table

@@ -10,8 +10,7 @@ moves exact when rotation lengths force particular units to leave.
 The model is built once, vectorized with numpy, as named blocks of columns and rows
 (`Formulation`). `solve` hands the arrays to HiGHS in one call; `build_model` turns the same
 blocks into a Pyomo model (variables and constraints under the same names) for users who
-want to extend it before solving.
-"""
+want to extend it before solving."""
 
 from __future__ import annotations
 
@@ -21,19 +20,27 @@ from fractions import Fraction
 
 import numpy as np
 
-from layerdef.geometry import coverage_value, covering_units
-from layerdef.instance import Instance
+from layerdef.core.geometry import coverage_value, covering_units
+from layerdef.core.instance import Instance
 
 INF = float("inf")
+
+
 #: weighted objectives (lexicographic stages folded into one) keep every coefficient below
 #: this, so that a difference of one in the lowest stage stays far above HiGHS's tolerances
 LARGEST_WEIGHTED_COEFFICIENT = 1e8
+
+
 #: cost weighted above moves keeps its coefficients below this: at offer costs of 1e6 a
 #: weighted cost-then-moves stage came back "optimal" with moves 5 where 3 were possible
 #: (HiGHS prunes within a relative tolerance), while the stages one after the other are exact
 LARGEST_COST_THEN_MOVES_COEFFICIENT = 1e5
+
+
 #: coverage values must lie on a grid at least this fine to fold the stages into one
 COVERAGE_GRID_FINEST = 1_000_000
+
+
 #: above this many nonzeros coverage keeps its own stage: on the large per-unit benchmark model
 #: (7.2 M) the weighted objective kept HiGHS's presolve probing past the time limit (601 s for
 #: 300 s), and models this big end at the time limit anyway, before any later stage

@@ -6,8 +6,7 @@ The map shows the coastline (Natural Earth, shipped in `data/coastline.json`), s
 weight and coloured by coverage, positions with the units standing there and each unit's
 coverage rings per layer, for every period (a selector shows one at a time). Then coverage
 per period for plan, current and reference; a timeline of units away and substitutes on
-station; the moves; and the tables of `compare`.
-"""
+station; the moves; and the tables of `compare`."""
 
 from __future__ import annotations
 
@@ -21,14 +20,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from layerdef.compare import Comparison, compare
-from layerdef.evaluate import Evaluation
-from layerdef.instance import Instance
-from layerdef.problems import InstanceError, Problem
-from layerdef.solution import Solution
+from layerdef.core.evaluate import Evaluation
+from layerdef.core.instance import Instance
+from layerdef.errors import InstanceError, Problem
+from layerdef.io.solution import Solution
+from layerdef.report.compare import Comparison, compare
 
 KM_PER_DEGREE = 111.32
+
+
 LAYER_COLOURS = ["#7b3294", "#d7191c", "#2c7bb6", "#1a9641", "#fdae61"]
+
+
 NOTICE = "All data public and notional."
 
 
@@ -196,7 +199,7 @@ def write_report(path: Path, instance: Instance, solution: Solution, solution_pa
                                      "scenarios; this plan has one posture (score it in a scenario "
                                      "with `layerdef replay` or `layerdef compare --scenario`)")])
     if solution.hedged:
-        from layerdef.hedge import most_likely
+        from layerdef.solve.hedged import most_likely
 
         scenario = scenario or most_likely(instance)
         hedged, solution = solution, solution.in_scenario(scenario)
@@ -214,7 +217,7 @@ def _scenario_section(hedged: Solution | None, scenario: str | None) -> str:
     """Every scenario of a hedged plan and the values of information; empty otherwise."""
     if hedged is None:
         return ""
-    from layerdef.report_text import scenario_table, value_lines
+    from layerdef.report.text import scenario_table, value_lines
 
     values = "".join(f"<p>{html.escape(line)}</p>" for line in value_lines(hedged.values)) if hedged.values else ""
     return (f'<section id="scenarios"><h2>Scenarios</h2><p>A hedged plan ({html.escape(hedged.risk or "")} '

@@ -1,0 +1,1 @@
+"""The instance as arrays, geometry, scoring, evaluate and replay: no solver."""

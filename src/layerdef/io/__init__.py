@@ -1,0 +1,1 @@
+"""Files in and out: the instance reader, CSV tables, the catalog, generated theaters, the solution document."""

@@ -1,0 +1,1 @@
+"""The formulation: blocks of columns and rows over labelled index arrays, and the Pyomo model."""

@@ -1,0 +1,1 @@
+"""What a planner reads: text and tables, comparisons, the HTML report."""

@@ -1,0 +1,33 @@
+"""Solving: the back-ends, the root step and bounds, starting plans, the lexicographic stages,
+the explanation of infeasibility, and the deterministic and hedged drivers. `solve` dispatches
+to the one the instance needs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from layerdef.core.instance import Instance
+from layerdef.errors import InstanceError, Problem
+from layerdef.io.solution import Solution
+from layerdef.solve.deterministic import solve as solve_deterministic
+from layerdef.solve.hedged import solve_scenarios
+
+
+def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
+          gap: float = 0.0, threads: int | None = None, log: bool = False,
+          write_model: str | None = None, model=None, start: pd.DataFrame | None = None,
+          risk: str = "expected", plan_for: str | None = None, values: bool = True) -> Solution:
+    """The checked plan of an instance: lexicographic (coverage, then cost, then moves; or
+    cost then moves for `min-cost`), or with scenarios the hedged plan (`risk` "expected" or
+    "worst"; `plan_for` and `values` for the value of the stochastic solution). `model`,
+    `start` and `write_model`: see `layerdef.solve.deterministic.solve`."""
+    if not instance.scenario_ids:
+        return solve_deterministic(instance, objective, time_limit, gap, threads, log,
+                                   write_model, model, start)
+    kind = objective or instance.objective
+    if model is not None or start is not None or write_model or kind != "coverage":
+        raise InstanceError([Problem(str(instance.path), "with scenarios, solve makes a hedged "
+                                     "plan for the coverage objective only (no model, start, "
+                                     "--write-model or min-cost); plan for one scenario with "
+                                     "--scenario ID", "scenarios")])
+    return solve_scenarios(instance, risk, time_limit, gap, threads, log, plan_for, values)

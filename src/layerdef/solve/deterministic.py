@@ -1,0 +1,368 @@
+"""Solve the model with HiGHS, lexicographically, and turn class counts back into units.
+
+Stages: the primary objective (coverage, or cost for `min-cost`), then with it held, the
+substitute cost, then the moves. Each later stage keeps the earlier values within a tiny
+tolerance, so a plan never gives up coverage for cost or moves, and starts from the previous
+stage's plan. Where the values lie on a grid, the stages fold exactly into one weighted stage
+(`lexicographic_stages`), whose plan must then prove itself (`run_lexicographic`). The
+per-unit posture is restored with the fewest moves the counts allow and evaluated
+independently: a plan whose evaluation disagrees with the solver is a bug and raises
+PlanCheckError.
+
+Two back-ends run the same stages: `HighsBackend` passes the formulation's arrays to highspy
+in one call (the default, fast path); `PyomoBackend` solves a Pyomo model from `build_model`
+that the user may have extended, through Pyomo's appsi HiGHS interface."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from layerdef.core.evaluate import Evaluation, evaluate
+from layerdef.core.instance import Instance
+from layerdef.errors import (
+    InfeasibleError,
+    NoSolutionError,
+    PlanCheckError,
+)
+from layerdef.io.solution import Solution
+from layerdef.model.formulation import (
+    Formulation,
+    formulate,
+    plan_solution,
+    posture_solution,
+)
+from layerdef.solve.backend import (
+    HighsBackend,
+    PyomoBackend,
+    SolverOptions,
+    StageResult,
+    lexicographic_stages,
+    progress,
+    stdout_to_stderr,
+    time_left,
+)
+from layerdef.solve.heuristic import greedy_plan
+
+STAGE_TOLERANCE_ABS = 1e-6
+
+
+STAGE_TOLERANCE_REL = 1e-9
+
+
+#: before a root LP by interior point it gets half of this (or a tenth of the time left):
+#: medium's LP takes 18 s, the Lagrangian bound is within 1% of the greedy plan after 4 s
+EARLY_BOUND_SECONDS = 12.0
+
+
+def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
+          gap: float = 0.0, threads: int | None = None, log: bool = False,
+          write_model: str | None = None, model=None, start: pd.DataFrame | None = None) -> Solution:
+    """Solve an instance without scenarios lexicographically and return the checked plan with
+    its comparisons.
+
+    `model`: a Pyomo model from `build_model(instance)`, possibly extended; solved through
+    Pyomo instead of the fast path. `start`: a posture (period, unit, position) to start
+    from instead of the greedy plan, e.g. the plan of a neighbouring study point.
+    """
+    started = time.perf_counter()
+    options = SolverOptions(time_limit, gap, threads, log)
+    if model is not None:
+        backend = PyomoBackend(model, options)
+    else:
+        backend = HighsBackend(formulate(instance, objective), options)
+    form = backend.form
+    build_s = time.perf_counter() - started
+    progress(log, f"model: {form.n_rows} rows, {form.n_cols} columns, "
+                  f"{form.nonzeros} nonzeros, built in {build_s:.2f} s")
+    if write_model:
+        _write_model(backend, write_model)
+    current = evaluate(instance, instance.current_posture())
+    if start is None:
+        start_values = starting_plan(instance, form, time_limit, current, log, backend)
+    else:
+        start_values = plan_solution(form, start)
+        sharpened = sharpen_start(backend, start_values, time_left(time_limit, started))
+        start_values = start_values if sharpened is None else sharpened
+
+    def explain() -> list[str]:
+        from layerdef.solve.explain import explain_infeasibility
+
+        return explain_infeasibility(instance, form.objective_kind, options)
+
+    def evaluated(solution: np.ndarray) -> tuple[float, float, float]:
+        plan = evaluate(instance, restore_posture(form, solution))
+        return plan.total, plan.substitute_cost, plan.moves_total
+
+    first, solution, finished = run_lexicographic(backend, start_values, time_limit, started, log,
+                                                  explain, evaluated)
+    posture = restore_posture(form, solution)
+    plan = evaluate(instance, posture)
+    primary_name = first.objective
+    coverage = (float(form.objectives["coverage"] @ first.solution)
+                if form.objective_kind == "coverage" else None)
+    check_plan(form, solution, plan, coverage, finished)
+    status = lexicographic_status(first, finished)
+    bound, gap_value = _bound_and_gap(form, primary_name, first, plan)
+    return Solution.from_evaluations(
+        instance=instance, objective_kind=form.objective_kind, status=status, bound=bound,
+        gap=gap_value, solver={"name": "highs", "interface": backend.name,
+                               "version": backend.version, "options": options.as_dict()},
+        wall_s=time.perf_counter() - started, build_s=build_s, plan=plan, posture=posture,
+        current=current, reference=evaluate(instance, instance.reference_posture()))
+
+
+def lexicographic_status(first: StageResult, finished: bool) -> str:
+    """`optimal` only when every stage was proven (coverage, then cost, then moves); a plan
+    whose coverage is proven but whose later stage ran out of time is `time_limit` (its gap,
+    that of the first stage, may be 0: cost or moves may still be improvable)."""
+    return "time_limit" if first.status == "optimal" and not finished else first.status
+
+
+def run_lexicographic(backend, solution: np.ndarray | None, time_limit: float | None,
+                      started: float, log: bool, explain,
+                      evaluated) -> tuple[StageResult, np.ndarray, bool]:
+    """`run_stages` over `lexicographic_stages`. A plan from the one weighted stage must prove
+    itself: the weighted objective of its restored, evaluated plan (`evaluated(solution)`:
+    coverage, cost, moves) within half a step of the bound HiGHS proved (unless a gap was
+    allowed). At that weight, integrality tolerances could buy phantom coverage worth more
+    than a move; a plan that fails is solved again in stages, from itself."""
+    form = backend.form
+    stages = lexicographic_stages(form)
+    first, solution, finished = run_stages(backend, stages, solution, time_limit, started, log,
+                                           explain)
+    if first.objective != "coverage_cost_moves" or first.status != "optimal" or backend.gap > 0:
+        return first, solution, finished  # no claim to prove, or a gap allowed
+    coverage, cost, moves = evaluated(solution)
+    weighted = -form.coverage_weight * coverage + form.cost_weight * cost + moves
+    if weighted <= first.bound + 0.5 * form.tie_break_step:
+        return first, solution, finished
+    progress(log, "the one-stage plan's evaluation falls short of its bound: solving in stages")
+    backend.loosen()  # the root step's bounds were drawn for the weighted objective
+    return run_stages(backend, lexicographic_stages(form, one_stage=False), solution, time_limit,
+                      started, log, explain)
+
+
+def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | None,
+               time_limit: float | None, started: float, log: bool,
+               explain) -> tuple[StageResult, np.ndarray, bool]:
+    """Solve the stages in turn, each holding the ones before and starting from the last plan.
+    Returns the first stage's result (status, bound), the final plan's column values and
+    whether the last stage ran to optimality (else the time ran out, and the plan's moves may
+    be overcounted by the model: nothing minimized them to the end); raises InfeasibleError
+    (with `explain()`) or NoSolutionError from the first stage."""
+    form, first, finished = backend.form, None, True
+    for index, (name, sense) in enumerate(stages):
+        backend.set_objective(name, sense)
+        remaining = time_left(time_limit, started)
+        if remaining is not None and remaining <= 0 and index > 0:
+            finished = False
+            break  # out of time: keep the plan of the stages done
+        if solution is not None:
+            backend.start_from(solution)
+        result = backend.run(remaining)
+        progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
+        if index == 0:
+            if result.status == "infeasible":
+                raise InfeasibleError(explain())
+            if result.status == "no_solution":
+                raise NoSolutionError(f"no plan found within {time_limit} s")
+            first = result
+            first.objective = name
+        elif result.status in ("no_solution", "infeasible"):
+            finished = False
+            break  # keep the previous stage's plan, which meets every held value
+        solution = result.solution
+        finished = result.status == "optimal"
+        if index + 1 < len(stages):
+            backend.hold(name, sense, held_value(form, form.objectives[name], sense, solution))
+    return first, solution, finished
+
+
+def held_value(form: Formulation, vector: np.ndarray, sense: int, solution: np.ndarray) -> float:
+    """The bound a later stage keeps on an earlier stage's objective: its value, loosened by a
+    tiny tolerance and by what HiGHS's integrality tolerance (1e-6) may have shaved off an
+    integer column: at offer costs of 3e4 a count of 1 - 8e-7 held the cost 0.024 below the
+    plans with whole counts, and the moves stage could only pick among the shaved ones."""
+    achieved = float(vector @ solution)
+    integer = form.bounds()[2]
+    shaved = 1e-6 * float(np.abs(vector[integer & (np.abs(solution) > 1e-9)]).sum())
+    return achieved + sense * (STAGE_TOLERANCE_ABS + STAGE_TOLERANCE_REL * abs(achieved) + shaved)
+
+
+def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
+                  current: Evaluation, log: bool = False, backend=None) -> np.ndarray | None:
+    """The plan HiGHS starts its first stage from, when the current posture meets every
+    requirement and limit (else None): the greedy plan sharpened by the root step of `backend`
+    (`sharpen_start`); where that cannot run (no back-end given, the Pyomo back-end, a model
+    above `ROOT_MAX_NONZEROS`, no LP within half the time) the greedy plan improved by local
+    search instead, at worst the current posture. Where the root LP is slow or out of reach,
+    the back-end also gets a Lagrangian bound of our own (`HighsBackend.bound_from`): for a
+    few seconds before the root step or, above `ROOT_MAX_NONZEROS`, for half the time left,
+    after which the root step's LP gets all the rest (when it is not solved, HiGHS's MIP is
+    not started: `HighsBackend.run`)."""
+    if not current.feasible:
+        return None
+    started = time.perf_counter()
+    seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
+    rooted = backend is not None and backend.can_sharpen
+    where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message),
+                                   search=not rooted)
+    start = posture_solution(form, where, rotations)
+    if rooted and backend.can_bound:  # a bound within seconds, before an LP that takes long
+        left = time_left(time_limit, started)
+        backend.bound_from(start, EARLY_BOUND_SECONDS if left is None
+                           else min(EARLY_BOUND_SECONDS, 0.2 * left))
+    if rooted:
+        sharpened = sharpen_start(backend, start, time_left(time_limit, started))
+        if sharpened is not None:
+            return sharpened
+        where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message))
+        start = posture_solution(form, where, rotations)
+    elif backend is not None and backend.can_bound:
+        backend.bound_from(start, time_left(time_limit, started))  # the only bound within reach
+        # the MIP's first step is the root LP: it gets all the time left, at a third of the
+        # memory HiGHS's MIP would hold meanwhile; solved, the root step follows
+        sharpened = backend.sharpen(start, time_left(time_limit, started), lp_share=1.0)
+        start = start if sharpened is None else sharpened
+    return start
+
+
+def sharpen_start(backend, start: np.ndarray, time_limit: float | None) -> np.ndarray | None:
+    """The root step (`HighsBackend.sharpen`) for the first stage's objective; None when it
+    cannot run."""
+    if not backend.can_sharpen:
+        return None
+    backend.set_objective(*lexicographic_stages(backend.form)[0])
+    return backend.sharpen(start, time_limit)
+
+
+def coverage_bound(form: Formulation, first: StageResult) -> float | None:
+    """The first stage's bound on (expected or worst) coverage, also from one weighted stage."""
+    if first.bound is None or first.objective != "coverage_cost_moves":
+        return first.bound
+    return form.coverage_bound(first.bound)
+
+
+def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
+                   plan: Evaluation) -> tuple[float | None, float | None]:
+    """The first stage's bound in the primary objective's own units, and the relative gap;
+    both None when the time ran out before HiGHS had a bound."""
+    if first.status != "optimal" and first.bound is None:
+        return None, None
+    if primary in ("coverage", "coverage_cost_moves"):
+        achieved = plan.total
+        bound = coverage_bound(form, first)
+        bound = max(bound if bound is not None else achieved, achieved)
+    else:
+        achieved = plan.substitute_cost
+        bound = first.bound if first.bound is not None else achieved
+        if primary == "cost_then_moves":  # W x cost + moves >= bound, moves <= most_moves
+            bound = max(0.0, (bound - form.most_moves) / form.cost_weight)
+        bound = min(bound, achieved)
+    if first.status == "optimal":
+        return achieved, 0.0
+    return bound, abs(bound - achieved) / max(abs(achieved), 1e-9)
+
+
+def _write_model(backend, path: str) -> None:
+    if isinstance(backend, HighsBackend):
+        with stdout_to_stderr(backend.log):
+            backend.highs.writeModel(str(path))
+    else:
+        backend.model.write(str(path), io_options={"symbolic_solver_labels": True})
+
+
+def check_plan(form: Formulation, solution: np.ndarray, plan: Evaluation, coverage: float | None,
+               moves_minimized: bool = True) -> None:
+    """The evaluation of the restored posture must reproduce the solver's figures. The model
+    counts at least every move (`move_definition` rows are >=), exactly once a stage has
+    minimized them (`moves_minimized`)."""
+    problems = list(plan.violations)
+    if plan.shortfall.any():
+        problems.append("requirements unmet in the restored plan")
+    model_cost = float(form.objectives["substitute_cost"] @ solution)
+    model_moves = float(form.objectives["moves"] @ solution)
+    model_coverage = float(form.objectives["coverage"] @ solution)
+    cost_slack = max(1e-6 * abs(model_cost), _rounding(form.objectives["substitute_cost"], solution))
+    if abs(plan.substitute_cost - model_cost) > cost_slack:
+        problems.append(f"substitute cost: evaluation {plan.substitute_cost} vs model {model_cost}")
+    overcount = model_moves - plan.moves_total
+    slack = _rounding(form.objectives["moves"], solution)
+    if overcount < -slack or (moves_minimized and overcount > slack):
+        problems.append(f"moves: evaluation {plan.moves_total} vs model {model_moves}")
+    tolerance = 1e-6 * max(1.0, abs(model_coverage))
+    if plan.total < model_coverage - tolerance:
+        problems.append(f"coverage: evaluation {plan.total} below model {model_coverage}")
+    if coverage is not None and plan.total < coverage - tolerance:
+        problems.append(f"coverage: evaluation {plan.total} below the first stage's {coverage}")
+    if problems:
+        raise PlanCheckError("the plan contradicts its own evaluation (a bug in layerdef):\n  "
+                             + "\n  ".join(problems))
+
+
+def _rounding(vector: np.ndarray, solution: np.ndarray) -> float:
+    """How far `vector @ solution` may lie from its value at the rounded counts: HiGHS takes an
+    integer column within 1e-6 of an integer, and two moves at 6.7e-7 each summed past 1e-6
+    (a random hedged instance)."""
+    used = np.abs(solution) > 1e-9
+    return 1e-6 * max(1.0, float(np.abs(vector[used]).sum()))
+
+
+def _place(previous: list[int | None], quota: np.ndarray) -> list[int | None]:
+    """New position of each unit given where it stood: stay where the count allows, fill the
+    remaining counts with the others (a move each), and let the rest leave (None)."""
+    quota = quota.copy()
+    placed: list[int | None] = [None] * len(previous)
+    for i, p in enumerate(previous):
+        if p is not None and quota[p] > 0:
+            placed[i] = p
+            quota[p] -= 1
+    open_slots = [p for p in range(len(quota)) for _ in range(int(quota[p]))]
+    for i in range(len(previous)):
+        if placed[i] is None and open_slots:
+            placed[i] = open_slots.pop(0)
+    return placed
+
+
+def restore_posture(form: Formulation, solution: np.ndarray) -> pd.DataFrame:
+    """Per-unit posture from the solved class counts, with the fewest moves they allow."""
+    instance = form.instance
+    P, T, F = len(instance.position_ids), instance.T, len(instance.offer_ids)
+    rows: list[tuple[int, str, int]] = []
+    z = form.dense(solution, "z", (P, len(form.classes), T))
+    for c, unit_class in enumerate(form.classes):
+        members = list(unit_class.members)
+        homes = [int(instance.unit_home[u]) for u in members]
+        where: list[int | None] = list(homes)
+        for t in range(T):
+            if not unit_class.present[t]:
+                continue
+            if not unit_class.fixed:
+                returning = t > 0 and not unit_class.present[t - 1]
+                where = _place(homes if returning else where, z[:, c, t])
+            rows.extend((t, instance.unit_ids[u], p) for u, p in zip(members, where))
+    rotation = form.dense(solution, "rotation", (F, T, T))
+    z_sub = form.dense(solution, "z_sub", (P, F, T, T))
+    next_unit = [0] * F
+    for f in range(F):
+        for arrival in range(T):
+            size = int(rotation[f, arrival, arrival])
+            if not size:
+                continue
+            ids = instance.substitute_unit_ids(f)[next_unit[f]:next_unit[f] + size]
+            next_unit[f] += size
+            where = [None] * size
+            for t in range(arrival, T):
+                if not rotation[f, arrival, t]:
+                    break
+                where = _place(where, z_sub[:, f, arrival, t])
+                ids = [unit for unit, p in zip(ids, where) if p is not None]
+                where = [p for p in where if p is not None]
+                rows.extend((t, unit, p) for unit, p in zip(ids, where))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return pd.DataFrame({"period": [instance.periods[t] for t, _, _ in rows],
+                         "unit": [u for _, u, _ in rows],
+                         "position": [instance.position_ids[p] for _, _, p in rows]})

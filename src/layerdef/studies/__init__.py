@@ -1,0 +1,1 @@
+"""Questions over many solves: budget frontiers and sweeps."""
