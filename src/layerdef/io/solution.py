@@ -9,9 +9,10 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from layerdef.errors import InstanceError, Problem
 
@@ -35,6 +36,65 @@ TABLE_COLUMNS = {
     "moves": ["period", "unit", "from", "to"],
     "coverage": ["period", "site", "layer", "units", "value", "required", "shortfall"],
 }
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ObjectiveFigures(_Strict):
+    """The plan's figures (expected ones for a hedged plan)."""
+
+    coverage: float
+    substitute_cost: float
+    moves: float
+
+
+class PostureDigest(_Strict):
+    """A comparison posture (current, reference): its figures and unmet requirements."""
+
+    coverage: float
+    substitute_cost: float
+    moves: float
+    by_period: list[float]
+    unmet: list[dict[str, Any]]
+    by_scenario: list[dict[str, Any]] | None = None
+
+
+class InstanceRecord(_Strict):
+    """Which instance file the plan was made on (`compare` refuses plans of another)."""
+
+    name: str
+    sha256: str
+    path: str | None = None
+
+
+class SolutionDocument(_Strict):
+    """The solution JSON as `solve -o` writes it and `show`, `compare`, `report` and `replay`
+    read it; its JSON Schema is published as docs/solution.schema.json."""
+
+    layerdef_solution: Literal[1]
+    status: Literal["optimal", "time_limit"]
+    objective_kind: Literal["coverage", "min-cost"]
+    objective: ObjectiveFigures
+    bound: float | None
+    gap: float | None
+    solver: dict[str, Any]
+    wall_s: float
+    build_s: float | None = None
+    instance: InstanceRecord
+    current: PostureDigest
+    reference: PostureDigest
+    risk: Literal["expected", "worst"] | None = None
+    scenarios: list[dict[str, Any]] | None = None
+    values: dict[str, Any] | None = None
+    tables: dict[Literal["summary", "assignments", "substitutes", "moves", "coverage"],
+                 list[dict[str, Any]]]
+
+
+def solution_schema() -> dict[str, Any]:
+    """The JSON Schema of the solution document (docs/solution.schema.json is this, written)."""
+    return SolutionDocument.model_json_schema()
 
 
 @dataclass
@@ -175,7 +235,9 @@ class Solution:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        document = self.to_dict()
+        SolutionDocument.model_validate(document)  # the contract holds for what is written
+        return json.dumps(document, indent=1, allow_nan=False)
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
@@ -202,6 +264,12 @@ class Solution:
         if not isinstance(document, dict) or document.get("layerdef_solution") != SOLUTION_FORMAT:
             raise InstanceError([Problem(str(path), "not a layerdef solution "
                                          "(missing `layerdef_solution: 1`)")])
+        try:
+            SolutionDocument.model_validate(document)
+        except ValidationError as error:
+            raise InstanceError([Problem(str(path), f"{detail['msg']}", "solution",
+                                         field=".".join(str(part) for part in detail["loc"]))
+                                 for detail in error.errors()[:50]]) from None
         try:
             first = ["scenario"] if document.get("scenarios") is not None else []
             tables = {name: pd.DataFrame(document["tables"][name], columns=first + TABLE_COLUMNS[name])

@@ -1,0 +1,34 @@
+"""The solution document's contract: a pydantic model checks what is written and read, and its
+JSON Schema is published in docs/ (regenerate with `python -c "import json; from
+layerdef.io.solution import solution_schema; print(json.dumps(solution_schema(), indent=1))"`)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from conftest import ROOT, load_document
+
+from layerdef.cli import main
+from layerdef.io.solution import solution_schema
+from layerdef.solve import solve
+
+SCHEMA = ROOT / "docs" / "solution.schema.json"
+
+
+def test_the_published_schema_is_the_one_the_code_checks():
+    assert json.loads(SCHEMA.read_text()) == solution_schema()
+
+
+def test_a_written_solution_meets_the_schema_and_a_broken_one_is_located(small_document, tmp_path):
+    plan = solve(load_document(small_document, tmp_path))
+    path = tmp_path / "plan.json"
+    plan.write(path)
+    document = json.loads(path.read_text())
+    assert set(solution_schema()["required"]) <= set(document)
+    document["status"] = "bogus"
+    del document["objective"]["moves"]
+    path.write_text(json.dumps(document))
+    result = CliRunner().invoke(main, ["show", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "solution.status" in result.output and "solution.objective.moves" in result.output
