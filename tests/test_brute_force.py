@@ -169,10 +169,10 @@ def test_one_stage_plan_that_falls_short_of_its_bound_is_solved_in_stages(seed, 
         plan = evaluate(inst, restore_posture(form, solution))
         return plan.total - phantom, plan.substitute_cost, plan.moves_total
 
-    trusted = run_lexicographic(HighsBackend(form, SolverOptions()), None, None, 0.0, False,
+    trusted = run_lexicographic(HighsBackend(form, SolverOptions()), None, None, 0.0,
                                 None, evaluated)
     assert trusted[0].objective == "coverage_cost_moves"
-    short = run_lexicographic(HighsBackend(form, SolverOptions()), None, None, 0.0, False,
+    short = run_lexicographic(HighsBackend(form, SolverOptions()), None, None, 0.0,
                               None, lambda solution: evaluated(solution, phantom=1.0))
     assert short[0].objective == "coverage"
     assert evaluated(short[1]) == pytest.approx(evaluated(trusted[1]), abs=1e-9)

@@ -345,7 +345,7 @@ def test_values_of_information_alongside_or_afterwards(cores, tmp_path, monkeypa
 
     monkeypatch.setattr(hedge.os, "cpu_count", lambda: cores)
     inst = load_document(LEAD, tmp_path)
-    alone = hedge._Alone(inst, None, 0.0, None, False)
+    alone = hedge._Alone(inst, None, 0.0, None)
     assert (alone.process is not None) == (cores > 1)
     alone.cancel()
     values = layerdef.solve(inst).values
@@ -393,7 +393,7 @@ def test_the_second_process_stops_when_the_first_is_killed(signal_name):
 
     script = ("import time, layerdef; from layerdef.solve.hedged import _Alone\n"
               f"inst = layerdef.load({str(INSTANCES / 'korea-2025-replay.yaml')!r})\n"
-              "alone = _Alone(inst, None, 0.0, None, False)\n"
+              "alone = _Alone(inst, None, 0.0, None)\n"
               "print(alone.process.pid if alone.process else -1, flush=True)\n"
               "print(alone.folder.name if alone.folder else '', flush=True)\n"
               "time.sleep(60)\n")
@@ -454,7 +454,7 @@ def test_the_scenarios_alone_are_solved_here_when_the_second_process_dies(tmp_pa
 
     monkeypatch.setattr(hedge.os, "cpu_count", lambda: 2)
     inst = load_document(LEAD, tmp_path)
-    alone = hedge._Alone(inst, None, 0.0, None, False)
+    alone = hedge._Alone(inst, None, 0.0, None)
     alone.process.kill()
     perfect = alone.result(0.0)
     assert [p.objective["substitute_cost"] for p in perfect] == [1.0, 1.0]

@@ -18,6 +18,7 @@ import layerdef
 from layerdef.core.evaluate import evaluate
 from layerdef.io.reader import load
 from layerdef.model.formulation import formulate
+from layerdef.solve import progress_on_stderr
 from layerdef.solve.backend import (
     HighsBackend,
     SolverOptions,
@@ -122,9 +123,10 @@ def test_the_root_step_reports_progress_on_stderr(monkeypatch, capfd):
     inst = load(KOREA)
     form = formulate(inst)
     start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
-    backend = HighsBackend(form, SolverOptions(log=True))
+    backend = HighsBackend(form, SolverOptions())
     backend.set_objective(*lexicographic_stages(form)[0])
-    assert backend.sharpen(start, None) is not None
+    with progress_on_stderr(True):
+        assert backend.sharpen(start, None) is not None
     captured = capfd.readouterr()
     assert "root: LP relaxation" in captured.err and "root: LP bound" in captured.err
     assert "root: LP" not in captured.out

@@ -135,7 +135,7 @@ def test_sweep_local_resume_and_dask_agree(tmp_path):
                                   dashboard_address=None) as cluster:
         cases = product_cases([parse_vary(v) for v in VARY])
         on_dask = sweep(WORTH, cases, tmp_path / "dask", {"time_limit": None, "gap": 0.0},
-                        scheduler=cluster.scheduler_address, log=False)
+                        scheduler=cluster.scheduler_address)
     pd.testing.assert_frame_equal(summary_without_timing(tmp_path / "dask"), summary)
     assert len(on_dask) == 6
 

@@ -8,11 +8,13 @@ stdout or files.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import click
 
@@ -35,7 +37,8 @@ def handles_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with progress_shown(not kwargs.get("quiet", False), kwargs.get("verbose", False)):
+                return command(*args, **kwargs)
         except InstanceError as error:
             _fail(EXIT_INPUT, [str(p) for p in error.problems] or [str(error)])
         except InfeasibleError as error:
@@ -46,6 +49,23 @@ def handles_errors(command: Callable) -> Callable:
             _fail(EXIT_INTERRUPTED, ["interrupted"])
 
     return wrapper
+
+
+@contextlib.contextmanager
+def progress_shown(shown: bool, verbose: bool) -> Iterator[None]:
+    """The `layerdef` logger on stderr for one command: progress (INFO) unless `--quiet`,
+    HiGHS's own log too (DEBUG) with `--verbose`."""
+    logger = logging.getLogger("layerdef")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("layerdef: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO if shown else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def check_outputs(files: list[Path], force: bool, reads: list[Path] = (), owned: bool = False) -> None:
@@ -163,13 +183,14 @@ def generate(sites: int, positions: int, units: int, periods: int, seed: int, ou
               "plan is compared with (value of the stochastic solution); default the most likely.")
 @click.option("--no-values", is_flag=True, help="With scenarios: skip the values of the "
               "stochastic solution and of perfect information (one solve per scenario).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or solver log on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="HiGHS's own log on stderr too.")
 @click.option("--force", is_flag=True, help="Write over existing output files (never over an input).")
 @handles_errors
 def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: str | None,
           time_limit: float | None, gap: float, threads: int | None, write_model: Path | None,
           risk: str, scenario: str | None, plan_for: str | None, no_values: bool,
-          quiet: bool, force: bool) -> None:
+          quiet: bool, verbose: bool, force: bool) -> None:
     """Solve an instance: the plan against the current and reference postures; with scenarios,
     the hedged plan and what hedging is worth."""
     from layerdef.io.reader import load
@@ -193,7 +214,7 @@ def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: 
                    f"{len(inst.position_ids)} positions, {len(inst.site_ids)} sites, "
                    f"{inst.T} periods{hedge})", err=True)
     plan = solve_instance(inst, objective=objective, time_limit=time_limit, gap=gap,
-                          threads=threads, log=not quiet,
+                          threads=threads,
                           write_model=str(write_model) if write_model else None,
                           risk=risk, plan_for=plan_for, values=not no_values)
     if output is not None:
@@ -337,7 +358,7 @@ def frontier(instance: Path, output: Path, budgets: str, time_limit: float | Non
     points = parse_range(budgets)
     inst = load(instance)
     check_outputs([output / "frontier.csv", output / "frontier.png"], False, inst.sources, owned=True)
-    table = budget_frontier(inst, points, time_limit=time_limit, log=not quiet)
+    table = budget_frontier(inst, points, time_limit=time_limit)
     written(output, lambda: table.to_csv(output / "frontier.csv", index=False))
     written(output, lambda: frontier_figure(table, inst.name, output / "frontier.png"))
     click.echo("\n".join(marginal_lines(table)))
@@ -373,8 +394,7 @@ def sweep(instance: Path, output: Path, vary: tuple[str, ...], cases_file: Path 
     outputs = [output / "summary.csv", output / "results.parquet"]
     check_outputs(outputs, False, load(instance).sources, owned=True)
     options = {"time_limit": time_limit, "gap": gap}
-    summary = run_sweep(instance, cases, output, options, workers=workers, scheduler=scheduler,
-                        log=not quiet)
+    summary = run_sweep(instance, cases, output, options, workers=workers, scheduler=scheduler)
     columns = [c for c in summary.columns if c not in ("key", "error", "wall_s")]
     from layerdef.report.text import format_table
 

@@ -4,6 +4,11 @@ to the one the instance needs."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
+from typing import Iterator
+
 import pandas as pd
 
 from layerdef.core.instance import Instance
@@ -20,14 +25,42 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     """The checked plan of an instance: lexicographic (coverage, then cost, then moves; or
     cost then moves for `min-cost`), or with scenarios the hedged plan (`risk` "expected" or
     "worst"; `plan_for` and `values` for the value of the stochastic solution). `model`,
-    `start` and `write_model`: see `layerdef.solve.deterministic.solve`."""
+    `start` and `write_model`: see `layerdef.solve.deterministic.solve`. Progress goes to the
+    `layerdef` logger; `log=True` shows it on stderr for this call, where no handler is set."""
+    with progress_on_stderr(log):
+        return _solve(instance, objective, time_limit, gap, threads, write_model, model, start,
+                      risk, plan_for, values)
+
+
+def _solve(instance, objective, time_limit, gap, threads, write_model, model, start, risk,
+           plan_for, values) -> Solution:
     if not instance.scenario_ids:
-        return solve_deterministic(instance, objective, time_limit, gap, threads, log,
-                                   write_model, model, start)
+        return solve_deterministic(instance, objective, time_limit, gap, threads, write_model,
+                                   model, start)
     kind = objective or instance.objective
     if model is not None or start is not None or write_model or kind != "coverage":
         raise InstanceError([Problem(str(instance.path), "with scenarios, solve makes a hedged "
                                      "plan for the coverage objective only (no model, start, "
                                      "--write-model or min-cost); plan for one scenario with "
                                      "--scenario ID", "scenarios")])
-    return solve_scenarios(instance, risk, time_limit, gap, threads, log, plan_for, values)
+    return solve_scenarios(instance, risk, time_limit, gap, threads, plan_for, values)
+
+
+@contextlib.contextmanager
+def progress_on_stderr(wanted: bool) -> Iterator[None]:
+    """While solving, progress records of the `layerdef` logger on stderr, when `wanted` and
+    nobody (the CLI, the caller) has given the logger a handler of their own."""
+    logger = logging.getLogger("layerdef")
+    if not wanted or logger.handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("layerdef: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

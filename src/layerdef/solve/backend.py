@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -58,9 +59,14 @@ def lexicographic_stages(form: Formulation, one_stage: bool = True) -> list[tupl
                  else [("substitute_cost", 1), ("moves", 1)])
     return ([("coverage", -1)] if form.objective_kind == "coverage" else []) + tie_break
 
+#: progress records (INFO) and HiGHS's own log (shown when DEBUG is enabled)
+LOGGER = logging.getLogger("layerdef")
+
 
 @dataclass
 class SolverOptions:
+    """What the user asked of the solver; `log`: show HiGHS's own log (DEBUG records)."""
+
     time_limit: float | None = None
     gap: float = 0.0
     threads: int | None = None
@@ -182,10 +188,10 @@ class HighsBackend:
         """A line on stderr every few seconds, when logging, while the root step works, with
         the incumbent and bound found so far (the start, the Lagrangian bound)."""
         elapsed = time.perf_counter() - self.clock_origin
-        if self.log and elapsed - self._last_report >= PROGRESS_EVERY_S:
+        if LOGGER.isEnabledFor(logging.INFO) and elapsed - self._last_report >= PROGRESS_EVERY_S:
             self._last_report = elapsed
             standing = f"; {_standing(*self.trace[-1][1:])}" if self.trace else ""
-            print(f"layerdef: {elapsed:7.1f} s  {what}{standing}", file=sys.stderr, flush=True)
+            progress(f"{elapsed:7.1f} s  {what}{standing}")
 
     def _record(self, incumbent: float, bound: float) -> None:
         """Keep the incumbent and bound over time (benchmarks read `trace`) and report them
@@ -194,10 +200,9 @@ class HighsBackend:
         elapsed = time.perf_counter() - self.clock_origin
         if not self.trace or (incumbent, bound) != self.trace[-1][1:]:
             self.trace.append((elapsed, incumbent, bound))
-        if self.log and elapsed - self._last_report >= PROGRESS_EVERY_S:
+        if LOGGER.isEnabledFor(logging.INFO) and elapsed - self._last_report >= PROGRESS_EVERY_S:
             self._last_report = elapsed
-            print(f"layerdef: {elapsed:7.1f} s  {_standing(incumbent, bound)}", file=sys.stderr,
-                  flush=True)
+            progress(f"{elapsed:7.1f} s  {_standing(incumbent, bound)}")
 
     def _tighter(self, one: float | None, other: float | None) -> float:
         """The tighter of two bounds on the objective (the larger when minimizing)."""
@@ -273,12 +278,12 @@ class HighsBackend:
         started = time.perf_counter()
         relaxation = self._relaxation(None if time_limit is None else lp_share * time_limit)
         if relaxation is None:
-            progress(self.log, "root: the LP relaxation was not solved in the time it had "
+            progress("root: the LP relaxation was not solved in the time it had "
                                "(or is infeasible)")
             return None
         values, reduced_costs, lp_objective = relaxation
         self.lp_bound = lp_objective
-        progress(self.log, f"root: LP bound {self._display(lp_objective, bound=True):.8g} "
+        progress(f"root: LP bound {self._display(lp_objective, bound=True):.8g} "
                            f"({time.perf_counter() - started:.2f} s)")
         remaining = time_left(time_limit, started)
         free = self.integer & (np.abs(values - start) > 1e-6)
@@ -294,7 +299,7 @@ class HighsBackend:
                                            DUAL_FEASIBILITY_TOLERANCE / self.scale)
         self._set_bounds(lower, upper)
         fixed = int(np.sum(self.integer & (lower == upper) & (self.lower < self.upper)))
-        progress(self.log, f"root: start {self._display(start_value):.8g} after a "
+        progress(f"root: start {self._display(start_value):.8g} after a "
                            f"sub-MIP over {int(free.sum())} integer columns; reduced costs fix "
                            f"{fixed} of {int(self.integer.sum())} "
                            f"({time.perf_counter() - started:.2f} s)")
@@ -326,7 +331,7 @@ class HighsBackend:
         plan_value = float(self.cost @ start)
         with stdout_to_stderr(False):
             bound = depth_bound(self.form, plan_value, start_multipliers(self.form, start), seconds,
-                                lambda message: progress(self.log, message),
+                                lambda message: progress(message),
                                 lambda better: self._record(plan_value, better))
         if bound is not None:
             self.lp_bound = bound
@@ -344,7 +349,8 @@ class HighsBackend:
         self.highs.setOptionValue("time_limit",
                                   np.inf if time_limit is None else max(float(time_limit), 0.0))
         self.highs.setOptionValue("output_flag", False)
-        if self.log:
+        watch = LOGGER.isEnabledFor(logging.INFO)
+        if watch:
             self.highs.cbSimplexInterrupt.subscribe(self._on_lp_progress)
             self.highs.cbIpmInterrupt.subscribe(self._on_lp_progress)
         try:
@@ -352,7 +358,7 @@ class HighsBackend:
         finally:
             self.highs.setOptionValue("solve_relaxation", False)
             self.highs.setOptionValue("output_flag", bool(self.log))
-            if self.log:
+            if watch:
                 self.highs.cbSimplexInterrupt.unsubscribe(self._on_lp_progress)
                 self.highs.cbIpmInterrupt.unsubscribe(self._on_lp_progress)
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -530,7 +536,12 @@ def _standing(incumbent: float, bound: float) -> str:
     return f"incumbent {incumbent:.8g}  bound {bound:.8g}  gap {gap:.4%}"
 
 
-def progress(log: bool, message: str) -> None:
-    """One line of progress on stderr (stdout is for results)."""
-    if log:
-        print(f"layerdef: {message}", file=sys.stderr, flush=True)
+def progress(message: str) -> None:
+    """One line of progress, an INFO record of the `layerdef` logger (the CLI shows it on
+    stderr; stdout is for results)."""
+    LOGGER.info(message)
+
+
+def solver_log() -> bool:
+    """HiGHS's own log is wanted: the `layerdef` logger shows DEBUG records (`--verbose`)."""
+    return LOGGER.isEnabledFor(logging.DEBUG)

@@ -41,6 +41,7 @@ from layerdef.solve.backend import (
     StageResult,
     lexicographic_stages,
     progress,
+    solver_log,
     stdout_to_stderr,
     time_left,
 )
@@ -58,7 +59,7 @@ EARLY_BOUND_SECONDS = 12.0
 
 
 def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
-          gap: float = 0.0, threads: int | None = None, log: bool = False,
+          gap: float = 0.0, threads: int | None = None,
           write_model: str | None = None, model=None, start: pd.DataFrame | None = None) -> Solution:
     """Solve an instance without scenarios lexicographically and return the checked plan with
     its comparisons.
@@ -68,20 +69,20 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     from instead of the greedy plan, e.g. the plan of a neighbouring study point.
     """
     started = time.perf_counter()
-    options = SolverOptions(time_limit, gap, threads, log)
+    options = SolverOptions(time_limit, gap, threads, solver_log())
     if model is not None:
         backend = PyomoBackend(model, options)
     else:
         backend = HighsBackend(formulate(instance, objective), options)
     form = backend.form
     build_s = time.perf_counter() - started
-    progress(log, f"model: {form.n_rows} rows, {form.n_cols} columns, "
+    progress(f"model: {form.n_rows} rows, {form.n_cols} columns, "
                   f"{form.nonzeros} nonzeros, built in {build_s:.2f} s")
     if write_model:
         _write_model(backend, write_model)
     current = evaluate(instance, instance.current_posture())
     if start is None:
-        start_values = starting_plan(instance, form, time_limit, current, log, backend)
+        start_values = starting_plan(instance, form, time_limit, current, backend)
     else:
         start_values = plan_solution(form, start)
         sharpened = sharpen_start(backend, start_values, time_left(time_limit, started))
@@ -96,7 +97,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         plan = evaluate(instance, restore_posture(form, solution))
         return plan.total, plan.substitute_cost, plan.moves_total
 
-    first, solution, finished = run_lexicographic(backend, start_values, time_limit, started, log,
+    first, solution, finished = run_lexicographic(backend, start_values, time_limit, started,
                                                   explain, evaluated)
     posture = restore_posture(form, solution)
     plan = evaluate(instance, posture)
@@ -122,7 +123,7 @@ def lexicographic_status(first: StageResult, finished: bool) -> str:
 
 
 def run_lexicographic(backend, solution: np.ndarray | None, time_limit: float | None,
-                      started: float, log: bool, explain,
+                      started: float, explain,
                       evaluated) -> tuple[StageResult, np.ndarray, bool]:
     """`run_stages` over `lexicographic_stages`. A plan from the one weighted stage must prove
     itself: the weighted objective of its restored, evaluated plan (`evaluated(solution)`:
@@ -131,7 +132,7 @@ def run_lexicographic(backend, solution: np.ndarray | None, time_limit: float | 
     than a move; a plan that fails is solved again in stages, from itself."""
     form = backend.form
     stages = lexicographic_stages(form)
-    first, solution, finished = run_stages(backend, stages, solution, time_limit, started, log,
+    first, solution, finished = run_stages(backend, stages, solution, time_limit, started,
                                            explain)
     if first.objective != "coverage_cost_moves" or first.status != "optimal" or backend.gap > 0:
         return first, solution, finished  # no claim to prove, or a gap allowed
@@ -139,14 +140,14 @@ def run_lexicographic(backend, solution: np.ndarray | None, time_limit: float | 
     weighted = -form.coverage_weight * coverage + form.cost_weight * cost + moves
     if weighted <= first.bound + 0.5 * form.tie_break_step:
         return first, solution, finished
-    progress(log, "the one-stage plan's evaluation falls short of its bound: solving in stages")
+    progress("the one-stage plan's evaluation falls short of its bound: solving in stages")
     backend.loosen()  # the root step's bounds were drawn for the weighted objective
     return run_stages(backend, lexicographic_stages(form, one_stage=False), solution, time_limit,
-                      started, log, explain)
+                      started, explain)
 
 
 def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | None,
-               time_limit: float | None, started: float, log: bool,
+               time_limit: float | None, started: float,
                explain) -> tuple[StageResult, np.ndarray, bool]:
     """Solve the stages in turn, each holding the ones before and starting from the last plan.
     Returns the first stage's result (status, bound), the final plan's column values and
@@ -163,7 +164,7 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
         if solution is not None:
             backend.start_from(solution)
         result = backend.run(remaining)
-        progress(log, f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
+        progress(f"stage {index + 1} ({name}): {result.status} in {result.wall_s:.2f} s")
         if index == 0:
             if result.status == "infeasible":
                 raise InfeasibleError(explain())
@@ -193,7 +194,7 @@ def held_value(form: Formulation, vector: np.ndarray, sense: int, solution: np.n
 
 
 def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
-                  current: Evaluation, log: bool = False, backend=None) -> np.ndarray | None:
+                  current: Evaluation, backend=None) -> np.ndarray | None:
     """The plan HiGHS starts its first stage from, when the current posture meets every
     requirement and limit (else None): the greedy plan sharpened by the root step of `backend`
     (`sharpen_start`); where that cannot run (no back-end given, the Pyomo back-end, a model
@@ -208,7 +209,7 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
     started = time.perf_counter()
     seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
     rooted = backend is not None and backend.can_sharpen
-    where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message),
+    where, rotations = greedy_plan(instance, seconds, lambda message: progress(message),
                                    search=not rooted)
     start = posture_solution(form, where, rotations)
     if rooted and backend.can_bound:  # a bound within seconds, before an LP that takes long
@@ -219,7 +220,7 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
         sharpened = sharpen_start(backend, start, time_left(time_limit, started))
         if sharpened is not None:
             return sharpened
-        where, rotations = greedy_plan(instance, seconds, lambda message: progress(log, message))
+        where, rotations = greedy_plan(instance, seconds, lambda message: progress(message))
         start = posture_solution(form, where, rotations)
     elif backend is not None and backend.can_bound:
         backend.bound_from(start, time_left(time_limit, started))  # the only bound within reach

@@ -42,7 +42,13 @@ from layerdef.model.formulation import (
     plan_solution,
     posture_solution,
 )
-from layerdef.solve.backend import HighsBackend, SolverOptions, progress, time_left
+from layerdef.solve.backend import (
+    HighsBackend,
+    SolverOptions,
+    progress,
+    solver_log,
+    time_left,
+)
 from layerdef.solve.deterministic import (
     check_plan,
     coverage_bound,
@@ -332,12 +338,12 @@ def _start_value(hedged: Hedged, start: np.ndarray, risk: str) -> float:
 
 
 def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float | None = None,
-                 gap: float = 0.0, log: bool = False, threads: int | None = None) -> HedgedPlan:
+                 gap: float = 0.0, threads: int | None = None) -> HedgedPlan:
     """One posture per scenario, lexicographic over (expected or worst) coverage, expected cost,
     expected moves; each scenario's posture is checked by the evaluator."""
     started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
-    backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, log))
+    backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, solver_log()))
     # HiGHS restarted the replay's root six times, each re-running its cuts and sub-MIPs;
     # without restarts (and the objective scaled) 75 -> 48 s over three seeds
     backend.highs.setOptionValue("mip_allow_restart", False)
@@ -350,12 +356,12 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
                      for name in ("total", "substitute_cost", "moves_total"))
 
     seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
-    start = hedged_start(instance, hedged, risk, seconds, lambda message: progress(log, message))
+    start = hedged_start(instance, hedged, risk, seconds, lambda message: progress(message))
     if start is not None:
         sharpened = sharpen_start(backend, start, time_left(time_limit, started))
         start = start if sharpened is None else sharpened
     first, solution, finished = run_lexicographic(
-        backend, start, time_limit, started, log,
+        backend, start, time_limit, started,
         lambda: explain_hedged_infeasibility(instance, options), evaluated)
     status = lexicographic_status(first, finished)
     postures, evaluations = [], []
@@ -373,24 +379,24 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
 
 
 def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: float | None = None,
-                    gap: float = 0.0, threads: int | None = None, log: bool = False,
+                    gap: float = 0.0, threads: int | None = None,
                     plan_for: str | None = None, values: bool = True) -> Solution:
     """The hedged plan as a Solution (tables with a `scenario` column, expected figures), with
     the value of the stochastic solution and of perfect information unless `values` is False."""
     started = time.perf_counter()
-    alone = _Alone(instance, time_limit, gap, threads, log) if values else None
+    alone = _Alone(instance, time_limit, gap, threads) if values else None
     try:
-        plan = solve_hedged(instance, risk, time_limit, gap, log, threads)
+        plan = solve_hedged(instance, risk, time_limit, gap, threads)
         hedged_s = time.perf_counter() - started
         information = (None if alone is None else
                        values_of_information(instance, plan, alone.result(hedged_s),
-                                             plan_for or most_likely(instance), log))
+                                             plan_for or most_likely(instance)))
     finally:
         if alone is not None:
             alone.cancel()
     solver = {"name": "highs", "interface": "highspy",
               "version": plan.solver_version,
-              "options": SolverOptions(time_limit, gap, threads, log).as_dict()}
+              "options": SolverOptions(time_limit, gap, threads).as_dict()}
     parts = []
     for world, posture, evaluation in zip([instance.in_scenario(s) for s in instance.scenario_ids],
                                           plan.postures, plan.evaluations):
@@ -406,19 +412,19 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
         solver, time.perf_counter() - started, None, information)
 
 
-def solve_alone(instance: Instance, time_limit: float | None, gap: float, threads: int | None,
-                log: bool) -> list[Solution]:
+def solve_alone(instance: Instance, time_limit: float | None, gap: float,
+                threads: int | None) -> list[Solution]:
     """Each scenario solved as if it were certain (perfect information)."""
     from layerdef.solve.deterministic import solve
 
     perfect = [solve(instance.in_scenario(scenario), time_limit=time_limit, gap=gap, threads=threads)
                for scenario in instance.scenario_ids]
-    _report_alone(log, perfect, "")
+    _report_alone(perfect, "")
     return perfect
 
 
-def _report_alone(log: bool, perfect: list[Solution], where: str) -> None:
-    progress(log, f"perfect information: {len(perfect)} scenarios solved alone{where}, coverage "
+def _report_alone(perfect: list[Solution], where: str) -> None:
+    progress(f"perfect information: {len(perfect)} scenarios solved alone{where}, coverage "
                   + ", ".join(f"{p.objective['coverage']:.6g}" for p in perfect))
 
 
@@ -434,8 +440,8 @@ class _Alone:
     in it, as it did for a script without a `__main__` guard."""
 
     def __init__(self, instance: Instance, time_limit: float | None, gap: float,
-                 threads: int | None, log: bool):
-        self.instance, self.time_limit, self.gap, self.threads, self.log = instance, time_limit, gap, threads, log
+                 threads: int | None):
+        self.instance, self.time_limit, self.gap, self.threads = instance, time_limit, gap, threads
         self.process: subprocess.Popen | None = None
         self.folder: tempfile.TemporaryDirectory | None = None
         if ((os.cpu_count() or 1) > 1 and sys.executable
@@ -458,11 +464,11 @@ class _Alone:
         if answer is None:
             left = (None if self.time_limit is None
                     else max(1.0, (self.time_limit - hedged_s) / len(self.instance.scenario_ids)))
-            return solve_alone(self.instance, left, self.gap, self.threads, self.log)
+            return solve_alone(self.instance, left, self.gap, self.threads)
         solved, perfect = answer
         if not solved:
             raise perfect
-        _report_alone(self.log, perfect, " alongside")
+        _report_alone(perfect, " alongside")
         return perfect
 
     def _answer(self) -> tuple[bool, object] | None:
@@ -503,7 +509,7 @@ def _serve_alone() -> None:
     threading.Thread(target=_exit_when_orphaned, args=(int(sys.argv[2]), folder), daemon=True).start()
     instance, time_limit, gap, threads = pickle.loads((folder / "question.pickle").read_bytes())
     try:
-        answer = (True, solve_alone(instance, time_limit, gap, threads, False))
+        answer = (True, solve_alone(instance, time_limit, gap, threads))
     except Exception as error:  # raised again in the first process
         answer = (False, error)
     (folder / "answer.partial").write_bytes(pickle.dumps(answer))
@@ -525,7 +531,7 @@ def most_likely(instance: Instance) -> str:
 
 
 def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[Solution],
-                          plan_for: str, log: bool) -> dict:
+                          plan_for: str) -> dict:
     """What hedging is worth, in the plan's risk measure of coverage, from the scenarios solved
     alone (`perfect`, in the instance's order).
 
@@ -535,7 +541,7 @@ def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[So
 
     deterministic = perfect[instance.scenario_ids.index(plan_for)]
     replayed = [replay(instance, deterministic.posture, s)[1] for s in instance.scenario_ids]
-    progress(log, f"the plan for {plan_for} replayed in every scenario")
+    progress(f"the plan for {plan_for} replayed in every scenario")
     probability = instance.scenario_probability
     hedged_value = plan.risk_value
     perfect_value = risk_measure([p.objective["coverage"] for p in perfect], probability, plan.risk)

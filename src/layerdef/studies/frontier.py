@@ -32,8 +32,8 @@ def parse_range(text: str, what: str = "--budgets") -> list[float]:
                                      "or a comma-separated list of numbers")])
 
 
-def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | None = None,
-             log: bool = False) -> pd.DataFrame:
+def frontier(instance: Instance, budgets: Iterable[float],
+             time_limit: float | None = None) -> pd.DataFrame:
     """Coverage against substitute budget, each point solved lexicographically and started
     from the previous point's plan.
 
@@ -61,7 +61,7 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
             if isinstance(error, InfeasibleError):
                 status, explanation = "infeasible", error
             rows.append({"budget": float(budget), "status": status})
-            progress(log, f"frontier: budget {budget:g}: {status} "
+            progress(f"frontier: budget {budget:g}: {status} "
                           f"({time.perf_counter() - started:.1f} s)")
             continue
         previous = None if plan.hedged else plan.posture
@@ -75,7 +75,7 @@ def frontier(instance: Instance, budgets: Iterable[float], time_limit: float | N
             row = {**last_solved, "budget": float(budget), "status": "kept-previous"}
         rows.append(row)
         last_solved = row
-        progress(log, f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
+        progress(f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
                      f"{time.perf_counter() - started:.1f} s)")
     if last_solved is None and explanation is not None:
         raise explanation

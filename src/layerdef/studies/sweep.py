@@ -136,16 +136,16 @@ def solve_case(text: str, instance_path: str, options: dict[str, Any]) -> dict[s
 
 
 def sweep(instance_path: Path, cases: list[dict[str, Any]], output: Path, options: dict[str, Any],
-          workers: int = 1, scheduler: str | None = None, log: bool = True) -> pd.DataFrame:
+          workers: int = 1, scheduler: str | None = None) -> pd.DataFrame:
     """Run every case not yet solved, then write `summary.csv` and `results.parquet`."""
     prepared = prepare_cases(instance_path, cases, options)
     case_dir = output / "cases"
     case_dir.mkdir(parents=True, exist_ok=True)
     todo = [case for case in prepared if not (case_dir / f"{case.key}.json").exists()]
-    progress(log, f"sweep: {len(prepared)} cases, {len(prepared) - len(todo)} already solved, "
+    progress(f"sweep: {len(prepared)} cases, {len(prepared) - len(todo)} already solved, "
                  f"{len(todo)} to run on {scheduler or f'{workers} local worker(s)'}")
     runner = _run_dask if scheduler else _run_local
-    runner(todo, str(instance_path), options, case_dir, workers, scheduler, log)
+    runner(todo, str(instance_path), options, case_dir, workers, scheduler)
     summary, results = collect(prepared, case_dir)
     summary.to_csv(output / "summary.csv", index=False)
     results.to_parquet(output / "results.parquet", index=False)
@@ -160,8 +160,8 @@ def _store(case_dir: Path, case: Case, outcome: dict[str, Any]) -> None:
 
 
 class _Progress:
-    def __init__(self, total: int, log: bool):
-        self.total, self.log, self.done, self.failed = total, log, 0, 0
+    def __init__(self, total: int):
+        self.total, self.done, self.failed = total, 0, 0
         self.started = time.perf_counter()
 
     def step(self, outcome: dict[str, Any]) -> None:
@@ -169,13 +169,13 @@ class _Progress:
         self.failed += not outcome.get("ok")
         elapsed = time.perf_counter() - self.started
         eta = elapsed / self.done * (self.total - self.done)
-        progress(self.log, f"sweep: {self.done}/{self.total} done, {self.failed} failed, "
+        progress(f"sweep: {self.done}/{self.total} done, {self.failed} failed, "
                            f"{elapsed:.0f} s elapsed, ETA {eta:.0f} s")
 
 
 def _run_local(todo: list[Case], instance_path: str, options: dict, case_dir: Path, workers: int,
-               scheduler: str | None, log: bool) -> None:
-    tally = _Progress(len(todo), log)
+               scheduler: str | None) -> None:
+    tally = _Progress(len(todo))
     if workers <= 1:
         for case in todo:
             outcome = solve_case(case.text, instance_path, options)
@@ -195,13 +195,13 @@ def _run_local(todo: list[Case], instance_path: str, options: dict, case_dir: Pa
 
 
 def _run_dask(todo: list[Case], instance_path: str, options: dict, case_dir: Path, workers: int,
-              scheduler: str | None, log: bool) -> None:
+              scheduler: str | None) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise InstanceError([Problem("--scheduler", "Dask is not installed: "
                                      "pip install 'layerdef[dask]'")])
-    tally = _Progress(len(todo), log)
+    tally = _Progress(len(todo))
     with Client(scheduler) as client:
         futures = {client.submit(solve_case, case.text, instance_path, options, key=f"layerdef-{case.key}",
                                  pure=False): case for case in todo}
