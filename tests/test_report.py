@@ -85,3 +85,22 @@ def test_report_renders_offline_in_headless_chromium(korea_report, tmp_path):
     if os.environ.get("LAYERDEF_UPDATE_SCREENSHOT"):
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
+
+
+def test_the_report_template_escapes_what_the_user_wrote(small_document, tmp_path):
+    """The page comes from a Jinja2 template with autoescape: a name or description with markup
+    is shown as text, never run."""
+    from conftest import load_document
+
+    from layerdef.report.html import write_report
+    from layerdef.solve import solve
+
+    small_document["name"] = "<b>bold</b>"
+    small_document["description"] = "<script>alert(1)</script>"
+    inst = load_document(small_document, tmp_path)
+    plan = solve(inst)
+    plan.write(tmp_path / "plan.json")
+    write_report(tmp_path / "report.html", inst, plan, str(tmp_path / "plan.json"))
+    page = (tmp_path / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "layerdef: &lt;b&gt;bold&lt;/b&gt;" in page

@@ -10,15 +10,16 @@ station; the moves; and the tables of `compare`."""
 
 from __future__ import annotations
 
-import html
 import io
 import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from layerdef.core.evaluate import Evaluation
 from layerdef.core.instance import Instance
@@ -213,66 +214,29 @@ def write_report(path: Path, instance: Instance, solution: Solution, solution_pa
     return written
 
 
-def _scenario_section(hedged: Solution | None, scenario: str | None) -> str:
-    """Every scenario of a hedged plan and the values of information; empty otherwise."""
-    if hedged is None:
-        return ""
-    from layerdef.report.text import scenario_table, value_lines
-
-    values = "".join(f"<p>{html.escape(line)}</p>" for line in value_lines(hedged.values)) if hedged.values else ""
-    return (f'<section id="scenarios"><h2>Scenarios</h2><p>A hedged plan ({html.escape(hedged.risk or "")} '
-            f"coverage): expected coverage {hedged.objective['coverage']:.4g}, expected substitute "
-            f"cost {hedged.objective['substitute_cost']:.4g}. The map, charts and tables below show it "
-            f"in scenario <b>{html.escape(scenario or '')}</b>.</p>{_table(scenario_table(hedged))}"
-            f"{values}</section>")
-
-
 def write_html(path: Path, instance: Instance, solution: Solution, comparison: Comparison,
                drawn: dict, hedged: Solution | None = None, scenario: str | None = None) -> None:
-    """The self-contained report: nothing in it refers to anything outside the file."""
-    options = "".join(f'<option value="{t}">{html.escape(label)}</option>'
-                      for t, label in enumerate(instance.periods))
-    maps = "".join(f'<div class="map" data-period="{t}" style="display:{"block" if t == 0 else "none"}">'
-                   f"{_svg(figure)}</div>" for t, figure in enumerate(drawn["maps"]))
-    objective = solution.objective
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
-<title>layerdef report: {html.escape(instance.name)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; max-width: 1100px; color: #222; }}
-.table {{ border-collapse: collapse; font-size: 12px; margin-bottom: 1em; }}
-.table td, .table th {{ padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; }}
-.notice {{ color: #a00; }}
-svg {{ max-width: 100%; height: auto; }}
-</style></head><body>
-<h1>layerdef: {html.escape(instance.name)}</h1>
-<p class="notice">{NOTICE} {html.escape(instance.description)}</p>
-<p>Status <b>{html.escape(solution.status)}</b> ({html.escape(solution.objective_kind)}); coverage
-{objective['coverage']:.4g} against {solution.reference['coverage']:.4g} (reference) and
-{solution.current['coverage']:.4g} (current posture); substitute cost {objective['substitute_cost']:g};
-moves {objective['moves']}.</p>
-{_scenario_section(hedged, scenario)}
-<section id="map"><h2>Map</h2>
-<label>Period <select id="period">{options}</select></label>
-{maps}</section>
-<section id="coverage"><h2>Coverage per period</h2>{_svg(drawn['coverage'])}</section>
-<section id="timeline"><h2>Timeline</h2>{_svg(drawn['timeline'])}</section>
-<section id="moves"><h2>Moves</h2>{_table(solution.moves) if len(solution.moves) else '<p>none</p>'}</section>
-<section id="compare"><h2>Comparison</h2>
-<h3>Postures</h3>{_table(comparison.plans)}
-<h3>Per period</h3>{_table(comparison.by_period)}
-<h3>Per site and layer</h3>{_table(comparison.by_site)}</section>
-<script>
-document.getElementById('period').addEventListener('change', function (event) {{
-  document.querySelectorAll('#map .map').forEach(function (div) {{
-    div.style.display = div.dataset.period === event.target.value ? 'block' : 'none';
-  }});
-}});
-</script>
-</body></html>
-"""
-    Path(path).write_text(page, encoding="utf-8")
+    """The self-contained report (report.html.j2, every value escaped; the figures and tables
+    are markup of our own): nothing in it refers to anything outside the file."""
+    from layerdef.report.text import scenario_table, value_lines
+
+    page = _template().render(
+        instance=instance, solution=solution, notice=NOTICE, hedged=hedged, scenario=scenario,
+        scenarios=Markup(_table(scenario_table(hedged))) if hedged else "",
+        value_lines=value_lines(hedged.values) if hedged and hedged.values else [],
+        maps=[Markup(_svg(figure)) for figure in drawn["maps"]],
+        coverage=Markup(_svg(drawn["coverage"])), timeline=Markup(_svg(drawn["timeline"])),
+        moves=Markup(_table(solution.moves)) if len(solution.moves) else "",
+        postures=Markup(_table(comparison.plans)), by_period=Markup(_table(comparison.by_period)),
+        by_site=Markup(_table(comparison.by_site)))
+    Path(path).write_text(page + "\n", encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _template():
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("layerdef.report", ""),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    return environment.get_template("report.html.j2")
 
 
 def write_pngs(directory: Path, instance: Instance, drawn: dict) -> list[Path]:
