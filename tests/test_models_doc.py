@@ -68,3 +68,31 @@ def test_every_block_is_documented():
     form = formulate(load(INSTANCES / "korea-2025.yaml"))
     undocumented = (set(form.columns) | set(form.rows) | set(form.objectives)) - names
     assert not undocumented, undocumented
+
+
+def test_the_committed_symbol_tables_are_the_generated_ones():
+    """models/*.md's tables of variables, constraints, objectives and hedged blocks are written
+    from `layerdef.model.blocks` (`python -m layerdef.model.blocks`); a hand edit of either side
+    alone fails here."""
+    from layerdef.model.blocks import generated
+
+    for doc in DOCS:
+        text = doc.read_text()
+        assert generated(text) == text, f"{doc.name}: run python -m layerdef.model.blocks"
+    assert "<!-- generated from layerdef/model/blocks.py: rows -->" in (ROOT / "models" / "coverage.md").read_text()
+
+
+def test_every_block_the_model_adds_has_a_definition(tmp_path):
+    """Blocks come from the definitions: the formulation of Korea, min-cost and the hedged
+    replay add none without one, and adding an undefined block raises."""
+    from layerdef.model.blocks import BLOCK_NAMES, OBJECTIVES
+    from layerdef.model.formulation import Formulation
+    from layerdef.solve.hedged import formulate_hedged
+
+    inst = load(INSTANCES / "korea-2025.yaml")
+    for form in (formulate(inst), formulate_hedged(load(INSTANCES / "korea-2025-replay.yaml")).form):
+        assert {name.split(":")[-1] for name in form.columns} <= BLOCK_NAMES
+        assert {name.split(":")[-1] for name in form.rows} <= BLOCK_NAMES
+        assert set(form.objectives) <= set(OBJECTIVES)
+    with pytest.raises(ValueError, match="no definition"):
+        Formulation(inst, "coverage", classes=[]).add_columns("undocumented", ("t",), [0], 0, 1, False)

@@ -22,6 +22,7 @@ import numpy as np
 
 from layerdef.core.geometry import coverage_value, covering_units
 from layerdef.core.instance import Instance
+from layerdef.model.blocks import BLOCK_NAMES
 
 INF = float("inf")
 
@@ -127,6 +128,8 @@ class Formulation:
 
     def add_columns(self, name: str, sets: tuple[str, ...], index: np.ndarray, lower, upper,
                     integer: bool) -> Block:
+        """A block of columns, defined in `layerdef.model.blocks` with its math."""
+        _defined(name)
         index = _as_index(index, sets)
         block = Block(name, self.n_cols, index, sets)
         n = len(index)
@@ -139,7 +142,9 @@ class Formulation:
 
     def add_rows(self, name: str, sets: tuple[str, ...], index: np.ndarray, lower, upper,
                  row: np.ndarray, col: np.ndarray, value) -> Block:
-        """A block of rows; (row, col, value) are its entries, `row` local to the block."""
+        """A block of rows, defined in `layerdef.model.blocks` with its math; (row, col, value)
+        are its entries, `row` local to the block."""
+        _defined(name)
         index = _as_index(index, sets)
         block = Block(name, self.n_rows, index, sets)
         n = len(index)
@@ -224,6 +229,13 @@ class Formulation:
         if block.size:
             out[tuple(block.index.T)] = np.rint(self.values(solution, name)).astype(np.int64)
         return out
+
+
+def _defined(name: str) -> None:
+    """Every block has its definition (math and meaning) in `layerdef.model.blocks`, from which
+    models/ is generated: a block without one is a bug, caught where it is added."""
+    if name not in BLOCK_NAMES:
+        raise ValueError(f"block {name!r} has no definition in layerdef.model.blocks")
 
 
 def _as_index(index, sets: tuple[str, ...]) -> np.ndarray:
