@@ -141,16 +141,29 @@ class Instance:
         return "\n".join(lines)
 
 
-def period_ranges(labels: list[str], mask: np.ndarray) -> str:
-    """Inclusive label ranges where `mask` is true, e.g. `2025-03..2025-10`."""
-    parts, t = [], 0
+def period_mask(periods: int, chosen) -> np.ndarray:
+    """(T,) bool, true in the chosen period indices."""
+    mask = np.zeros(periods, dtype=bool)
+    mask[list(chosen)] = True
+    return mask
+
+
+def period_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Inclusive (first, last) index runs where `mask` is true."""
+    runs, t = [], 0
     while t < len(mask):
         if mask[t]:
             end = t
             while end + 1 < len(mask) and mask[end + 1]:
                 end += 1
-            parts.append(labels[t] if end == t else f"{labels[t]}..{labels[end]}")
+            runs.append((t, end))
             t = end + 1
         else:
             t += 1
-    return ", ".join(parts)
+    return runs
+
+
+def period_ranges(labels: list[str], mask: np.ndarray) -> str:
+    """Inclusive label ranges where `mask` is true, e.g. `2025-03..2025-10`."""
+    return ", ".join(labels[first] if first == last else f"{labels[first]}..{labels[last]}"
+                     for first, last in period_runs(mask))

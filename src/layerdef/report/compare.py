@@ -60,7 +60,7 @@ class Comparison:
                                 on=keys)
             below = frame.set_index(["period", *keys])["value"] < reference - 1e-9
             lost = below[below].reset_index().groupby(keys, sort=False)["period"].apply(
-                lambda periods: _span(inst.periods, list(periods)))
+                lambda periods: period_ranges(inst.periods, np.isin(inst.periods, list(periods))))
             table[f"{name}_below_reference"] = [lost.get((s, l), "") for s, l in zip(table["site"], table["layer"])]
         return table
 
@@ -205,8 +205,3 @@ def _unique(name: str, taken: list[str]) -> str:
     while candidate in taken:
         candidate, index = f"{name}-{index}", index + 1
     return candidate
-
-
-def _span(labels: list[str], periods: list[str]) -> str:
-    mask = np.isin(np.array(labels, dtype=object), periods)
-    return period_ranges(labels, mask)

@@ -22,10 +22,11 @@ import pandas as pd
 from markupsafe import Markup
 
 from layerdef.core.evaluate import Evaluation
-from layerdef.core.instance import Instance
+from layerdef.core.instance import Instance, period_runs
 from layerdef.errors import InstanceError, Problem
 from layerdef.io.solution import Solution
 from layerdef.report.compare import Comparison, compare
+from layerdef.report.text import NOTICE
 
 KM_PER_DEGREE = 111.32
 
@@ -33,7 +34,6 @@ KM_PER_DEGREE = 111.32
 LAYER_COLOURS = ["#7b3294", "#d7191c", "#2c7bb6", "#1a9641", "#fdae61"]
 
 
-NOTICE = "All data public and notional."
 
 
 @lru_cache(maxsize=1)
@@ -130,8 +130,7 @@ def timeline_figure(instance: Instance, solution: Solution):
     plt = _pyplot()
     rows: list[tuple[str, int, int, str]] = []
     for u in np.nonzero(~instance.present.all(axis=1))[0]:
-        absent = np.nonzero(~instance.present[u])[0]
-        for start, end in _runs(absent):
+        for start, end in period_runs(~instance.present[u]):
             rows.append((f"{instance.unit_ids[u]} (away)", start, end, "#d7191c"))
     index = {label: t for t, label in enumerate(instance.periods)}
     for row in solution.substitutes.itertuples():
@@ -147,17 +146,6 @@ def timeline_figure(instance: Instance, solution: Solution):
     axes.set_title("Units away (red) and substitutes on station (blue)", fontsize=9)
     figure.tight_layout()
     return figure
-
-
-def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
-    runs, start = [], None
-    for i, t in enumerate(indices):
-        if start is None:
-            start = t
-        if i + 1 == len(indices) or indices[i + 1] != t + 1:
-            runs.append((int(start), int(t)))
-            start = None
-    return runs
 
 
 def _systems_of(instance: Instance) -> dict[str, int]:

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from layerdef.core.instance import Instance, period_ranges
+from layerdef.core.instance import Instance, period_mask, period_ranges
 from layerdef.model.formulation import formulate
 
 RELAXATIONS = (
@@ -133,6 +133,4 @@ def _group(units: dict) -> dict[tuple[int, int], list[int]]:
 
 
 def _span(instance: Instance, periods: list[int]) -> str:
-    mask = np.zeros(instance.T, dtype=bool)
-    mask[periods] = True
-    return period_ranges(instance.periods, mask)
+    return period_ranges(instance.periods, period_mask(instance.T, periods))

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from layerdef.core.geometry import covering_units
-from layerdef.core.instance import Instance
+from layerdef.core.instance import Instance, period_mask
 
 SHORTLIST = 24  # positions evaluated exactly per unit and step
 
@@ -157,12 +157,6 @@ def _rotation(offer: int, arrival: int, length: int, position: int) -> Rotation:
     return offer, list(range(arrival, arrival + length)), [position] * length
 
 
-def _span(T: int, periods: list[int]) -> np.ndarray:
-    span = np.zeros(T, dtype=bool)
-    span[periods] = True
-    return span
-
-
 def _cost(instance: Instance, rotation: Rotation) -> float:
     return float(instance.offer_cost[rotation[0]]) * len(rotation[1])
 
@@ -170,7 +164,7 @@ def _cost(instance: Instance, rotation: Rotation) -> float:
 def _place(state: "_State", rotations: list[Rotation], count: int) -> None:
     """Add the rotations' units to the state (`count` -1 withdraws them)."""
     for offer, periods, positions in rotations:
-        state.add(int(state.instance.offer_system[offer]), positions[0], _span(state.instance.T, periods),
+        state.add(int(state.instance.offer_system[offer]), positions[0], period_mask(state.instance.T, periods),
                   count)
 
 
