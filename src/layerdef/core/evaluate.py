@@ -124,7 +124,7 @@ def evaluate(instance: Instance, posture: pd.DataFrame) -> Evaluation:
 
 def substitute_index(instance: Instance) -> dict[str, int]:
     """Substitute unit id -> offer index."""
-    return {unit: f for f in range(len(instance.offer_ids)) for unit in instance.substitute_unit_ids(f)}
+    return instance.substitute_offer
 
 
 def _resolve(instance: Instance, posture: pd.DataFrame, source: str) -> dict[str, np.ndarray]:

@@ -94,6 +94,11 @@ class Instance:
     def T(self) -> int:
         return len(self.periods)
 
+    @cached_property
+    def substitute_offer(self) -> dict[str, int]:
+        """Substitute unit id (`offer#k`) -> the index of its offer."""
+        return {unit: f for f in range(len(self.offer_ids)) for unit in self.substitute_unit_ids(f)}
+
     def substitute_unit_ids(self, offer: int) -> list[str]:
         """Ids of the units an offer can send, `offer#1` ... `offer#count`."""
         return [f"{self.offer_ids[offer]}#{k + 1}" for k in range(int(self.offer_count[offer]))]

@@ -313,10 +313,9 @@ def assignment_table(instance: "Instance", posture: pd.DataFrame) -> pd.DataFram
     """The posture with each unit's system and owner, and whether it is a substitute."""
     unit_system = {u: instance.systems[k] for u, k in zip(instance.unit_ids, instance.unit_system)}
     unit_owner = {u: instance.owners[o] for u, o in zip(instance.unit_ids, instance.unit_owner)}
-    for f in range(len(instance.offer_ids)):
-        for unit in instance.substitute_unit_ids(f):
-            unit_system[unit] = instance.systems[instance.offer_system[f]]
-            unit_owner[unit] = instance.owners[instance.offer_owner[f]]
+    for unit, f in instance.substitute_offer.items():
+        unit_system[unit] = instance.systems[instance.offer_system[f]]
+        unit_owner[unit] = instance.owners[instance.offer_owner[f]]
     table = posture[["period", "unit", "position"]].copy()
     table.insert(2, "system", table["unit"].map(unit_system))
     table.insert(3, "owner", table["unit"].map(unit_owner))

@@ -580,7 +580,7 @@ def plan_solution(form: Formulation, posture) -> np.ndarray:
     period = {label: t for t, label in enumerate(instance.periods)}
     position = {p: i for i, p in enumerate(instance.position_ids)}
     unit = {u: i for i, u in enumerate(instance.unit_ids)}
-    offer_of = {name: f for f in range(len(instance.offer_ids)) for name in instance.substitute_unit_ids(f)}
+    offer_of = instance.substitute_offer
     where = np.repeat(instance.unit_home[:, None], instance.T, axis=1)
     stays: dict[str, list[tuple[int, int]]] = {}
     for row in posture.itertuples():

@@ -150,10 +150,7 @@ def timeline_figure(instance: Instance, solution: Solution):
 
 def _systems_of(instance: Instance) -> dict[str, int]:
     systems = {u: int(k) for u, k in zip(instance.unit_ids, instance.unit_system)}
-    for f in range(len(instance.offer_ids)):
-        for unit in instance.substitute_unit_ids(f):
-            systems[unit] = int(instance.offer_system[f])
-    return systems
+    return systems | {unit: int(instance.offer_system[f]) for unit, f in instance.substitute_offer.items()}
 
 
 def _svg(figure) -> str:
