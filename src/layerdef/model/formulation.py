@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from layerdef.core.geometry import coverage_value, covering_units
+from layerdef.core.geometry import coverage_value, covering_units, level_values
 from layerdef.core.instance import Instance
 from layerdef.model.blocks import BLOCK_NAMES
 
@@ -336,8 +336,7 @@ def formulate(instance: Instance, objective: str | None = None,
     units_col = _lookup((P, K, T), units)
 
     # depth levels y[s, l, t, j] of the (site, layer) pairs some unit can cover and that count
-    value = (instance.site_weight[:, None, None] * instance.layer_weight[None, :, None]
-             * instance.depth_weights[None, None, :])  # (S, L, J)
+    value = level_values(instance)  # (S, L, J)
     most = units_mask * capacity[:, None, None]  # (P, K, T) most movable units of k at p in t
     depth_room = covering_units(instance, most) + fixed_units  # (S, L, T)
     y_mask = (value[:, :, None, :] > 0) & (np.arange(J)[None, None, None, :] < depth_room[..., None])

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from layerdef.core.geometry import covering_units
+from layerdef.core.geometry import covering_units, cumulative_levels, site_layer_weight
 from layerdef.core.instance import Instance, period_mask
 
 SHORTLIST = 24  # positions evaluated exactly per unit and step
@@ -374,8 +374,8 @@ class _State:
         self.units = units  # (S, L, T)
         self.occupancy = occupancy  # (P, T)
         self.cover = instance.cover.astype(np.int16)  # (K, P, S, L)
-        self.levels = np.concatenate([[0.0], np.cumsum(instance.depth_weights)])
-        self.weight = instance.site_weight[:, None, None] * instance.layer_weight[None, :, None]
+        self.levels = cumulative_levels(instance)
+        self.weight = site_layer_weight(instance)[:, :, None]
         self.required = instance.requirement[:, :, None]
 
     def marginal(self) -> np.ndarray:
