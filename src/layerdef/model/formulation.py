@@ -66,12 +66,21 @@ class UnitClass:
 def unit_classes(instance: Instance) -> list[UnitClass]:
     """Group the organic units into classes of interchangeable units (homes do not matter:
     they enter as each class's starting counts)."""
+    return classes_in_worlds(instance, instance.present[None])[0]
+
+
+def classes_in_worlds(instance: Instance, presence: np.ndarray) -> list[list[UnitClass]]:
+    """Per world of `presence` (N, U, T), the classes of units interchangeable in every world:
+    same system, owner, fixed flag and presence in each; one order of classes for all."""
     groups: dict[tuple, list[int]] = {}
     for u in range(len(instance.unit_ids)):
         key = (int(instance.unit_system[u]), int(instance.unit_owner[u]),
-               bool(instance.unit_fixed[u]), tuple(bool(x) for x in instance.present[u]))
+               bool(instance.unit_fixed[u]), presence[:, u, :].tobytes())
         groups.setdefault(key, []).append(u)
-    return [UnitClass(*key, members=tuple(members)) for key, members in groups.items()]
+    return [[UnitClass(system, owner, fixed, tuple(bool(x) for x in presence[n, members[0]]),
+                       members=tuple(members))
+             for (system, owner, fixed, _), members in groups.items()]
+            for n in range(len(presence))]
 
 
 def reference_coverage_by_period(instance: Instance) -> np.ndarray:

@@ -36,6 +36,7 @@ from layerdef.model.formulation import (
     Formulation,
     UnitClass,
     add_coverage_cost_moves,
+    classes_in_worlds,
     cost_then_moves_weight,
     formulate,
     most_substitute_cost,
@@ -65,15 +66,7 @@ INF = float("inf")
 
 def scenario_classes(instance: Instance) -> list[list[UnitClass]]:
     """Per scenario, the classes of units interchangeable in every scenario, in one order."""
-    groups: dict[tuple, list[int]] = {}
-    for u in range(len(instance.unit_ids)):
-        key = (int(instance.unit_system[u]), int(instance.unit_owner[u]), bool(instance.unit_fixed[u]),
-               instance.scenario_present[:, u, :].tobytes())
-        groups.setdefault(key, []).append(u)
-    return [[UnitClass(system, owner, fixed, tuple(bool(x) for x in instance.scenario_present[n, members[0]]),
-                       members=tuple(members))
-             for (system, owner, fixed, _), members in groups.items()]
-            for n in range(len(instance.scenario_ids))]
+    return classes_in_worlds(instance, instance.scenario_present)
 
 
 @dataclass
