@@ -21,10 +21,10 @@ def highs_lp(lower: np.ndarray, upper: np.ndarray, row_lower: np.ndarray, row_up
 
     start, index, value = csr
     n_cols, n_rows = len(lower), len(row_lower)
-    row_of = np.repeat(np.arange(n_rows), np.diff(start))
-    largest = np.zeros(n_rows)
-    np.maximum.at(largest, row_of, np.abs(value))
-    if largest.max(initial=0.0) > LARGEST_COST:
+    if len(value) and np.abs(value).max() > LARGEST_COST:
+        row_of = np.repeat(np.arange(n_rows), np.diff(start))
+        largest = np.zeros(n_rows)
+        np.maximum.at(largest, row_of, np.abs(value))
         scale = np.array([_power_of_two_scale(float(v), LARGEST_COST) for v in largest])
         value, row_lower, row_upper = value * scale[row_of], row_lower * scale, row_upper * scale
     lp = highspy.HighsLp()
