@@ -157,3 +157,27 @@ def test_a_failing_case_is_recorded_and_the_sweep_goes_on(tmp_path):
     summary = pd.read_csv(tmp_path / "summary.csv").sort_values("case")
     assert summary["status"].tolist() == ["infeasible", "optimal"]
     assert "infeasible" in summary["error"].iloc[0] and "site hq" in summary["error"].iloc[0]
+
+
+def test_a_study_shows_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
+    """On a terminal a frontier draws a progress bar; elsewhere (pipes, CI) one log line per
+    point, as before."""
+    import io
+    import sys
+
+    from layerdef.solve import progress_on_stderr
+    from layerdef.studies.frontier import frontier
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    inst = layerdef.load(WORTH)
+    for terminal in (True, False):
+        stream = Terminal() if terminal else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)
+        with progress_on_stderr(True):
+            frontier(inst, [0, 1])
+        text = stream.getvalue()
+        assert ("frontier: 100%" in text or "frontier:100%" in text.replace(" ", "")) == terminal
+        assert ("layerdef: frontier: budget 1" in text) != terminal

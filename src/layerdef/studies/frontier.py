@@ -12,7 +12,7 @@ import pandas as pd
 
 from layerdef.core.instance import Instance
 from layerdef.errors import InstanceError, Problem
-from layerdef.solve.backend import progress
+from layerdef.studies.bar import StudyProgress
 
 FRONTIER_COLUMNS = ["budget", "coverage", "share_of_reference", "substitute_cost", "substitutes_used",
                     "moves", "status", "gap"]
@@ -51,7 +51,9 @@ def frontier(instance: Instance, budgets: Iterable[float],
     previous = None  # the last plan: feasible for every larger budget, so HiGHS starts there
     last_solved: dict[str, Any] | None = None  # the last point with a plan
     explanation: InfeasibleError | None = None  # why the largest budget without a plan has none
-    for budget in sorted(budgets):
+    budgets = sorted(budgets)
+    shown = StudyProgress("frontier", len(budgets))
+    for budget in budgets:
         started = time.perf_counter()
         try:
             plan = solve(dataclasses.replace(instance, substitute_budget=float(budget)),
@@ -61,8 +63,7 @@ def frontier(instance: Instance, budgets: Iterable[float],
             if isinstance(error, InfeasibleError):
                 status, explanation = "infeasible", error
             rows.append({"budget": float(budget), "status": status})
-            progress(f"frontier: budget {budget:g}: {status} "
-                          f"({time.perf_counter() - started:.1f} s)")
+            shown.step(f"budget {budget:g}: {status} ({time.perf_counter() - started:.1f} s)")
             continue
         previous = None if plan.hedged else plan.posture
         row = {"budget": float(budget), "coverage": plan.objective["coverage"],
@@ -75,8 +76,9 @@ def frontier(instance: Instance, budgets: Iterable[float],
             row = {**last_solved, "budget": float(budget), "status": "kept-previous"}
         rows.append(row)
         last_solved = row
-        progress(f"frontier: budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
-                     f"{time.perf_counter() - started:.1f} s)")
+        shown.step(f"budget {budget:g}: coverage {row['coverage']:.6g} ({row['status']}, "
+                   f"{time.perf_counter() - started:.1f} s)")
+    shown.close()
     if last_solved is None and explanation is not None:
         raise explanation
     return pd.DataFrame(rows, columns=FRONTIER_COLUMNS)

@@ -20,6 +20,7 @@ import yaml
 from layerdef.errors import InstanceError, Problem
 from layerdef.io.reader import TABLES, dump_document, inline_document, loads
 from layerdef.solve.backend import progress
+from layerdef.studies.bar import StudyProgress
 from layerdef.studies.frontier import parse_range
 
 
@@ -160,17 +161,22 @@ def _store(case_dir: Path, case: Case, outcome: dict[str, Any]) -> None:
 
 
 class _Progress:
+    """Cases done and failed, with the time left, as a bar or log lines (`StudyProgress`)."""
+
     def __init__(self, total: int):
         self.total, self.done, self.failed = total, 0, 0
         self.started = time.perf_counter()
+        self.shown = StudyProgress("sweep", total)
 
     def step(self, outcome: dict[str, Any]) -> None:
         self.done += 1
         self.failed += not outcome.get("ok")
         elapsed = time.perf_counter() - self.started
         eta = elapsed / self.done * (self.total - self.done)
-        progress(f"sweep: {self.done}/{self.total} done, {self.failed} failed, "
-                           f"{elapsed:.0f} s elapsed, ETA {eta:.0f} s")
+        self.shown.step(f"{self.done}/{self.total} done, {self.failed} failed, "
+                        f"{elapsed:.0f} s elapsed, ETA {eta:.0f} s")
+        if self.done == self.total:
+            self.shown.close()
 
 
 def _run_local(todo: list[Case], instance_path: str, options: dict, case_dir: Path, workers: int,
