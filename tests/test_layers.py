@@ -1,7 +1,7 @@
 """The layer contract of DESIGN.md ("Layout"): data flows one way, file -> io -> core Instance
 -> model -> solve -> Solution -> studies and report. A module imports only from its own layer or
 lower ones, and no two modules import each other, directly or round a cycle. Every import
-counts, inside functions too; only those under `if TYPE_CHECKING:` (annotations) do not."""
+counts, inside functions and under `if TYPE_CHECKING:` too."""
 
 from __future__ import annotations
 
@@ -28,15 +28,9 @@ def layer(module: str) -> int:
 
 def imports(path: Path) -> set[str]:
     """The layerdef modules a file imports (a `from package import submodule` names the
-    submodule), leaving out imports made only for type checking."""
-    tree = ast.parse(path.read_text())
-    skipped = {id(node) for branch in ast.walk(tree) if isinstance(branch, ast.If)
-               and "TYPE_CHECKING" in ast.unparse(branch.test)
-               for statement in branch.body for node in ast.walk(statement)}
+    submodule)."""
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("layerdef")}
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("layerdef"):

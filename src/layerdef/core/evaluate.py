@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from layerdef.core.geometry import coverage_value, covering_units
 from layerdef.core.instance import Instance
+from layerdef.core.scoring import coverage_value, covering_units
 from layerdef.errors import InstanceError, Problem
 
 POSTURE_COLUMNS = ["period", "unit", "position"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from layerdef.core.geometry import coverage_array
 from layerdef.errors import InstanceError, Problem
 
 FORMAT_VERSION = 1
@@ -85,10 +86,12 @@ class Instance:
 
     @cached_property
     def cover(self) -> np.ndarray:
-        """(K, P, S, L) bool: a unit of system k at position p covers site s in layer l."""
-        from layerdef.core.geometry import coverage_array
-
-        return coverage_array(self)
+        """(K, P, S, L) bool: a unit of system k at position p covers site s in layer l; an
+        explicit coverage table (terrain, line of sight) replaces the radii when given."""
+        if self.explicit_coverage is not None:
+            return self.explicit_coverage
+        return coverage_array(self.position_lat, self.position_lon, self.site_lat, self.site_lon,
+                              self.system_radius)
 
     @property
     def T(self) -> int:

@@ -20,8 +20,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from layerdef.core.geometry import coverage_value, covering_units, level_values
 from layerdef.core.instance import Instance
+from layerdef.core.scoring import coverage_value, covering_units, level_values
 from layerdef.model.blocks import BLOCK_NAMES
 
 INF = float("inf")

@@ -22,8 +22,8 @@ import pandas as pd
 from markupsafe import Markup
 
 from layerdef.core.evaluate import Evaluation
-from layerdef.core.geometry import level_values
 from layerdef.core.instance import Instance, period_runs
+from layerdef.core.scoring import level_values
 from layerdef.errors import InstanceError, Problem
 from layerdef.io.solution import Solution
 from layerdef.report.compare import Comparison, compare

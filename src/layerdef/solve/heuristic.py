@@ -20,8 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from layerdef.core.geometry import covering_units, cumulative_levels, site_layer_weight
 from layerdef.core.instance import Instance, period_mask
+from layerdef.core.scoring import covering_units, cumulative_levels, site_layer_weight
 
 SHORTLIST = 24  # positions evaluated exactly per unit and step
 
