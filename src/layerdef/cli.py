@@ -55,17 +55,10 @@ def handles_errors(command: Callable) -> Callable:
 def progress_shown(shown: bool, verbose: bool) -> Iterator[None]:
     """The `layerdef` logger on stderr for one command: progress (INFO) unless `--quiet`,
     HiGHS's own log too (DEBUG) with `--verbose`."""
-    logger = logging.getLogger("layerdef")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("layerdef: %(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO if shown else logging.WARNING)
-    try:
+    from layerdef.solve.backend import logged_to_stderr
+
+    with logged_to_stderr(logging.DEBUG if verbose else logging.INFO if shown else logging.WARNING):
         yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def check_outputs(files: list[Path], force: bool, reads: list[Path] = (), owned: bool = False) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 from typing import Iterator
 
 import pandas as pd
@@ -14,6 +13,7 @@ import pandas as pd
 from layerdef.core.instance import Instance
 from layerdef.errors import InstanceError, Problem
 from layerdef.io.solution import Solution
+from layerdef.solve.backend import LOGGER, logged_to_stderr
 from layerdef.solve.deterministic import solve as solve_deterministic
 from layerdef.solve.hedged import solve_scenarios
 
@@ -50,17 +50,8 @@ def _solve(instance, objective, time_limit, gap, threads, write_model, model, st
 def progress_on_stderr(wanted: bool) -> Iterator[None]:
     """While solving, progress records of the `layerdef` logger on stderr, when `wanted` and
     nobody (the CLI, the caller) has given the logger a handler of their own."""
-    logger = logging.getLogger("layerdef")
-    if not wanted or logger.handlers:
+    if not wanted or LOGGER.handlers:
         yield
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("layerdef: %(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(min(level or logging.INFO, logging.INFO))
-    try:
+    with logged_to_stderr(min(LOGGER.level or logging.INFO, logging.INFO)):
         yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)

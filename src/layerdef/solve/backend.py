@@ -542,6 +542,22 @@ def progress(message: str) -> None:
     LOGGER.info(message)
 
 
+@contextlib.contextmanager
+def logged_to_stderr(level: int) -> Iterator[None]:
+    """For the duration, the `layerdef` logger's records from `level` on stderr (the stream of
+    the moment: the CLI's, a test's), `layerdef: ` before each; then as before."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("layerdef: %(message)s"))
+    before = LOGGER.level
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(level)
+    try:
+        yield
+    finally:
+        LOGGER.removeHandler(handler)
+        LOGGER.setLevel(before)
+
+
 def solver_log() -> bool:
     """HiGHS's own log is wanted: the `layerdef` logger shows DEBUG records (`--verbose`)."""
     return LOGGER.isEnabledFor(logging.DEBUG)
