@@ -265,7 +265,7 @@ def test_worst_case_risk_trades_expectation_for_the_worst_scenario(tmp_path):
 
 @pytest.mark.parametrize("seed", [1, 4, 6, 8])
 @pytest.mark.parametrize("objective, module, weight", [
-    ("cost_then_moves", "layerdef.solve.hedged", "cost_then_moves_weight"),  # and then coverage alone
+    ("cost_then_moves", "layerdef.model.scenarios", "cost_then_moves_weight"),  # and then coverage alone
     ("coverage_cost_moves", "layerdef.model.formulation", "coverage_first_weight")])
 def test_weighted_stage_equals_the_stages(seed, objective, module, weight, tmp_path, monkeypatch):
     """A weighted stage (expected cost + moves; expected coverage, cost and moves) is exact:
@@ -273,7 +273,7 @@ def test_weighted_stage_equals_the_stages(seed, objective, module, weight, tmp_p
     exists)."""
     import importlib
 
-    from layerdef.solve import hedged as hedge
+    from layerdef.model import scenarios as hedge
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
     assert objective in hedge.formulate_hedged(inst).form.objectives
@@ -290,7 +290,7 @@ def test_tying_what_follows_the_decisions_keeps_the_optimum(seed, risk, tmp_path
     """Coverage levels, unit counts and moves tied wherever histories agree (`FOLLOWING`) give
     the same expected (or worst) coverage, expected cost and moves as the model without those
     rows (under `worst`, expected coverage is no objective and may differ)."""
-    from layerdef.solve import hedged as hedge
+    from layerdef.model import scenarios as hedge
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
     tied_rows = hedge.formulate_hedged(inst, risk).form.rows["nonanticipativity"].size
@@ -468,7 +468,8 @@ def test_hedged_start_is_a_plan_of_the_hedged_model(seed, risk, tmp_path):
     first period's greedy moves) meets every row of the hedged model, non-anticipativity
     included, and scores at least what the first period's moves alone do."""
     from layerdef.core.evaluate import evaluate
-    from layerdef.solve.hedged import formulate_hedged, hedged_start
+    from layerdef.model.scenarios import formulate_hedged
+    from layerdef.solve.hedged import hedged_start
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
     hedged = formulate_hedged(inst, risk)
@@ -486,7 +487,8 @@ def test_korea_replay_start_plays_a_scenario_plan_without_extra_moves():
     """In the 2025 replay, a plan made for one return date, played where the batteries come
     back earlier, puts them where the plan first wants them (returns are not moves): every
     scenario's plan is then playable everywhere, and the start beats the first period's moves."""
-    from layerdef.solve.hedged import formulate_hedged, hedged_start
+    from layerdef.model.scenarios import formulate_hedged
+    from layerdef.solve.hedged import hedged_start
 
     inst = layerdef.load(INSTANCES / "korea-2025-replay.yaml")
     hedged = formulate_hedged(inst)
@@ -502,7 +504,7 @@ def test_hedged_bound_is_reported_in_expected_coverage(seed, tmp_path):
     """The one weighted stage's bound is reported as expected coverage (what a time-limited
     plan's gap is computed from): at the optimum, the plan's own expected coverage, within the
     grid step, never the weighted objective's number."""
-    from layerdef.solve.hedged import formulate_hedged
+    from layerdef.model.scenarios import formulate_hedged
 
     inst = load_document(scenario_document(seed, tmp_path), tmp_path)
     form = formulate_hedged(inst).form

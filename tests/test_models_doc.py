@@ -11,6 +11,7 @@ from conftest import INSTANCES, ROOT, load_document
 from layerdef.core import replay as replay_module
 from layerdef.io.reader import build_document, load
 from layerdef.model import formulation as model_module
+from layerdef.model import scenarios as scenarios_module
 from layerdef.model.formulation import formulate
 from layerdef.solve import backend as backend_module
 from layerdef.solve import bound as bound_module
@@ -47,6 +48,7 @@ def known_names(tmp_path) -> set[str]:
     names |= {f"Formulation.{n}" for n in dir(model_module.Formulation) if not n.startswith("__")}
     names |= {n for n in dir(heuristic_module) if not n.startswith("_")}
     names |= {n for n in dir(hedge_module) if not n.startswith("_")}
+    names |= {n for n in dir(scenarios_module) if not n.startswith("_")}
     names |= {n for n in dir(bound_module) if not n.startswith("_")}
     names |= {n for n in dir(replay_module) if not n.startswith("_")}
     names |= {f"instance.{n}" for n in dir(inst) if not n.startswith("_")}
@@ -57,7 +59,7 @@ def known_names(tmp_path) -> set[str]:
 def test_every_documented_symbol_exists(doc, tmp_path):
     names = code_names(doc.read_text())
     assert len(names) > 10
-    source = "".join((ROOT / "src" / "layerdef" / name).read_text() for name in ("model/formulation.py", "solve/hedged.py"))
+    source = "".join((ROOT / "src" / "layerdef" / name).read_text() for name in ("model/formulation.py", "model/scenarios.py", "solve/hedged.py"))
     known = known_names(tmp_path)
     missing = [n for n in names if n not in known and not re.search(rf"\b{re.escape(n)}\b", source)]
     assert not missing, f"{doc.name} names symbols the code no longer has: {missing}"
@@ -72,27 +74,59 @@ def test_every_block_is_documented():
 
 def test_the_committed_symbol_tables_are_the_generated_ones():
     """models/*.md's tables of variables, constraints, objectives and hedged blocks are written
-    from `layerdef.model.blocks` (`python -m layerdef.model.blocks`); a hand edit of either side
-    alone fails here."""
-    from layerdef.model.blocks import generated
+    from the `defines(...)` of the `define_*` functions (`python -m layerdef.model.document`);
+    a hand edit of either side alone fails here."""
+    from layerdef.model.document import generated, table
 
     for doc in DOCS:
         text = doc.read_text()
-        assert generated(text) == text, f"{doc.name}: run python -m layerdef.model.blocks"
-    assert "<!-- generated from layerdef/model/blocks.py: rows -->" in (ROOT / "models" / "coverage.md").read_text()
+        assert generated(text) == text, f"{doc.name}: run python -m layerdef.model.document"
+    coverage = (ROOT / "models" / "coverage.md").read_text()
+    for kind in ("columns", "rows", "objectives"):
+        assert f"<!-- generated from layerdef.model: {kind} -->\n{table(kind)}\n<!-- end -->" in coverage
+    scenarios = (ROOT / "models" / "scenarios.md").read_text()
+    for kind in ("hedged", "hedged_objectives"):
+        assert f"<!-- generated from layerdef.model: {kind} -->\n{table(kind)}\n<!-- end -->" in scenarios
 
 
-def test_every_block_the_model_adds_has_a_definition(tmp_path):
-    """Blocks come from the definitions: the formulation of Korea, min-cost and the hedged
-    replay add none without one, and adding an undefined block raises."""
-    from layerdef.model.blocks import BLOCK_NAMES, OBJECTIVES
+def test_every_block_is_built_by_the_function_that_defines_it(tmp_path):
+    """Each block the formulation of Korea (coverage and min-cost) and the hedged replay (both
+    risks) adds is declared by exactly one `define_*` function; every declared block is added
+    by some instance; a block added outside its function, or undeclared, raises."""
+    from layerdef.model.blocks import REGISTRY, constraint, defines
     from layerdef.model.formulation import Formulation
-    from layerdef.solve.hedged import formulate_hedged
+    from layerdef.model.scenarios import formulate_hedged
 
+    declared = {kind: {d.name for d in found} for kind, found in REGISTRY.items()}
     inst = load(INSTANCES / "korea-2025.yaml")
-    for form in (formulate(inst), formulate_hedged(load(INSTANCES / "korea-2025-replay.yaml")).form):
-        assert {name.split(":")[-1] for name in form.columns} <= BLOCK_NAMES
-        assert {name.split(":")[-1] for name in form.rows} <= BLOCK_NAMES
-        assert set(form.objectives) <= set(OBJECTIVES)
-    with pytest.raises(ValueError, match="no definition"):
-        Formulation(inst, "coverage", classes=[]).add_columns("undocumented", ("t",), [0], 0, 1, False)
+    document = build_document(INSTANCES / "korea-2025")
+    document["objective"] = "min-cost"
+    document["limits"] = {"substitute_budget": 20, "moves_per_period": 3, "moves_total": 8}
+    limited = load_document(document, tmp_path)
+    plain = [formulate(inst), formulate(limited)]
+    replay = load(INSTANCES / "korea-2025-replay.yaml")
+    stacked = [formulate_hedged(replay, risk).form for risk in ("expected", "worst")]
+    added = {"columns": set(), "rows": set(), "objectives": set(), "hedged": set(), "hedged_objectives": set()}
+    for form in plain:
+        added["columns"] |= set(form.columns)
+        added["rows"] |= set(form.rows)
+        added["objectives"] |= set(form.objectives)
+    for form in stacked:
+        added["hedged"] |= {name for name in (*form.columns, *form.rows) if ":" not in name}
+        added["hedged_objectives"] |= set(form.objectives) - {"coverage_cost_moves"}
+    assert added == declared
+    functions = {d.function for found in REGISTRY.values() for d in found}
+    assert all(name.startswith("define_") for name in functions)
+
+    with pytest.raises(ValueError, match="outside any define_"):
+        Formulation(inst, "coverage", classes=[]).add_columns("z", ("t",), [0], 0, 1, False)
+
+    @defines(constraint("some_row", "$0$", "a test's own row"))
+    def define_some_row(form: Formulation) -> None:
+        form.add_columns("z", ("t",), [0], 0, 1, False)
+
+    try:
+        with pytest.raises(ValueError, match="declares"):
+            define_some_row(Formulation(inst, "coverage", classes=[]))
+    finally:
+        REGISTRY["rows"][:] = [d for d in REGISTRY["rows"] if d.name != "some_row"]

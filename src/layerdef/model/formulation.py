@@ -22,7 +22,7 @@ import numpy as np
 
 from layerdef.core.instance import Instance
 from layerdef.core.scoring import coverage_value, covering_units, level_values
-from layerdef.model.blocks import BLOCK_NAMES
+from layerdef.model.blocks import allowed, constraint, defines, objective, variable
 
 INF = float("inf")
 
@@ -137,8 +137,9 @@ class Formulation:
 
     def add_columns(self, name: str, sets: tuple[str, ...], index: np.ndarray, lower, upper,
                     integer: bool) -> Block:
-        """A block of columns, defined in `layerdef.model.blocks` with its math."""
-        _defined(name)
+        """A block of columns, added by the `define_*` function that carries its definition;
+        the objectives defined so far get zeros for the new columns."""
+        allowed(name)
         index = _as_index(index, sets)
         block = Block(name, self.n_cols, index, sets)
         n = len(index)
@@ -147,13 +148,15 @@ class Formulation:
         self.col_upper.append(np.broadcast_to(np.asarray(upper, float), (n,)).copy())
         self.col_integer.append(np.full(n, integer))
         self.n_cols += n
+        for key, vector in self.objectives.items():
+            self.objectives[key] = np.concatenate([vector, np.zeros(n)])
         return block
 
     def add_rows(self, name: str, sets: tuple[str, ...], index: np.ndarray, lower, upper,
                  row: np.ndarray, col: np.ndarray, value) -> Block:
-        """A block of rows, defined in `layerdef.model.blocks` with its math; (row, col, value)
-        are its entries, `row` local to the block."""
-        _defined(name)
+        """A block of rows, added by the `define_*` function that carries its definition;
+        (row, col, value) are its entries, `row` local to the block."""
+        allowed(name)
         index = _as_index(index, sets)
         block = Block(name, self.n_rows, index, sets)
         n = len(index)
@@ -165,6 +168,28 @@ class Formulation:
                              np.broadcast_to(np.asarray(value, float), row.shape).copy()))
         self.n_rows += n
         return block
+
+    def set_objective(self, name: str, vector: np.ndarray) -> None:
+        """A stage objective over all columns, set by the `define_*` function defining it."""
+        allowed(name)
+        self.objectives[name] = vector
+
+    # -- lookups while building
+
+    def lookup(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """Dense array of a column block's ids (-1 where the block has no member)."""
+        return _lookup(shape, self.columns[name])
+
+    def mask(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """Dense boolean array: where a column block has a member."""
+        found = np.zeros(shape, dtype=bool)
+        found[tuple(self.columns[name].index.T)] = True
+        return found
+
+    def cohorts(self) -> np.ndarray:
+        """(offer, arrival) of every rotation cohort, in the order of `rotation`."""
+        index = self.columns["rotation"].index
+        return index[index[:, 1] == index[:, 2], :2]
 
     # -- finished arrays
 
@@ -240,13 +265,6 @@ class Formulation:
         return out
 
 
-def _defined(name: str) -> None:
-    """Every block has its definition (math and meaning) in `layerdef.model.blocks`, from which
-    models/ is generated: a block without one is a bug, caught where it is added."""
-    if name not in BLOCK_NAMES:
-        raise ValueError(f"block {name!r} has no definition in layerdef.model.blocks")
-
-
 def _as_index(index, sets: tuple[str, ...]) -> np.ndarray:
     """Index tuples as an (n, len(sets)) array; a block without sets has one member."""
     if not sets:
@@ -268,273 +286,467 @@ def _lookup(shape: tuple[int, ...], block: Block) -> np.ndarray:
     return table
 
 
-def formulate(instance: Instance, objective: str | None = None,
-              classes: list[UnitClass] | None = None) -> Formulation:
-    """Build the model's arrays for an instance; `objective` is `coverage` or `min-cost`.
+@dataclass
+class Parameters:
+    """The instance's data as the formulation reads it: sizes, and per class of units its
+    system, owner, size, presence, homes and whether it moves; fixed units as constants."""
 
-    `classes` replaces the classes of interchangeable units (the benchmarks' per-unit
-    baseline passes one class per unit).
-    """
-    objective = objective or instance.objective
-    form = Formulation(instance, objective, classes if classes is not None else unit_classes(instance))
-    T, P = instance.T, len(instance.position_ids)
-    S, L, K = len(instance.site_ids), len(instance.layers), len(instance.systems)
-    F, J = len(instance.offer_ids), len(instance.depth_weights)
-    classes = form.classes
+    instance: Instance
+    classes: list[UnitClass]
+    class_system: np.ndarray  # (C,)
+    class_owner: np.ndarray  # (C,)
+    class_size: np.ndarray  # (C,)
+    class_present: np.ndarray  # (C, T)
+    movable: np.ndarray  # (C,)
+    homes: np.ndarray  # (C, P) units of each class at home at each position
+    capacity: np.ndarray  # (P,)
+    fixed_count: np.ndarray  # (P, K, T) fixed units, constants at their homes
+    fixed_units: np.ndarray  # (S, L, T) fixed units covering each site and layer
+    stay: np.ndarray  # (F, T, T) whether a cohort of offer f arrived in a may be on station in t
+    value: np.ndarray  # (S, L, J) value of each depth level
+
+    @property
+    def shape(self) -> dict[str, int]:
+        """The size of every index set, by its code letter."""
+        instance = self.instance
+        return {"p": len(instance.position_ids), "c": len(self.classes), "t": instance.T,
+                "f": len(instance.offer_ids), "a": instance.T, "d": instance.T,
+                "k": len(instance.systems), "s": len(instance.site_ids),
+                "l": len(instance.layers), "j": len(instance.depth_weights)}
+
+
+def parameters(instance: Instance, classes: list[UnitClass]) -> Parameters:
+    """Derive the arrays every block reads, once."""
+    T, P, K, F = instance.T, len(instance.position_ids), len(instance.systems), len(instance.offer_ids)
     C = len(classes)
     class_system = np.array([c.system for c in classes], dtype=np.int64)
-    class_owner = np.array([c.owner for c in classes], dtype=np.int64)
-    class_size = np.array([c.size for c in classes], dtype=np.int64)
     class_present = np.array([c.present for c in classes], dtype=bool).reshape(C, T)
     movable = np.array([not c.fixed for c in classes], dtype=bool)
     homes = np.zeros((C, P), dtype=np.int64)
     for c, unit_class in enumerate(classes):
         np.add.at(homes[c], instance.unit_home[list(unit_class.members)], 1)
-    capacity = instance.capacity.astype(np.int64)
-
-    # fixed units are constants at their homes: units[p, k, t] and their coverage counts
     fixed_count = np.zeros((P, K, T), dtype=np.int64)
     for c in np.nonzero(~movable)[0]:
         fixed_count[:, class_system[c], :] += homes[c][:, None] * class_present[c][None, :]
-    fixed_units = covering_units(instance, fixed_count)
-
-    # z[p, c, t]: units of movable class c at p in t
-    z_mask = (instance.admits[:, class_owner][:, :, None] & class_present[None, :, :]
-              & movable[None, :, None])
-    z_index = np.argwhere(z_mask)
-    z = form.add_columns("z", ("p", "c", "t"), z_index, 0,
-                         np.minimum(class_size[z_index[:, 1]], capacity[z_index[:, 0]]), True)
-    z_col = _lookup((P, C, T), z)
-
-    # rotation[f, a, t]: units of offer f that arrived in a and are still on station in t
     stay = np.zeros((F, T, T), dtype=bool)
     for f in range(F):
         for a in range(int(instance.offer_earliest[f]), T):
             stay[f, a, a:min(T, a + int(instance.offer_max_periods[f]))] = True
-    rotation_index = np.argwhere(stay)
-    rotation = form.add_columns("rotation", ("f", "a", "t"), rotation_index, 0,
-                                instance.offer_count[rotation_index[:, 0]], True)
-    rotation_col = _lookup((F, T, T), rotation)
+    return Parameters(
+        instance, classes, class_system,
+        class_owner=np.array([c.owner for c in classes], dtype=np.int64),
+        class_size=np.array([c.size for c in classes], dtype=np.int64),
+        class_present=class_present, movable=movable, homes=homes,
+        capacity=instance.capacity.astype(np.int64), fixed_count=fixed_count,
+        fixed_units=covering_units(instance, fixed_count), stay=stay, value=level_values(instance))
 
-    # rotation_end[f, a, d]: units of cohort (f, a) whose rotation ends in d (the last period of
-    # the horizon for rotations that outlast it): rotation lengths as choices HiGHS branches on
-    cohorts = rotation_index[rotation_index[:, 1] == rotation_index[:, 2], :2]
+
+def formulate(instance: Instance, objective: str | None = None,
+              classes: list[UnitClass] | None = None) -> Formulation:
+    """Build the model's arrays for an instance; `objective` is `coverage` or `min-cost`.
+
+    `classes` replaces the classes of interchangeable units (the benchmarks' per-unit
+    baseline passes one class per unit). The blocks are added in this order, which is the
+    order of HiGHS's columns and rows.
+    """
+    objective = objective or instance.objective
+    form = Formulation(instance, objective, classes if classes is not None else unit_classes(instance))
+    data = parameters(instance, form.classes)
+    define_z(form, data)
+    define_rotation(form, data)
+    define_rotation_end(form, data)
+    define_z_sub(form, data)
+    define_units(form, data)
+    define_y(form, data)
+    define_shortfall(form, data)
+    define_move_in(form, data)
+    define_move_in_sub(form, data)
+    if objective == "min-cost":
+        define_target_shortfall(form, data)
+
+    define_class_presence(form, data)
+    define_rotations_per_offer(form, data)
+    define_rotation_length(form, data)
+    define_rotation_ends(form, data)
+    define_substitute_presence(form, data)
+    define_units_definition(form, data)
+    define_capacity(form, data)
+    define_depth(form, data)
+    define_requirement(form, data)
+    define_move_definition(form, data)
+    define_move_definition_sub(form, data)
+
+    define_objectives(form, data)
+    define_substitute_budget(form, data)
+    define_moves_per_period(form, data)
+    define_moves_total(form, data)
+    if objective == "min-cost":
+        define_coverage_target(form, data)
+    if form.cost_weight is not None:
+        define_coverage_cost_moves(form, form.cost_weight * most_substitute_cost(instance) + form.most_moves)
+    return form
+
+
+# ---------------------------------------------------------------------------- variables
+
+@defines(variable("z", "$z_{p,c,t}$",
+                  "units of movable class $c$ at $p$ in $t$; only where $c$ is present and its owner may use $p$",
+                  "integer $[0, \\min(N_c,\\mathrm{cap}_p)]$"))
+def define_z(form: Formulation, data: Parameters) -> None:
+    mask = (data.instance.admits[:, data.class_owner][:, :, None] & data.class_present[None, :, :]
+            & data.movable[None, :, None])
+    index = np.argwhere(mask)
+    form.add_columns("z", ("p", "c", "t"), index, 0,
+                     np.minimum(data.class_size[index[:, 1]], data.capacity[index[:, 0]]), True)
+
+
+@defines(variable("rotation", "$r_{f,a,t}$",
+                  "units of offer $f$ that arrived in $a$ and are still on station in $t$, for $e_f \\le a \\le t < a + M_f$ (the rotation cohort $(f,a)$)",
+                  "integer $[0, n_f]$"))
+def define_rotation(form: Formulation, data: Parameters) -> None:
+    index = np.argwhere(data.stay)
+    form.add_columns("rotation", ("f", "a", "t"), index, 0, data.instance.offer_count[index[:, 0]], True)
+
+
+@defines(variable("rotation_end", "$e_{f,a,d}$",
+                  "units of cohort $(f,a)$ whose rotation ends in $d$, for $\\min(a + m_f, |T|) - 1 \\le d \\le \\min(a + M_f, |T|) - 1$ (the horizon's last period for rotations that outlast it)",
+                  "integer $[0, n_f]$"))
+def define_rotation_end(form: Formulation, data: Parameters) -> None:
+    """Rotation lengths as choices HiGHS branches on."""
+    instance, T = data.instance, data.instance.T
+    cohorts = form.cohorts()
     first_end = np.minimum(cohorts[:, 1] + instance.offer_min_periods[cohorts[:, 0]] - 1, T - 1)
     last_end = np.minimum(cohorts[:, 1] + instance.offer_max_periods[cohorts[:, 0]] - 1, T - 1)
     ends = last_end - first_end + 1
-    end_index = np.column_stack([np.repeat(cohorts, ends, axis=0),
-                                 np.repeat(first_end, ends) + _ranks(ends)]).reshape(-1, 3)
-    rotation_end = form.add_columns("rotation_end", ("f", "a", "d"), end_index, 0,
-                                    instance.offer_count[end_index[:, 0]], True)
+    index = np.column_stack([np.repeat(cohorts, ends, axis=0),
+                             np.repeat(first_end, ends) + _ranks(ends)]).reshape(-1, 3)
+    form.add_columns("rotation_end", ("f", "a", "d"), index, 0, instance.offer_count[index[:, 0]], True)
 
-    # z_sub[p, f, a, t]: units of cohort (f, a) at p in t
-    z_sub_mask = instance.admits[:, instance.offer_owner][:, :, None, None] & stay[None]
-    z_sub_index = np.argwhere(z_sub_mask)
-    z_sub = form.add_columns(
-        "z_sub", ("p", "f", "a", "t"), z_sub_index, 0,
-        np.minimum(instance.offer_count[z_sub_index[:, 1]], capacity[z_sub_index[:, 0]]), True)
-    z_sub_col = _lookup((P, F, T, T), z_sub)
 
-    # units[p, k, t]: movable units of system k at p in t (classes and substitutes)
-    units_mask = np.zeros((P, K, T), dtype=bool)
-    units_mask[z_index[:, 0], class_system[z_index[:, 1]], z_index[:, 2]] = True
-    units_mask[z_sub_index[:, 0], instance.offer_system[z_sub_index[:, 1]], z_sub_index[:, 3]] = True
-    units_index = np.argwhere(units_mask)
-    units = form.add_columns("units", ("p", "k", "t"), units_index, 0, capacity[units_index[:, 0]],
-                             False)
-    units_col = _lookup((P, K, T), units)
+@defines(variable("z_sub", "$x_{p,f,a,t}$", "units of cohort $(f,a)$ at $p$ in $t$", "integer"))
+def define_z_sub(form: Formulation, data: Parameters) -> None:
+    instance = data.instance
+    index = np.argwhere(instance.admits[:, instance.offer_owner][:, :, None, None] & data.stay[None])
+    form.add_columns("z_sub", ("p", "f", "a", "t"), index, 0,
+                     np.minimum(instance.offer_count[index[:, 1]], data.capacity[index[:, 0]]), True)
 
-    # depth levels y[s, l, t, j] of the (site, layer) pairs some unit can cover and that count
-    value = level_values(instance)  # (S, L, J)
-    most = units_mask * capacity[:, None, None]  # (P, K, T) most movable units of k at p in t
-    depth_room = covering_units(instance, most) + fixed_units  # (S, L, T)
-    y_mask = (value[:, :, None, :] > 0) & (np.arange(J)[None, None, None, :] < depth_room[..., None])
-    y_index = np.argwhere(y_mask)
-    y = form.add_columns("y", ("s", "l", "t", "j"), y_index, 0, 1, False)
 
-    # shortfall[s, l, t]: units missing against a requirement (fixed at 0 unless elastic)
-    required = np.argwhere(np.broadcast_to(instance.requirement[:, :, None] > 0, (S, L, T)))
-    shortfall = form.add_columns("shortfall", ("s", "l", "t"), required, 0, 0, False)
+@defines(variable("units", "$u_{p,k,t}$",
+                  "movable units of system $k$ at $p$ in $t$ (classes and substitutes together)",
+                  "continuous $\\ge 0$"))
+def define_units(form: Formulation, data: Parameters) -> None:
+    z, z_sub = form.columns["z"].index, form.columns["z_sub"].index
+    mask = np.zeros(_dims(data, "pkt"), dtype=bool)
+    mask[z[:, 0], data.class_system[z[:, 1]], z[:, 2]] = True
+    mask[z_sub[:, 0], data.instance.offer_system[z_sub[:, 1]], z_sub[:, 3]] = True
+    index = np.argwhere(mask)
+    form.add_columns("units", ("p", "k", "t"), index, 0, data.capacity[index[:, 0]], False)
 
-    # move_in[p, c, t] and move_in_sub[p, f, a, t]: units arriving at p by relocation
-    previous_present = np.concatenate([np.ones((C, 1), bool), class_present[:, :-1]], axis=1)
-    move_index = z_index[previous_present[z_index[:, 1], z_index[:, 2]]]
-    move_in = form.add_columns("move_in", ("p", "c", "t"), move_index, 0, INF, True)
-    sub_move_index = z_sub_index[z_sub_index[:, 3] > z_sub_index[:, 2]]
-    move_in_sub = form.add_columns("move_in_sub", ("p", "f", "a", "t"), sub_move_index, 0, INF,
-                                   True)
 
-    target_shortfall = None
-    if objective == "min-cost":
-        reference = reference_coverage_by_period(instance)
-        targeted = np.nonzero(instance.target * reference > 0)[0]
-        target_shortfall = form.add_columns("target_shortfall", ("t",), targeted, 0, 0, False)
+@defines(variable("y", "$y_{s,l,t,j}$",
+                  "depth level $j$ of $(s,l)$ filled in $t$; only $j$ below the most units that could ever cover $(s,l)$",
+                  "$[0,1]$"))
+def define_y(form: Formulation, data: Parameters) -> None:
+    most = form.mask("units", _dims(data, "pkt")) * data.capacity[:, None, None]
+    depth_room = covering_units(data.instance, most) + data.fixed_units  # (S, L, T)
+    J = len(data.instance.depth_weights)
+    mask = (data.value[:, :, None, :] > 0) & (np.arange(J)[None, None, None, :] < depth_room[..., None])
+    form.add_columns("y", ("s", "l", "t", "j"), np.argwhere(mask), 0, 1, False)
 
-    # ------------------------------------------------------------------ rows
-    # class_presence[c, t]: every present unit of a movable class stands somewhere
-    presence_index = np.argwhere(class_present & movable[:, None])
-    presence_row = np.full((C, T), -1, dtype=np.int64)
-    presence_row[tuple(presence_index.T)] = np.arange(len(presence_index))
-    size = class_size[presence_index[:, 0]]
-    form.add_rows("class_presence", ("c", "t"), presence_index, size, size,
-                  presence_row[z_index[:, 1], z_index[:, 2]], z.ids, 1.0)
 
-    # rotations_per_offer[f]: at most `count` rotations (one per unit) in the horizon
-    arrivals = rotation_index[:, 1] == rotation_index[:, 2]
-    form.add_rows("rotations_per_offer", ("f",), np.arange(F), -INF, instance.offer_count,
-                  rotation_index[arrivals, 0], rotation.ids[arrivals], 1.0)
+@defines(variable("shortfall", "$\\sigma_{s,l,t}$", "requirement shortfall",
+                  "$[0,0]$ (elastic: $[0,\\mathrm{req}_{s,l}]$)"))
+def define_shortfall(form: Formulation, data: Parameters) -> None:
+    """Fixed at 0 unless the elastic model (explaining infeasibility) frees it."""
+    required = np.broadcast_to(data.instance.requirement[:, :, None] > 0, _dims(data, "slt"))
+    form.add_columns("shortfall", ("s", "l", "t"), np.argwhere(required), 0, 0, False)
 
-    # rotation_length[f, a, t]: a cohort stays whole for min_periods, then only shrinks
-    later = ~arrivals
-    length_index = rotation_index[later]
-    n_length = len(length_index)
-    within_min = length_index[:, 2] < length_index[:, 1] + instance.offer_min_periods[length_index[:, 0]]
-    local = np.arange(n_length)
-    earlier_col = rotation_col[length_index[:, 0], length_index[:, 1], length_index[:, 2] - 1]
-    form.add_rows("rotation_length", ("f", "a", "t"), length_index, np.where(within_min, 0.0, -INF),
-                  0.0, np.concatenate([local, local]),
-                  np.concatenate([rotation.ids[later], earlier_col]),
-                  np.concatenate([np.ones(n_length), -np.ones(n_length)]))
 
-    # rotation_ends[f, a, t]: the units of cohort (f, a) on station in t are those ending in t or later
-    on_station = end_index[:, 2] - end_index[:, 1] + 1  # periods a..d of each end
-    end_of = np.repeat(np.arange(len(end_index)), on_station)
-    period = end_index[end_of, 1] + _ranks(on_station)
-    form.add_rows("rotation_ends", ("f", "a", "t"), rotation_index, 0.0, 0.0,
-                  np.concatenate([rotation_col[end_index[end_of, 0], end_index[end_of, 1], period]
-                                  - rotation.start, np.arange(rotation.size)]),
+@defines(variable("move_in", "$\\mu_{p,c,t}$", "units of class $c$ relocated into $p$ in $t$",
+                  "integer $\\ge 0$"))
+def define_move_in(form: Formulation, data: Parameters) -> None:
+    """Only where the class was present the period before (a return is no move)."""
+    C = len(data.classes)
+    previous_present = np.concatenate([np.ones((C, 1), bool), data.class_present[:, :-1]], axis=1)
+    z = form.columns["z"].index
+    form.add_columns("move_in", ("p", "c", "t"), z[previous_present[z[:, 1], z[:, 2]]], 0, INF, True)
+
+
+@defines(variable("move_in_sub", "$\\nu_{p,f,a,t}$",
+                  "units of cohort $(f,a)$ relocated into $p$ in $t > a$", "integer $\\ge 0$"))
+def define_move_in_sub(form: Formulation, data: Parameters) -> None:
+    """Not in the cohort's arrival period (an arrival is no move)."""
+    z_sub = form.columns["z_sub"].index
+    form.add_columns("move_in_sub", ("p", "f", "a", "t"), z_sub[z_sub[:, 3] > z_sub[:, 2]], 0, INF, True)
+
+
+@defines(variable("target_shortfall", "$\\tau_t$", "min-cost: coverage target shortfall",
+                  "$[0,0]$ (elastic: free)"))
+def define_target_shortfall(form: Formulation, data: Parameters) -> None:
+    targeted = np.nonzero(data.instance.target * reference_coverage_by_period(data.instance) > 0)[0]
+    form.add_columns("target_shortfall", ("t",), targeted, 0, 0, False)
+
+
+# ---------------------------------------------------------------------------- constraints
+
+@defines(constraint("class_presence", "$\\sum_p z_{p,c,t} = N_c$ for present $(c,t)$",
+                    "every present unit stands somewhere"))
+def define_class_presence(form: Formulation, data: Parameters) -> None:
+    index = np.argwhere(data.class_present & data.movable[:, None])
+    z = form.columns["z"]
+    size = data.class_size[index[:, 0]]
+    form.add_rows("class_presence", ("c", "t"), index, size, size,
+                  _row_of(index, _dims(data, "ct"))[z.index[:, 1], z.index[:, 2]], z.ids, 1.0)
+
+
+@defines(constraint("rotations_per_offer", "$\\sum_{a} r_{f,a,a} \\le n_f$",
+                    "at most `count` rotations (one per unit)"))
+def define_rotations_per_offer(form: Formulation, data: Parameters) -> None:
+    rotation = form.columns["rotation"]
+    arrivals = rotation.index[:, 1] == rotation.index[:, 2]
+    form.add_rows("rotations_per_offer", ("f",), np.arange(len(data.instance.offer_ids)), -INF,
+                  data.instance.offer_count, rotation.index[arrivals, 0], rotation.ids[arrivals], 1.0)
+
+
+@defines(constraint("rotation_length",
+                    "$r_{f,a,t} = r_{f,a,t-1}$ for $t < a + m_f$; $r_{f,a,t} \\le r_{f,a,t-1}$ after",
+                    "a cohort stays whole for `min_periods` (truncated by the horizon's end: no row beyond it), then only shrinks; no variable beyond `max_periods`"))
+def define_rotation_length(form: Formulation, data: Parameters) -> None:
+    rotation = form.columns["rotation"]
+    later = rotation.index[:, 1] != rotation.index[:, 2]
+    index = rotation.index[later]
+    within_min = index[:, 2] < index[:, 1] + data.instance.offer_min_periods[index[:, 0]]
+    local = np.arange(len(index))
+    earlier = form.lookup("rotation", _dims(data, "fat"))[index[:, 0], index[:, 1], index[:, 2] - 1]
+    form.add_rows("rotation_length", ("f", "a", "t"), index, np.where(within_min, 0.0, -INF), 0.0,
+                  np.concatenate([local, local]), np.concatenate([rotation.ids[later], earlier]),
+                  np.concatenate([np.ones(len(index)), -np.ones(len(index))]))
+
+
+@defines(constraint("rotation_ends", "$r_{f,a,t} = \\sum_{d \\ge t} e_{f,a,d}$",
+                    'the cohort\'s units on station in $t$ are those whose rotation ends in $t$ or later (implies `rotation_length`; the choice of a rotation\'s length is then a variable HiGHS branches on and cuts with: see "Rotation ends" below)'))
+def define_rotation_ends(form: Formulation, data: Parameters) -> None:
+    rotation, rotation_end = form.columns["rotation"], form.columns["rotation_end"]
+    ends = rotation_end.index
+    on_station = ends[:, 2] - ends[:, 1] + 1  # periods a..d of each end
+    end_of = np.repeat(np.arange(len(ends)), on_station)
+    period = ends[end_of, 1] + _ranks(on_station)
+    rotation_col = form.lookup("rotation", _dims(data, "fat"))
+    form.add_rows("rotation_ends", ("f", "a", "t"), rotation.index, 0.0, 0.0,
+                  np.concatenate([rotation_col[ends[end_of, 0], ends[end_of, 1], period] - rotation.start,
+                                  np.arange(rotation.size)]),
                   np.concatenate([rotation_end.ids[end_of], rotation.ids]),
                   np.concatenate([np.ones(len(end_of)), -np.ones(rotation.size)]))
 
-    # substitute_presence[f, a, t]: the cohort's units stand somewhere
-    form.add_rows("substitute_presence", ("f", "a", "t"), rotation_index, 0.0, 0.0,
-                  np.concatenate([rotation_col[tuple(z_sub_index[:, 1:].T)] - rotation.start,
+
+@defines(constraint("substitute_presence", "$\\sum_p x_{p,f,a,t} = r_{f,a,t}$",
+                    "the cohort's units stand somewhere"))
+def define_substitute_presence(form: Formulation, data: Parameters) -> None:
+    rotation, z_sub = form.columns["rotation"], form.columns["z_sub"]
+    rotation_col = form.lookup("rotation", _dims(data, "fat"))
+    form.add_rows("substitute_presence", ("f", "a", "t"), rotation.index, 0.0, 0.0,
+                  np.concatenate([rotation_col[tuple(z_sub.index[:, 1:].T)] - rotation.start,
                                   np.arange(rotation.size)]),
                   np.concatenate([z_sub.ids, rotation.ids]),
                   np.concatenate([np.ones(z_sub.size), -np.ones(rotation.size)]))
 
-    # units_definition[p, k, t]: units = sum of z and z_sub of system k at p in t
-    z_units = units_col[z_index[:, 0], class_system[z_index[:, 1]], z_index[:, 2]] - units.start
-    sub_units = (units_col[z_sub_index[:, 0], instance.offer_system[z_sub_index[:, 1]], z_sub_index[:, 3]]
-                 - units.start)
-    form.add_rows("units_definition", ("p", "k", "t"), units_index, 0.0, 0.0,
+
+@defines(constraint("units_definition",
+                    "$u_{p,k,t} = \\sum_{c: k_c = k} z_{p,c,t} + \\sum_{f: k_f = k, a} x_{p,f,a,t}$",
+                    "units per (position, system): coverage rows stay short"))
+def define_units_definition(form: Formulation, data: Parameters) -> None:
+    units, z, z_sub = form.columns["units"], form.columns["z"], form.columns["z_sub"]
+    units_col = form.lookup("units", _dims(data, "pkt"))
+    z_units = units_col[z.index[:, 0], data.class_system[z.index[:, 1]], z.index[:, 2]] - units.start
+    sub_units = (units_col[z_sub.index[:, 0], data.instance.offer_system[z_sub.index[:, 1]],
+                           z_sub.index[:, 3]] - units.start)
+    form.add_rows("units_definition", ("p", "k", "t"), units.index, 0.0, 0.0,
                   np.concatenate([np.arange(units.size), z_units, sub_units]),
                   np.concatenate([units.ids, z.ids, z_sub.ids]),
                   np.concatenate([np.ones(units.size), -np.ones(z.size), -np.ones(z_sub.size)]))
 
-    # capacity[p, t]: units standing at p, fixed ones included, within its capacity
-    capacity_index = np.argwhere(units_mask.any(axis=1))
-    capacity_row = np.full((P, T), -1, dtype=np.int64)
-    capacity_row[tuple(capacity_index.T)] = np.arange(len(capacity_index))
-    fixed_occupancy = fixed_count.sum(axis=1)
-    form.add_rows("capacity", ("p", "t"), capacity_index, -INF,
-                  capacity[capacity_index[:, 0]] - fixed_occupancy[tuple(capacity_index.T)],
-                  capacity_row[units_index[:, 0], units_index[:, 2]], units.ids, 1.0)
 
-    # coverage terms: units[p, k, t] for every (p, k) covering (s, l), per row (s, l, t)
-    def coverage_entries(row_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row, column) of cover[k,p,s,l] * units[p,k,t] for the rows `row_of[s, l, t]`."""
-        k, p, s, l = np.nonzero(instance.cover)
-        rows, cols = [], []
-        for t in range(T):
-            column = units_col[p, k, t]
-            row = row_of[s, l, t]
-            keep = (column >= 0) & (row >= 0)
-            rows.append(row[keep])
-            cols.append(column[keep])
-        return np.concatenate(rows), np.concatenate(cols)
+@defines(constraint("capacity", "$\\sum_k u_{p,k,t} \\le \\mathrm{cap}_p - \\text{fixed units at } p$",
+                    "capacity"))
+def define_capacity(form: Formulation, data: Parameters) -> None:
+    units = form.columns["units"]
+    index = np.argwhere(form.mask("units", _dims(data, "pkt")).any(axis=1))
+    fixed_occupancy = data.fixed_count.sum(axis=1)
+    form.add_rows("capacity", ("p", "t"), index, -INF,
+                  data.capacity[index[:, 0]] - fixed_occupancy[tuple(index.T)],
+                  _row_of(index, _dims(data, "pt"))[units.index[:, 0], units.index[:, 2]], units.ids, 1.0)
 
-    # depth[s, l, t]: filled depth levels cannot exceed the units covering (s, l) in t
-    depth_index = np.argwhere(y_mask.any(axis=3))
-    depth_row = np.full((S, L, T), -1, dtype=np.int64)
-    depth_row[tuple(depth_index.T)] = np.arange(len(depth_index))
-    cover_rows, cover_cols = coverage_entries(depth_row)
-    form.add_rows("depth", ("s", "l", "t"), depth_index, -INF, fixed_units[tuple(depth_index.T)],
-                  np.concatenate([depth_row[tuple(y_index[:, :3].T)], cover_rows]),
+
+@defines(constraint("depth",
+                    "$\\sum_j y_{s,l,t,j} \\le \\sum_{p,k} \\mathrm{cover}_{k,p,s,l}\\, u_{p,k,t} + \\bar f_{s,l,t}$",
+                    "depth levels cannot exceed the covering units"))
+def define_depth(form: Formulation, data: Parameters) -> None:
+    y = form.columns["y"]
+    index = np.argwhere(form.mask("y", _dims(data, "sltj")).any(axis=3))
+    depth_row = _row_of(index, _dims(data, "slt"))
+    cover_rows, cover_cols = _coverage_entries(form, data, depth_row)
+    form.add_rows("depth", ("s", "l", "t"), index, -INF, data.fixed_units[tuple(index.T)],
+                  np.concatenate([depth_row[tuple(y.index[:, :3].T)], cover_rows]),
                   np.concatenate([y.ids, cover_cols]),
                   np.concatenate([np.ones(y.size), -np.ones(len(cover_cols))]))
 
-    # requirement[s, l, t]: units covering (s, l) in t, plus any allowed shortfall, >= req
-    requirement_row = np.full((S, L, T), -1, dtype=np.int64)
-    requirement_row[tuple(required.T)] = np.arange(len(required))
-    cover_rows, cover_cols = coverage_entries(requirement_row)
+
+@defines(constraint("requirement",
+                    "$\\sum_{p,k} \\mathrm{cover}_{k,p,s,l}\\, u_{p,k,t} + \\bar f_{s,l,t} + \\sigma_{s,l,t} \\ge \\mathrm{req}_{s,l}$",
+                    "the requirement, in every period"))
+def define_requirement(form: Formulation, data: Parameters) -> None:
+    shortfall = form.columns["shortfall"]
+    required = shortfall.index
+    cover_rows, cover_cols = _coverage_entries(form, data, _row_of(required, _dims(data, "slt")))
     form.add_rows("requirement", ("s", "l", "t"), required,
-                  instance.requirement[required[:, 0], required[:, 1]] - fixed_units[tuple(required.T)],
-                  INF, np.concatenate([cover_rows, np.arange(len(required))]),
-                  np.concatenate([cover_cols, shortfall.ids]),
-                  1.0)
+                  data.instance.requirement[required[:, 0], required[:, 1]]
+                  - data.fixed_units[tuple(required.T)], INF,
+                  np.concatenate([cover_rows, np.arange(len(required))]),
+                  np.concatenate([cover_cols, shortfall.ids]), 1.0)
 
-    # move_definition[p, c, t]: move_in >= z[t] - z[t-1] (in the first period, minus the homes)
-    n_moves = move_in.size
-    first = move_index[:, 2] == 0
-    before_col = z_col[move_index[:, 0], move_index[:, 1], np.maximum(move_index[:, 2] - 1, 0)]
-    local = np.arange(n_moves)
-    form.add_rows("move_definition", ("p", "c", "t"), move_index,
-                  np.where(first, -homes[move_index[:, 1], move_index[:, 0]], 0.0), INF,
+
+@defines(constraint("move_definition", "$\\mu_{p,c,t} \\ge z_{p,c,t} - z_{p,c,t-1}$ ($t=0$: $- h_{c,p}$)",
+                    "relocations into $p$; none counted when $c$ returns after an absence"))
+def define_move_definition(form: Formulation, data: Parameters) -> None:
+    move_in = form.columns["move_in"]
+    index = move_in.index
+    z_col = form.lookup("z", _dims(data, "pct"))
+    first = index[:, 2] == 0
+    before = z_col[index[:, 0], index[:, 1], np.maximum(index[:, 2] - 1, 0)]
+    local = np.arange(move_in.size)
+    form.add_rows("move_definition", ("p", "c", "t"), index,
+                  np.where(first, -data.homes[index[:, 1], index[:, 0]], 0.0), INF,
                   np.concatenate([local, local, local[~first]]),
-                  np.concatenate([move_in.ids, z_col[tuple(move_index.T)], before_col[~first]]),
-                  np.concatenate([np.ones(n_moves), -np.ones(n_moves), np.ones((~first).sum())]))
+                  np.concatenate([move_in.ids, z_col[tuple(index.T)], before[~first]]),
+                  np.concatenate([np.ones(move_in.size), -np.ones(move_in.size), np.ones((~first).sum())]))
 
-    # move_definition_sub[p, f, a, t]: move_in_sub >= z_sub[t] - z_sub[t-1]
-    n_sub_moves = move_in_sub.size
-    local = np.arange(n_sub_moves)
-    earlier = sub_move_index.copy()
+
+@defines(constraint("move_definition_sub", "$\\nu_{p,f,a,t} \\ge x_{p,f,a,t} - x_{p,f,a,t-1}$",
+                    "relocations of substitutes; arrivals are not moves"))
+def define_move_definition_sub(form: Formulation, data: Parameters) -> None:
+    move_in_sub = form.columns["move_in_sub"]
+    index = move_in_sub.index
+    z_sub_col = form.lookup("z_sub", _dims(data, "pfat"))
+    earlier = index.copy()
     earlier[:, 3] -= 1
-    form.add_rows("move_definition_sub", ("p", "f", "a", "t"), sub_move_index, 0.0, INF,
+    local = np.arange(move_in_sub.size)
+    form.add_rows("move_definition_sub", ("p", "f", "a", "t"), index, 0.0, INF,
                   np.concatenate([local, local, local]),
-                  np.concatenate([move_in_sub.ids, z_sub_col[tuple(sub_move_index.T)],
-                                  z_sub_col[tuple(earlier.T)]]),
-                  np.concatenate([np.ones(n_sub_moves), -np.ones(n_sub_moves), np.ones(n_sub_moves)]))
+                  np.concatenate([move_in_sub.ids, z_sub_col[tuple(index.T)], z_sub_col[tuple(earlier.T)]]),
+                  np.concatenate([np.ones(move_in_sub.size), -np.ones(move_in_sub.size),
+                                  np.ones(move_in_sub.size)]))
 
-    # stage objectives, as vectors over all columns
-    coverage_vector = np.zeros(form.n_cols)
-    coverage_vector[y.ids] = value[y_index[:, 0], y_index[:, 1], y_index[:, 3]]
-    cost_vector = np.zeros(form.n_cols)
-    cost_vector[rotation.ids] = instance.offer_cost[rotation_index[:, 0]]
-    moves_vector = np.zeros(form.n_cols)
-    moves_vector[move_in.ids] = 1.0
-    moves_vector[move_in_sub.ids] = 1.0
-    form.objectives = {"coverage": coverage_vector, "substitute_cost": cost_vector,
-                       "moves": moves_vector}
-    most_moves = int(class_size[movable].sum() * T + instance.offer_count.sum() * T)
+
+# ---------------------------------------------------------------------------- objectives and limits
+
+@defines(objective("coverage", "$\\sum_{s,l,t,j} v_{s,l,j}\\, y_{s,l,t,j}$", "coverage value"),
+         objective("substitute_cost", "$\\sum_{f,a,t} \\kappa_f r_{f,a,t}$", "substitute cost"),
+         objective("moves", "$\\sum \\mu + \\sum \\nu$", "moves"),
+         objective("cost_then_moves", "$W \\cdot \\text{cost} + \\text{moves}$",
+                   "cost then moves in one stage (below)"))
+def define_objectives(form: Formulation, data: Parameters) -> None:
+    """The stage objectives as vectors over all columns; cost and moves folded into one
+    stage when that is exact (`cost_then_moves_weight`)."""
+    instance = data.instance
+    y, rotation = form.columns["y"], form.columns["rotation"]
+    coverage = np.zeros(form.n_cols)
+    coverage[y.ids] = data.value[y.index[:, 0], y.index[:, 1], y.index[:, 3]]
+    cost = np.zeros(form.n_cols)
+    cost[rotation.ids] = instance.offer_cost[rotation.index[:, 0]]
+    moves = np.zeros(form.n_cols)
+    moves[form.columns["move_in"].ids] = 1.0
+    moves[form.columns["move_in_sub"].ids] = 1.0
+    for name, vector in (("coverage", coverage), ("substitute_cost", cost), ("moves", moves)):
+        form.set_objective(name, vector)
+    T = instance.T
+    most_moves = int(data.class_size[data.movable].sum() * T + instance.offer_count.sum() * T)
     if instance.moves_total is not None:
         most_moves = min(most_moves, instance.moves_total)
     if instance.moves_per_period is not None:
         most_moves = min(most_moves, instance.moves_per_period * T)
     form.most_moves = most_moves
-    form.cost_weight = cost_then_moves_weight(cost_vector, moves_vector, instance.offer_cost,
-                                              most_moves)
+    form.cost_weight = cost_then_moves_weight(cost, moves, instance.offer_cost, most_moves)
     if form.cost_weight is not None:
-        form.objectives["cost_then_moves"] = form.cost_weight * cost_vector + moves_vector
+        form.set_objective("cost_then_moves", form.cost_weight * cost + moves)
 
-    # limits
-    if instance.substitute_budget is not None and rotation.size:
-        form.add_rows("substitute_budget", (), None, -INF, instance.substitute_budget,
-                      np.zeros(rotation.size), rotation.ids, cost_vector[rotation.ids])
-    move_period = np.concatenate([move_index[:, 2], sub_move_index[:, 3]])
-    move_ids = np.concatenate([move_in.ids, move_in_sub.ids])
-    if instance.moves_per_period is not None and len(move_ids):
-        periods = np.unique(move_period)
-        period_row = np.full(T, -1, dtype=np.int64)
-        period_row[periods] = np.arange(len(periods))
-        form.add_rows("moves_per_period", ("t",), periods, -INF, instance.moves_per_period,
-                      period_row[move_period], move_ids, 1.0)
-    if instance.moves_total is not None and len(move_ids):
-        form.add_rows("moves_total", (), None, -INF, instance.moves_total,
-                      np.zeros(len(move_ids)), move_ids, 1.0)
-    if target_shortfall is not None:
-        # coverage_target[t]: the period's coverage value >= target x reference coverage
-        targeted = target_shortfall.index[:, 0]
-        target_row = np.full(T, -1, dtype=np.int64)
-        target_row[targeted] = np.arange(len(targeted))
-        in_target = target_row[y_index[:, 2]] >= 0
-        form.add_rows("coverage_target", ("t",), targeted, instance.target * reference[targeted], INF,
-                      np.concatenate([target_row[y_index[in_target, 2]], np.arange(len(targeted))]),
-                      np.concatenate([y.ids[in_target], target_shortfall.ids]),
-                      np.concatenate([coverage_vector[y.ids[in_target]], np.ones(len(targeted))]))
-    if form.cost_weight is not None:
-        add_coverage_cost_moves(form, form.cost_weight * most_substitute_cost(instance) + most_moves)
-    return form
+
+@defines(constraint("substitute_budget", "$\\sum_{f,a,t} \\kappa_f r_{f,a,t} \\le B$", "substitute budget"))
+def define_substitute_budget(form: Formulation, data: Parameters) -> None:
+    rotation = form.columns["rotation"]
+    if data.instance.substitute_budget is not None and rotation.size:
+        form.add_rows("substitute_budget", (), None, -INF, data.instance.substitute_budget,
+                      np.zeros(rotation.size), rotation.ids,
+                      form.objectives["substitute_cost"][rotation.ids])
+
+
+@defines(constraint("moves_per_period",
+                    "$\\sum_{p,c} \\mu_{p,c,t} + \\sum_{p,f,a} \\nu_{p,f,a,t} \\le \\bar M_t$",
+                    "moves per period"))
+def define_moves_per_period(form: Formulation, data: Parameters) -> None:
+    period, ids = _moves(form)
+    if data.instance.moves_per_period is not None and len(ids):
+        periods = np.unique(period)
+        form.add_rows("moves_per_period", ("t",), periods, -INF, data.instance.moves_per_period,
+                      _row_of(periods[:, None], (data.instance.T,))[period], ids, 1.0)
+
+
+@defines(constraint("moves_total", "$\\sum_{t} (\\dots) \\le \\bar M$", "moves in total"))
+def define_moves_total(form: Formulation, data: Parameters) -> None:
+    _, ids = _moves(form)
+    if data.instance.moves_total is not None and len(ids):
+        form.add_rows("moves_total", (), None, -INF, data.instance.moves_total, np.zeros(len(ids)), ids, 1.0)
+
+
+@defines(constraint("coverage_target",
+                    "$\\sum_{s,l,j} v_{s,l,j}\\, y_{s,l,t,j} + \\tau_t \\ge \\theta\\, R_t$",
+                    "min-cost: each period's coverage at least `target` x the reference posture's"))
+def define_coverage_target(form: Formulation, data: Parameters) -> None:
+    instance, y = data.instance, form.columns["y"]
+    target_shortfall = form.columns["target_shortfall"]
+    targeted = target_shortfall.index[:, 0]
+    target_row = _row_of(targeted[:, None], (instance.T,))
+    in_target = target_row[y.index[:, 2]] >= 0
+    reference = reference_coverage_by_period(instance)
+    form.add_rows("coverage_target", ("t",), targeted, instance.target * reference[targeted], INF,
+                  np.concatenate([target_row[y.index[in_target, 2]], np.arange(len(targeted))]),
+                  np.concatenate([y.ids[in_target], target_shortfall.ids]),
+                  np.concatenate([form.objectives["coverage"][y.ids[in_target]], np.ones(len(targeted))]))
+
+
+# ---------------------------------------------------------------------------- helpers of the blocks
+
+def _dims(data: Parameters, sets: str) -> tuple[int, ...]:
+    """The shape of a dense array over the index sets named by their code letters."""
+    shape = data.shape
+    return tuple(shape[name] for name in sets)
+
+
+def _row_of(index: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Dense array of the local row of each index tuple (-1 where there is no row)."""
+    table = np.full(shape, -1, dtype=np.int64)
+    table[tuple(np.asarray(index).reshape(-1, len(shape)).T)] = np.arange(len(index))
+    return table
+
+
+def _coverage_entries(form: Formulation, data: Parameters, row_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of cover[k,p,s,l] x units[p,k,t] for the rows `row_of[s, l, t]`."""
+    units_col = form.lookup("units", _dims(data, "pkt"))
+    k, p, s, l = np.nonzero(data.instance.cover)
+    rows, cols = [], []
+    for t in range(data.instance.T):
+        column = units_col[p, k, t]
+        row = row_of[s, l, t]
+        keep = (column >= 0) & (row >= 0)
+        rows.append(row[keep])
+        cols.append(column[keep])
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def _moves(form: Formulation) -> tuple[np.ndarray, np.ndarray]:
+    """(period, column id) of every move column, organic then substitute."""
+    move_in, move_in_sub = form.columns["move_in"], form.columns["move_in_sub"]
+    return (np.concatenate([move_in.index[:, 2], move_in_sub.index[:, 3]]),
+            np.concatenate([move_in.ids, move_in_sub.ids]))
 
 
 def posture_solution(form: Formulation, where: np.ndarray,
@@ -661,9 +873,12 @@ def most_substitute_cost(instance: Instance) -> float:
     return most if instance.substitute_budget is None else min(most, float(instance.substitute_budget))
 
 
-def add_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
-    """The one-stage objective `coverage_cost_moves` (to minimize), when it is exact and the
-    model is small enough (`ONE_STAGE_MAX_NONZEROS`)."""
+@defines(objective("coverage_cost_moves",
+                   "$-\\Lambda \\cdot \\text{coverage} + W \\cdot \\text{cost} + \\text{moves}$",
+                   "all three in one stage (below)"))
+def define_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
+    """The one-stage objective (to minimize), when it is exact and the model is small enough
+    (`ONE_STAGE_MAX_NONZEROS`)."""
     if form.nonzeros > ONE_STAGE_MAX_NONZEROS:
         return
     weight = coverage_first_weight(form.objectives["coverage"], most_tie_break)
@@ -672,8 +887,8 @@ def add_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
     step = common_grid(form.objectives["cost_then_moves"], finest=COVERAGE_GRID_FINEST)
     if step is not None:
         form.coverage_weight, form.most_tie_break, form.tie_break_step = weight, most_tie_break, 1 / step
-        form.objectives["coverage_cost_moves"] = (form.objectives["cost_then_moves"]
-                                                  - weight * form.objectives["coverage"])
+        form.set_objective("coverage_cost_moves", form.objectives["cost_then_moves"]
+                           - weight * form.objectives["coverage"])
 
 
 def build_model(instance: Instance, objective: str | None = None):
