@@ -8,6 +8,7 @@ presence, rotations, limits), so a hand-made posture can be scored and checked t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,13 @@ POSTURE_COLUMNS = ["period", "unit", "position"]
 #: `request_by`: the period in which the rotation must be requested, its lead before `first`
 #: (the first period when the lead reaches back before the horizon).
 SUBSTITUTE_COLUMNS = ["offer", "unit", "first", "last", "periods", "cost", "request_by"]
+
+
+def expected(figures: Sequence[Mapping[str, float]], probability: Sequence[float]) -> dict[str, float]:
+    """Each figure's expectation over the scenarios, from one mapping of figures per scenario
+    (in the order of `probability`): the one place expected values are taken."""
+    return {name: float(sum(p * float(f[name]) for p, f in zip(probability, figures)))
+            for name in figures[0]}
 
 
 @dataclass
@@ -52,6 +60,12 @@ class Evaluation:
     @property
     def moves_total(self) -> int:
         return len(self.moves)
+
+    @property
+    def figures(self) -> dict[str, float]:
+        """The three objectives' values, as a solution document names them."""
+        return {"coverage": self.total, "substitute_cost": self.substitute_cost,
+                "moves": float(self.moves_total)}
 
     @property
     def moves_by_period(self) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from layerdef.core.evaluate import expected
 from layerdef.errors import InstanceError, Problem
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ class Solution:
                    for scenario, p, part in zip(ids, probability, parts)]
         return cls(
             status=status, objective_kind=parts[0].objective_kind,
-            objective=_expected([part.objective for part in parts], probability),
+            objective=expected([part.objective for part in parts], probability),
             bound=bound, gap=gap, solver=solver, wall_s=wall_s, build_s=build_s,
             instance=parts[0].instance,
             current=_expected_digest(ids, probability, [part.current for part in parts]),
@@ -335,18 +336,13 @@ def evaluation_digest(instance: "Instance", evaluation: "Evaluation") -> dict[st
     }
 
 
-def _expected(figures: list[dict[str, float]], probability) -> dict[str, float]:
-    return {name: float(sum(p * f[name] for p, f in zip(probability, figures))) for name in figures[0]}
-
-
 def _expected_digest(ids: list[str], probability, digests: list[dict[str, Any]]) -> dict[str, Any]:
     """Expected figures of a comparison posture over the scenarios; its unmet requirements
     listed with their scenario."""
-    by_period = [sum(p * d["by_period"][t] for p, d in zip(probability, digests))
-                 for t in range(len(digests[0]["by_period"]))]
-    return {**_expected([{k: d[k] for k in ("coverage", "substitute_cost", "moves")} for d in digests],
-                        probability),
-            "by_period": [float(v) for v in by_period],
+    by_period = expected([dict(enumerate(d["by_period"])) for d in digests], probability)
+    return {**expected([{k: d[k] for k in ("coverage", "substitute_cost", "moves")} for d in digests],
+                       probability),
+            "by_period": list(by_period.values()),
             "unmet": [{"scenario": scenario, **row} for scenario, d in zip(ids, digests) for row in d["unmet"]]}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from layerdef.core.evaluate import Evaluation, evaluate
+from layerdef.core.evaluate import Evaluation, evaluate, expected
 from layerdef.core.instance import Instance, period_ranges
 from layerdef.core.replay import replay_posture
 from layerdef.errors import InstanceError, Problem
@@ -136,18 +136,19 @@ def compare_scenarios(instance: Instance, solutions: list[tuple[str, Solution]])
 def expected_plans(instance: Instance, comparisons: dict[str, Comparison]) -> pd.DataFrame:
     """Per posture: coverage, cost and moves expected over the scenarios, the worst scenario's
     coverage, and in how many scenarios it meets every requirement and limit."""
-    probability = dict(zip(instance.scenario_ids, instance.scenario_probability))
+    probability = [dict(zip(instance.scenario_ids, instance.scenario_probability))[s] for s in comparisons]
     names = next(iter(comparisons.values())).names
     rows = []
     for name in names:
-        evaluations = {s: c.evaluations[name] for s, c in comparisons.items()}
+        evaluations = [c.evaluations[name] for c in comparisons.values()]
+        mean = expected([e.figures for e in evaluations], probability)
         rows.append({
             "posture": name,
-            "expected_coverage": sum(probability[s] * e.total for s, e in evaluations.items()),
-            "worst_coverage": min(e.total for e in evaluations.values()),
-            "expected_cost": sum(probability[s] * e.substitute_cost for s, e in evaluations.items()),
-            "expected_moves": sum(probability[s] * e.moves_total for s, e in evaluations.items()),
-            "feasible_in": f"{sum(e.feasible for e in evaluations.values())}/{len(evaluations)}",
+            "expected_coverage": mean["coverage"],
+            "worst_coverage": min(e.total for e in evaluations),
+            "expected_cost": mean["substitute_cost"],
+            "expected_moves": mean["moves"],
+            "feasible_in": f"{sum(e.feasible for e in evaluations)}/{len(evaluations)}",
         })
     return pd.DataFrame(rows)
 

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from layerdef.core.evaluate import Evaluation, evaluate
+from layerdef.core.evaluate import Evaluation, evaluate, expected
 from layerdef.core.instance import Instance
 from layerdef.core.replay import replay_posture
 from layerdef.io.solution import Solution
@@ -72,10 +72,7 @@ class HedgedPlan:
 
     @property
     def expected(self) -> dict[str, float]:
-        return {name: float(sum(p * value for p, value in zip(self.probability, values)))
-                for name, values in (("coverage", [e.total for e in self.evaluations]),
-                                     ("substitute_cost", [e.substitute_cost for e in self.evaluations]),
-                                     ("moves", [e.moves_total for e in self.evaluations]))}
+        return expected([e.figures for e in self.evaluations], self.probability)
 
     @property
     def risk_value(self) -> float:
