@@ -181,3 +181,22 @@ def test_a_study_shows_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
         text = stream.getvalue()
         assert ("frontier: 100%" in text or "frontier:100%" in text.replace(" ", "")) == terminal
         assert ("layerdef: frontier: budget 1" in text) != terminal
+
+
+def test_a_sweep_script_without_a_main_guard_runs_once(tmp_path):
+    """The sweep's workers are fresh interpreters that import only layerdef: with
+    multiprocessing's spawn, a script without a `__main__` guard ran again in every worker."""
+    import subprocess
+    import sys
+
+    (tmp_path / "run.py").write_text(
+        "from pathlib import Path\n"
+        "from layerdef.studies.sweep import sweep\n"
+        "print('top-level ran', flush=True)\n"
+        f"table = sweep(Path({str(WORTH)!r}), [{{'limits.substitute_budget': b}} for b in (0, 1, 2)],\n"
+        "              Path('out'), {}, workers=2)\n"
+        "print('statuses', sorted(set(table['status'])))\n")
+    run = subprocess.run([sys.executable, "run.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("top-level ran") == 1 and "statuses ['optimal']" in run.stdout
+    assert "Traceback" not in run.stderr

@@ -11,17 +11,8 @@ expected moves, in exact stages (cost and moves in one when the expected costs l
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import pickle
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -53,6 +44,7 @@ from layerdef.solve.deterministic import (
 )
 from layerdef.solve.explain import explain_infeasibility
 from layerdef.solve.heuristic import greedy_plan, greedy_posture
+from layerdef.solve.workers import Worker, WorkerDied, can_start_workers
 
 INF = float("inf")
 
@@ -230,13 +222,14 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
 
 
 def solve_alone(instance: Instance, time_limit: float | None, gap: float,
-                threads: int | None) -> list[Solution]:
+                threads: int | None, report: bool = True) -> list[Solution]:
     """Each scenario solved as if it were certain (perfect information)."""
     from layerdef.solve.deterministic import solve
 
     perfect = [solve(instance.in_scenario(scenario), time_limit=time_limit, gap=gap, threads=threads)
                for scenario in instance.scenario_ids]
-    _report_alone(perfect, "")
+    if report:
+        _report_alone(perfect, "")
     return perfect
 
 
@@ -247,99 +240,48 @@ def _report_alone(perfect: list[Solution], where: str) -> None:
 
 class _Alone:
     """Every scenario solved alone (perfect information). With more than one core they are
-    solved in a second Python process while this one solves the hedged plan (independent work;
-    HiGHS keeps about one core busy), each within an equal share of the time limit (1 s at
-    least); otherwise (one core, a daemonic worker, no Python executable to start, or a second
-    process that died without an answer) here afterwards, sharing what the hedged solve left.
-
-    The second process is a fresh interpreter that imports only layerdef (instance and answer
-    pass through pickled files): multiprocessing's spawn would run the caller's script again
-    in it, as it did for a script without a `__main__` guard."""
+    solved in a worker process (`layerdef.solve.workers`) while this one solves the hedged plan
+    (independent work; HiGHS keeps about one core busy), each within an equal share of the time
+    limit (1 s at least); otherwise (one core, a daemonic worker, no Python executable to start,
+    or a worker that died without an answer) here afterwards, sharing what the hedged solve
+    left."""
 
     def __init__(self, instance: Instance, time_limit: float | None, gap: float,
                  threads: int | None):
         self.instance, self.time_limit, self.gap, self.threads = instance, time_limit, gap, threads
-        self.process: subprocess.Popen | None = None
-        self.folder: tempfile.TemporaryDirectory | None = None
-        if ((os.cpu_count() or 1) > 1 and sys.executable
-                and not multiprocessing.current_process().daemon):
+        self.worker: Worker | None = None
+        if can_start_workers():
             each = None if time_limit is None else max(1.0, time_limit / len(instance.scenario_ids))
             try:
-                self.folder = tempfile.TemporaryDirectory(prefix="layerdef-alone-")
-                question = Path(self.folder.name) / "question.pickle"
-                question.write_bytes(pickle.dumps((instance, each, gap, threads)))
-                self.process = subprocess.Popen(
-                    [sys.executable, "-c", "from layerdef.solve.hedged import _serve_alone; _serve_alone()",
-                     self.folder.name, str(os.getpid())],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    env=_environment_finding_layerdef())
+                self.worker = Worker()
+                self.worker.submit(solve_alone, instance, each, gap, threads, False)
             except OSError:
                 self.cancel()
 
     def result(self, hedged_s: float) -> list[Solution]:
-        answer = self._answer()
-        if answer is None:
+        try:
+            perfect = self._answer()
+        except WorkerDied:
+            perfect = None
+        if perfect is None:
             left = (None if self.time_limit is None
                     else max(1.0, (self.time_limit - hedged_s) / len(self.instance.scenario_ids)))
             return solve_alone(self.instance, left, self.gap, self.threads)
-        solved, perfect = answer
-        if not solved:
-            raise perfect
         _report_alone(perfect, " alongside")
         return perfect
 
-    def _answer(self) -> tuple[bool, object] | None:
-        """The second process's answer; None when none was started or it died without one
-        (out of memory, killed)."""
-        if self.process is None:
+    def _answer(self) -> list[Solution] | None:
+        if self.worker is None:
             return None
         try:
-            self.process.wait()
-            answer = Path(self.folder.name) / "answer.pickle"
-            return pickle.loads(answer.read_bytes()) if answer.exists() else None
+            return self.worker.answer()
         finally:
             self.cancel()
 
     def cancel(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.terminate()
-            self.process.wait()
-        if self.folder is not None:
-            self.folder.cleanup()
-        self.process = self.folder = None
-
-
-def _environment_finding_layerdef() -> dict[str, str]:
-    """This process's environment with layerdef's own directory first on PYTHONPATH, so that
-    the second interpreter imports the same layerdef (an uninstalled checkout too)."""
-    root = str(Path(__file__).resolve().parents[2])  # the folder that holds layerdef/
-    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-
-
-def _serve_alone() -> None:
-    """The second process: `solve_alone` on the pickled question in the folder given as the
-    first argument (the second: the first process's id); writes (True, solutions) or (False,
-    the error) as its answer, whole or not at all (written aside, then renamed)."""
-    folder = Path(sys.argv[1])
-    threading.Thread(target=_exit_when_orphaned, args=(int(sys.argv[2]), folder), daemon=True).start()
-    instance, time_limit, gap, threads = pickle.loads((folder / "question.pickle").read_bytes())
-    try:
-        answer = (True, solve_alone(instance, time_limit, gap, threads))
-    except Exception as error:  # raised again in the first process
-        answer = (False, error)
-    (folder / "answer.partial").write_bytes(pickle.dumps(answer))
-    (folder / "answer.partial").replace(folder / "answer.pickle")
-
-
-def _exit_when_orphaned(parent: int, folder: Path) -> None:
-    """Stop the second process when the first is gone (killed, by SIGTERM or SIGKILL, before it
-    could cancel us), removing the folder of question and answer that it can no longer."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    shutil.rmtree(folder, ignore_errors=True)
-    os._exit(1)
+        if self.worker is not None:
+            self.worker.close()
+        self.worker = None
 
 
 def most_likely(instance: Instance) -> str:

@@ -7,10 +7,8 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import yaml
 from layerdef.errors import InstanceError, Problem
 from layerdef.io.reader import TABLES, dump_document, inline_document, loads
 from layerdef.solve.backend import progress
+from layerdef.solve.workers import run_in_workers
 from layerdef.studies.bar import StudyProgress
 from layerdef.studies.frontier import parse_range
 
@@ -188,16 +187,12 @@ def _run_local(todo: list[Case], instance_path: str, options: dict, case_dir: Pa
             _store(case_dir, case, outcome)
             tally.step(outcome)
         return
-    # spawn, not fork: a forked child inherits HiGHS's thread pool mid-lock and can hang
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {pool.submit(solve_case, case.text, instance_path, options): case for case in todo}
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                case = pending.pop(future)
-                outcome = future.result()
-                _store(case_dir, case, outcome)
-                tally.step(outcome)
+    calls = [(case.text, instance_path, options) for case in todo]
+    for index, solved, outcome in run_in_workers(solve_case, calls, workers):
+        if not solved:  # the worker died (solve_case hands every error of its own back as data)
+            outcome = {"ok": False, "status": "failed", "error": f"{type(outcome).__name__}: {outcome}"}
+        _store(case_dir, todo[index], outcome)
+        tally.step(outcome)
 
 
 def _run_dask(todo: list[Case], instance_path: str, options: dict, case_dir: Path, workers: int,
