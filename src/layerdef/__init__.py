@@ -21,6 +21,7 @@ from layerdef.api import (
                           PlanCheckError,
                           Problem,
                           Solution,
+                          UsageError,
                           build_model,
                           evaluate,
                           load,
@@ -29,4 +30,5 @@ from layerdef.api import (
 
 __version__ = "0.1.0"
 __all__ = ["load", "solve", "evaluate", "build_model", "Instance", "Solution", "Evaluation",
-           "InstanceError", "Problem", "InfeasibleError", "NoSolutionError", "PlanCheckError"]
+           "InstanceError", "UsageError", "Problem", "InfeasibleError", "NoSolutionError",
+           "PlanCheckError"]

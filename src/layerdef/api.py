@@ -22,6 +22,7 @@ from layerdef.errors import (
            NoSolutionError,
            PlanCheckError,
            Problem,
+           UsageError,
 )
 from layerdef.io.csvfile import read_posture
 from layerdef.io.reader import load
@@ -30,7 +31,8 @@ from layerdef.model.formulation import build_model
 from layerdef.solve import solve
 
 __all__ = ["load", "solve", "evaluate", "build_model", "Instance", "Solution", "Evaluation",
-           "InstanceError", "Problem", "InfeasibleError", "NoSolutionError", "PlanCheckError"]
+           "InstanceError", "UsageError", "Problem", "InfeasibleError", "NoSolutionError",
+           "PlanCheckError"]
 
 
 def evaluate(instance: Instance, posture: pd.DataFrame | str | Path) -> Evaluation:

@@ -1,5 +1,5 @@
 """Every exception layerdef raises: input problems located in the user's files (InstanceError
-with Problems), infeasible models explained, no plan within the limits, and a plan that
+with Problems) or in the options given (UsageError), infeasible models explained, no plan within the limits, and a plan that
 contradicts its own evaluation (a bug in layerdef)."""
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ class InstanceError(Exception):
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''} found"
         return head + ":\n" + "\n".join(str(p) for p in self.problems)
+
+
+class UsageError(InstanceError):
+    """A command-line option or API argument that is wrong or does not fit the instance (not a
+    problem in the instance's files): located by the option's name, exit code 2 like every
+    input problem."""
 
 
 class InfeasibleError(Exception):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from layerdef.core.geometry import coverage_array
-from layerdef.errors import InstanceError, Problem
+from layerdef.errors import Problem, UsageError
 
 FORMAT_VERSION = 1
 
@@ -74,7 +74,7 @@ class Instance:
 
         if scenario not in self.scenario_ids:
             known = ", ".join(self.scenario_ids) or "none"
-            raise InstanceError([Problem(str(self.path), f"scenario {scenario!r} does not exist "
+            raise UsageError([Problem(str(self.path), f"scenario {scenario!r} does not exist "
                                          f"(scenarios: {known})", "scenarios")])
         present = self.scenario_present[self.scenario_ids.index(scenario)]
         world = dataclasses.replace(self, present=present.copy(), scenario_ids=[],

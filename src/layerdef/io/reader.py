@@ -13,7 +13,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
@@ -95,6 +95,17 @@ class LimitsSpec(_Row):
     substitute_budget: float | None = Field(None, ge=0, le=MAX_AMOUNT)
     moves_per_period: int | None = Field(None, ge=0, le=MAX_COUNT)
     moves_total: int | None = Field(None, ge=0, le=MAX_COUNT)
+
+
+class Settings(_Row):
+    """The instance's top-level settings that are single values (the tables and mappings have
+    models of their own; unknown top-level keys are reported by `_Reader.build`)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    name: str | None = None
+    description: str | None = None
+    objective: Literal["coverage", "min-cost"] = "coverage"
+    target: float = Field(1.0, ge=0, le=10, description="share of the reference coverage")
 
 
 class ScenarioRow(_TableRow):
@@ -268,19 +279,20 @@ class _Reader:
         systems = self.system_table(doc.get("systems") or {}, layers)
         rows = {table: self.rows(table, doc.get(table)) for table in TABLES}
         limits = self.single("limits", LimitsSpec, doc.get("limits") or {})
-        objective = doc.get("objective", "coverage")
-        if objective not in ("coverage", "min-cost"):
-            self.problem(f"{objective!r} is not an objective; expected coverage or min-cost",
-                         table="objective")
-        target = doc.get("target", 1.0)
-        if not _is_number(target) or not (0 <= float(target) <= 10):
-            self.problem(f"{target!r} is not a valid target; expected a number in [0, 10] "
-                         "(share of the reference coverage)", table="target")
-            target = 1.0
-        if periods is None or layers is None or systems is None or depth is None:
+        settings = self.settings(doc)
+        if periods is None or layers is None or systems is None or depth is None or settings is None:
             return None
         return self.assemble(doc, periods, layers, layer_weight, depth, systems, rows, limits,
-                             objective, float(target))
+                             settings.objective, settings.target)
+
+    def settings(self, doc: dict) -> Settings | None:
+        """The single-valued top-level settings, each problem located by its key."""
+        try:
+            return Settings(**{str(key): value for key, value in doc.items()})
+        except ValidationError as error:
+            for detail in error.errors():
+                self.problem(_describe(detail), table=".".join(str(part) for part in detail["loc"]))
+            return None
 
     def horizon(self, spec: Any) -> list[str] | None:
         if spec is None:

@@ -16,7 +16,7 @@ import pandas as pd
 from layerdef.core.evaluate import Evaluation, evaluate, expected
 from layerdef.core.instance import Instance, period_ranges
 from layerdef.core.replay import replay_posture
-from layerdef.errors import InstanceError, Problem
+from layerdef.errors import InstanceError, Problem, UsageError
 from layerdef.io.solution import Solution
 
 
@@ -112,7 +112,7 @@ def compare(instance: Instance, solutions: list[tuple[str, Solution]],
         solutions = [(path, solution.in_scenario(scenario) if solution.hedged else solution)
                      for path, solution in solutions]
     elif instance.scenario_ids and any(solution.hedged for _, solution in solutions):
-        raise InstanceError([Problem(str(instance.path), "a hedged plan has one posture per "
+        raise UsageError([Problem(str(instance.path), "a hedged plan has one posture per "
                                      "scenario: compare it in one scenario (--scenario ID) or in "
                                      "all of them (compare_scenarios)", "scenarios")])
     evaluations = {"reference": evaluate(instance, instance.reference_posture()),

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from layerdef.core.evaluate import Evaluation
 from layerdef.core.instance import Instance, period_runs
 from layerdef.core.scoring import level_values
-from layerdef.errors import InstanceError, Problem
+from layerdef.errors import Problem, UsageError
 from layerdef.io.solution import Solution
 from layerdef.report.compare import Comparison, compare
 from layerdef.report.text import NOTICE
@@ -182,7 +182,7 @@ def write_report(path: Path, instance: Instance, solution: Solution, solution_pa
     scenario and on what hedging is worth."""
     hedged = None
     if scenario is not None and not solution.hedged:
-        raise InstanceError([Problem(solution_path, "--scenario draws a hedged plan in one of its "
+        raise UsageError([Problem(solution_path, "--scenario draws a hedged plan in one of its "
                                      "scenarios; this plan has one posture (score it in a scenario "
                                      "with `layerdef replay` or `layerdef compare --scenario`)")])
     if solution.hedged:

@@ -11,7 +11,7 @@ from typing import Iterator
 import pandas as pd
 
 from layerdef.core.instance import Instance
-from layerdef.errors import InstanceError, Problem
+from layerdef.errors import Problem, UsageError
 from layerdef.io.solution import Solution
 from layerdef.solve.backend import LOGGER, logged_to_stderr
 from layerdef.solve.deterministic import solve as solve_deterministic
@@ -39,7 +39,7 @@ def _solve(instance, objective, time_limit, gap, threads, write_model, model, st
                                    model, start)
     kind = objective or instance.objective
     if model is not None or start is not None or write_model or kind != "coverage":
-        raise InstanceError([Problem(str(instance.path), "with scenarios, solve makes a hedged "
+        raise UsageError([Problem(str(instance.path), "with scenarios, solve makes a hedged "
                                      "plan for the coverage objective only (no model, start, "
                                      "--write-model or min-cost); plan for one scenario with "
                                      "--scenario ID", "scenarios")])

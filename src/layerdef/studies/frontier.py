@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from layerdef.core.instance import Instance
-from layerdef.errors import InstanceError, Problem
+from layerdef.errors import Problem, UsageError
 from layerdef.studies.bar import StudyProgress
 
 FRONTIER_COLUMNS = ["budget", "coverage", "share_of_reference", "substitute_cost", "substitutes_used",
@@ -28,7 +28,7 @@ def parse_range(text: str, what: str = "--budgets") -> list[float]:
             return [round(start + i * step, 10) for i in range(int(np.floor((stop - start) / step + 1e-9)) + 1)]
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise InstanceError([Problem(what, f"{text!r}: expected start:stop:step with step > 0 "
+        raise UsageError([Problem(what, f"{text!r}: expected start:stop:step with step > 0 "
                                      "or a comma-separated list of numbers")])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from layerdef.errors import InstanceError, Problem
+from layerdef.errors import InstanceError, Problem, UsageError
 from layerdef.io.reader import TABLES, dump_document, inline_document, loads
 from layerdef.solve.backend import progress
 from layerdef.solve.workers import run_in_workers
@@ -28,7 +28,7 @@ def parse_vary(spec: str) -> tuple[str, list[Any]]:
     value `first/last` is one range and `none` is no absence."""
     path, sep, values = spec.partition("=")
     if not sep or not path or not values:
-        raise InstanceError([Problem("--vary", f"{spec!r}: expected PATH=VALUES, e.g. "
+        raise UsageError([Problem("--vary", f"{spec!r}: expected PATH=VALUES, e.g. "
                                      "limits.substitute_budget=0:12:2")])
     if ":" in values and not path.endswith(".away"):
         return path, parse_range(values, f"--vary {path}")
@@ -200,7 +200,7 @@ def _run_dask(todo: list[Case], instance_path: str, options: dict, case_dir: Pat
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise InstanceError([Problem("--scheduler", "Dask is not installed: "
+        raise UsageError([Problem("--scheduler", "Dask is not installed: "
                                      "pip install 'layerdef[dask]'")])
     tally = _Progress(len(todo))
     with Client(scheduler) as client:
