@@ -1,10 +1,13 @@
 """An exhaustive enumerator of per-unit postures for tiny instances, written without model.py.
 
-Every organic unit picks a position in each period it is present (its home if fixed); every
-substitute unit picks no rotation or one (arrival, length, positions). Each joint choice is
-scored with plain numpy and filtered by capacity, requirements, limits and (for `min-cost`)
-the per-period coverage target; the lexicographic optimum (coverage, then cost, then moves, or
-cost then moves) is returned. Vectorized over joint choices, so 10^6 postures take a second.
+Every organic unit picks a position in each period it is present (its home if fixed), and a
+heading where its system faces one; every substitute unit picks no rotation or one (arrival,
+length, positions, headings). Each joint choice is scored with plain numpy (a unit that moved
+in covers with 1 - relocation_days / period_days, filling its depth level by that fraction)
+and filtered by capacity, requirements (against every launch area threatening the layer),
+limits and (for `min-cost`) the per-period coverage target; the lexicographic optimum
+(coverage, then cost, then moves, then turns, or cost then moves then turns) is returned.
+Vectorized over joint choices, so 10^6 postures take a second.
 """
 
 from __future__ import annotations
@@ -22,6 +25,39 @@ class Agent:
     options: np.ndarray  # (O, T) position or -1 when not in theater
     moves: np.ndarray  # (O, T) 1 where the option moves the unit in t
     cost: np.ndarray  # (O,)
+    headings: np.ndarray | None = None  # (O, T) heading index (0 where none is chosen)
+    turns: np.ndarray | None = None  # (O, T) 1 where the unit turns in t
+
+
+def _turning(inst, k: int) -> bool:
+    """Units of system k choose a heading: a sector under 360 degrees, launch areas and several
+    headings (written from DESIGN.md, not from the model)."""
+    return bool(inst.threat_ids) and inst.system_sector[k] < 360 and inst.headings > 1
+
+
+def _with_headings(rows: list, moves: list, inst, k: int, present: list[int], start: tuple | None):
+    """Every option of positions `rows` crossed with every heading sequence over `present`;
+    `start` is (position, heading) before the first present period (a unit at home), or None."""
+    H = inst.headings if _turning(inst, k) else 1
+    out_rows, out_moves, out_headings, out_turns = [], [], [], []
+    T = inst.T
+    for row, move in zip(rows, moves):
+        for sequence in itertools.product(range(H), repeat=len(present)):
+            heading = np.zeros(T, dtype=int)
+            heading[present] = sequence
+            turn = np.zeros(T, dtype=int)
+            for i, t in enumerate(present):
+                if i == 0:
+                    before = start if t == 0 else None
+                else:
+                    before = (row[present[i - 1]], heading[present[i - 1]]) if present[i - 1] == t - 1 else None
+                if before is not None and before[0] == row[t] and before[1] != heading[t] and H > 1:
+                    turn[t] = 1
+            out_rows.append(row)
+            out_moves.append(move)
+            out_headings.append(heading)
+            out_turns.append(turn)
+    return out_rows, out_moves, out_headings, out_turns
 
 
 def organic_agent(inst, u: int) -> Agent:
@@ -40,8 +76,16 @@ def organic_agent(inst, u: int) -> Agent:
                 move[t] = 1
         options.append(row)
         moves.append(move)
-    return Agent(int(inst.unit_system[u]), int(inst.unit_owner[u]), np.array(options).reshape(-1, T),
-                 np.array(moves).reshape(-1, T), np.zeros(len(options)))
+    k = int(inst.unit_system[u])
+    home = (int(inst.unit_home[u]), int(inst.unit_heading[u]))
+    if inst.unit_fixed[u]:  # at home, facing its home heading
+        headings = [np.where(np.array(r) >= 0, home[1], 0) for r in options]
+        turns = [np.zeros(T, dtype=int) for _ in options]
+    else:
+        options, moves, headings, turns = _with_headings(options, moves, inst, k, present, home)
+    return Agent(k, int(inst.unit_owner[u]), np.array(options).reshape(-1, T),
+                 np.array(moves).reshape(-1, T), np.zeros(len(options)),
+                 np.array(headings).reshape(-1, T), np.array(turns).reshape(-1, T))
 
 
 def substitute_agent(inst, f: int) -> Agent:
@@ -49,6 +93,8 @@ def substitute_agent(inst, f: int) -> Agent:
     T = inst.T
     allowed = [p for p in range(len(inst.position_ids)) if inst.admits[p, inst.offer_owner[f]]]
     options, moves, cost = [np.full(T, -1)], [np.zeros(T, dtype=int)], [0.0]
+    headings, turns = [np.zeros(T, dtype=int)], [np.zeros(T, dtype=int)]
+    k = int(inst.offer_system[f])
     for arrival in range(int(inst.offer_earliest[f]), T):
         shortest = min(int(inst.offer_min_periods[f]), T - arrival)
         for length in range(shortest, min(int(inst.offer_max_periods[f]), T - arrival) + 1):
@@ -58,33 +104,60 @@ def substitute_agent(inst, f: int) -> Agent:
                 move = np.zeros(T, dtype=int)
                 for t in range(arrival + 1, arrival + length):
                     move[t] = int(row[t] != row[t - 1])
-                options.append(row)
-                moves.append(move)
-                cost.append(length * float(inst.offer_cost[f]))
-    return Agent(int(inst.offer_system[f]), int(inst.offer_owner[f]), np.array(options),
-                 np.array(moves), np.array(cost))
+                rows, row_moves, row_headings, row_turns = _with_headings(
+                    [row], [move], inst, k, list(range(arrival, arrival + length)), None)
+                options += rows
+                moves += row_moves
+                headings += row_headings
+                turns += row_turns
+                cost += [length * float(inst.offer_cost[f])] * len(rows)
+    return Agent(k, int(inst.offer_owner[f]), np.array(options), np.array(moves), np.array(cost),
+                 np.array(headings), np.array(turns))
 
 
-def period_values(inst, positions: np.ndarray, systems: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """For joint choices (N, A) of positions in one period: coverage value (N,) and units
-    covering each (site, layer) (N, S, L)."""
-    P, K = len(inst.position_ids), len(inst.systems)
-    counts = np.zeros((positions.shape[0], P, K), dtype=np.int64)
+def period_values(inst, positions: np.ndarray, systems: list[int], headings: np.ndarray | None = None,
+                  moved: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For joint choices (N, A) of positions (and headings, and whether each unit moved in) in
+    one period: coverage value (N,), units covering each (site, layer, launch area) (N, S, L, G)
+    and occupancy (N, P)."""
+    P, K, H = len(inst.position_ids), len(inst.systems), inst.headings
+    headings = np.zeros_like(positions) if headings is None else headings
+    moved = np.zeros_like(positions) if moved is None else moved
+    counts = np.zeros((positions.shape[0], P, K, H))
+    occupancy = np.zeros((positions.shape[0], P), dtype=np.int64)
     for a, k in enumerate(systems):
         standing = positions[:, a] >= 0
-        np.add.at(counts, (np.nonzero(standing)[0], positions[standing, a], k), 1)
-    units = np.einsum("npk,kpsl->nsl", counts, inst.cover.astype(np.int64))
+        rows = np.nonzero(standing)[0]
+        slowed = min(max(inst.system_relocation_days[k] / inst.period_days, 0.0), 1.0)
+        weight = 1.0 - slowed * moved[standing, a]
+        np.add.at(counts, (rows, positions[standing, a], k, headings[standing, a]), weight)
+        np.add.at(occupancy, (rows, positions[standing, a]), 1)
+    units = np.einsum("npkh,kphslg->nslg", counts, inst.cover.astype(float))
+    J = len(inst.depth_weights)
     levels = np.concatenate([[0.0], np.cumsum(inst.depth_weights)])
-    value = (inst.site_weight[None, :, None] * inst.layer_weight[None, None, :]
-             * levels[np.minimum(units, len(inst.depth_weights))])
-    return value.sum(axis=(1, 2)), units, counts.sum(axis=2)
+    clipped = np.minimum(units, J)
+    whole = np.floor(clipped + 1e-9).astype(int)
+    filled = levels[whole] + (clipped - whole).clip(0) * np.concatenate([inst.depth_weights, [0.0]])[np.minimum(whole, J)]
+    shares = inst.threat_share if inst.threat_ids else np.ones(1)
+    threatens = (inst.threat_layers if inst.threat_ids else np.ones((1, len(inst.layers)), bool)).T  # (L, G)
+    weight = (inst.site_weight[:, None, None] * inst.layer_weight[None, :, None]
+              * shares[None, None, :] * threatens[None])
+    value = weight[None] * filled
+    return value.sum(axis=(1, 2, 3)), units, occupancy
 
 
 def brute_force(inst, objective: str = "coverage") -> tuple[float, float, int] | None:
     """(coverage, substitute cost, moves) of the lexicographic optimum, or None if infeasible."""
-    _, choice, coverage, cost, moves = feasible_choices(inst, objective)
+    found = brute_force_turns(inst, objective)
+    return None if found is None else found[:3]
+
+
+def brute_force_turns(inst, objective: str = "coverage") -> tuple[float, float, int, int] | None:
+    """(coverage, substitute cost, moves, turns) of the lexicographic optimum, or None."""
+    agents, choice, coverage, cost, moves = feasible_choices(inst, objective)
     if not len(choice):
         return None
+    turns = sum(agent.turns[choice[:, a]].sum(axis=1) for a, agent in enumerate(agents))
     candidates = np.arange(len(choice))
     if objective == "coverage":
         best = coverage[candidates].max()
@@ -93,7 +166,9 @@ def brute_force(inst, objective: str = "coverage") -> tuple[float, float, int] |
     candidates = candidates[cost[candidates] <= cheapest + 1e-7]
     fewest = moves[candidates].min()
     candidates = candidates[moves[candidates] == fewest]
-    return float(coverage[candidates].max()), float(cheapest), int(fewest)
+    least = turns[candidates].min()
+    candidates = candidates[turns[candidates] == least]
+    return float(coverage[candidates].max()), float(cheapest), int(fewest), int(least)
 
 
 def feasible_choices(inst, objective: str = "coverage"):
@@ -120,12 +195,19 @@ def feasible_choices(inst, objective: str = "coverage"):
     for a, agent in enumerate(agents):
         moves_by_period += agent.moves[choice[:, a]]
         cost += agent.cost[choice[:, a]]
+    threatens = (inst.threat_layers if inst.threat_ids else np.ones((1, len(inst.layers)), bool)).T
+    required = inst.requirement[:, :, None] * threatens[None]  # (S, L, G)
+    turns_by_period = np.zeros((N, T), dtype=int)
+    for a, agent in enumerate(agents):
+        turns_by_period += agent.turns[choice[:, a]]
     for t in range(T):
         positions = np.stack([agent.options[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
-        value, units, occupancy = period_values(inst, positions, systems)
+        headings = np.stack([agent.headings[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
+        moved = np.stack([agent.moves[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
+        value, units, occupancy = period_values(inst, positions, systems, headings, moved)
         coverage += value
         feasible &= (occupancy <= inst.capacity[None, :]).all(axis=1)
-        feasible &= (units >= inst.requirement[None, :, :]).all(axis=(1, 2))
+        feasible &= (units >= required[None] - 1e-9).all(axis=(1, 2, 3))
         if objective == "min-cost":
             feasible &= value >= inst.target * reference[t] - 1e-9
     if inst.substitute_budget is not None:
@@ -135,13 +217,18 @@ def feasible_choices(inst, objective: str = "coverage"):
     moves = moves_by_period.sum(axis=1)
     if inst.moves_total is not None:
         feasible &= moves <= inst.moves_total
+    if inst.turns_per_period is not None:
+        feasible &= (turns_by_period <= inst.turns_per_period).all(axis=1)
+    if inst.turns_total is not None:
+        feasible &= turns_by_period.sum(axis=1) <= inst.turns_total
     return agents, choice[feasible], coverage[feasible], cost[feasible], moves[feasible]
 
 
 def reference_values(inst) -> np.ndarray:
     """(T,) coverage of every unit at home, none away."""
     homes = np.tile(inst.unit_home[None, :], (1, 1))
-    value, _, _ = period_values(inst, homes, [int(k) for k in inst.unit_system])
+    value, _, _ = period_values(inst, homes, [int(k) for k in inst.unit_system],
+                                inst.unit_heading[None, :].astype(int))
     return np.full(inst.T, value[0])
 
 

@@ -30,7 +30,7 @@ def test_small_document_loads_into_index_arrays(small_document, tmp_path):
     assert inst.present.tolist() == [[True, True, True], [True, False, True]]
     assert inst.admits.tolist() == [[True, False], [True, True]]  # no hosts: any owner
     assert inst.requirement.tolist() == [[1, 0], [0, 0]]
-    assert inst.cover.shape == (2, 2, 2, 2)
+    assert inst.cover.shape == (2, 2, 1, 2, 2, 1)  # (K, P, H, S, L, G): one heading, one threat
     assert len(inst.sha256) == 64
 
 

@@ -103,7 +103,13 @@ def test_every_block_is_built_by_the_function_that_defines_it(tmp_path):
     document["objective"] = "min-cost"
     document["limits"] = {"substitute_budget": 20, "moves_per_period": 3, "moves_total": 8}
     limited = load_document(document, tmp_path)
-    plain = [formulate(inst), formulate(limited)]
+    from test_threats import threat_document
+
+    facing = threat_document(3, tmp_path)
+    facing["limits"] = {"turns_per_period": 1, "turns_total": 2}
+    facing["substitutes"][0]["system"] = "PAC-3"
+    facing["systems"]["PAC-3"]["relocation_days"] = 6
+    plain = [formulate(inst), formulate(limited), formulate(load_document(facing, tmp_path))]
     replay = load(INSTANCES / "korea-2025-replay.yaml")
     stacked = [formulate_hedged(replay, risk).form for risk in ("expected", "worst")]
     added = {"columns": set(), "rows": set(), "objectives": set(), "hedged": set(), "hedged_objectives": set()}

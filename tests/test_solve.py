@@ -14,7 +14,7 @@ from test_brute_force import random_document
 
 import layerdef
 from layerdef.cli import main
-from layerdef.io.solution import TABLE_COLUMNS, Solution
+from layerdef.io.solution import TABLE_COLUMNS, TABLE_NAMES, Solution
 
 KOREA = INSTANCES / "korea-2025.yaml"
 
@@ -63,7 +63,9 @@ def test_solution_json_contract(korea_run):
         layerdef.evaluate(inst, inst.current_posture()).total)
     assert document["reference"]["coverage"] == pytest.approx(
         layerdef.evaluate(inst, inst.reference_posture()).total)
-    for name, columns in TABLE_COLUMNS.items():
+    assert not (korea_run / "tables" / "turns.csv").exists()  # no headings, no turns table
+    for name in TABLE_NAMES:
+        columns = TABLE_COLUMNS[name]
         table = pd.read_csv(korea_run / "tables" / f"{name}.csv")
         assert list(table.columns) == columns
         assert len(table) == len(document["tables"][name])

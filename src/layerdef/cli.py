@@ -187,14 +187,15 @@ def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: 
     """Solve an instance: the plan against the current and reference postures; with scenarios,
     the hedged plan and what hedging is worth."""
     from layerdef.io.reader import load
-    from layerdef.io.solution import TABLE_NAMES
+    from layerdef.io.solution import OPTIONAL_TABLES, TABLE_NAMES
     from layerdef.report.text import solution_summary
     from layerdef.solve import solve as solve_instance
 
     if write_model is not None and write_model.suffix not in (".mps", ".lp"):
         _fail(EXIT_INPUT, [f"{write_model}: --write-model takes a .mps or .lp file"])
     inst = load(instance)
-    tables = [csv_dir / f"{name}.csv" for name in TABLE_NAMES] if csv_dir is not None else []
+    names = [*TABLE_NAMES, *(OPTIONAL_TABLES if inst.has_turns else ())]
+    tables = [csv_dir / f"{name}.csv" for name in names] if csv_dir is not None else []
     check_outputs([path for path in (output, write_model) if path is not None] + tables, force,
                   inst.sources)
     if scenario is not None:

@@ -14,11 +14,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from layerdef.core.geometry import heading_degrees
 from layerdef.core.instance import Instance
 from layerdef.core.scoring import coverage_value, covering_units
 from layerdef.errors import InstanceError, Problem
 
 POSTURE_COLUMNS = ["period", "unit", "position"]
+
+
+#: a posture may also say which way each unit faces (degrees, one of the instance's headings);
+#: solutions always do where a unit may face more than one
+HEADING_COLUMN = "heading"
+
+
+TURN_COLUMNS = ["period", "unit", "position", "from_heading", "to_heading"]
+
+
+#: a shortfall below this (units) is rounding, not a gap
+SHORT = 1e-9
 
 
 #: `request_by`: the period in which the rotation must be requested, its lead before `first`
@@ -35,19 +48,25 @@ def expected(figures: Sequence[Mapping[str, float]], probability: Sequence[float
 
 @dataclass
 class Evaluation:
-    """Everything one posture achieves and breaks; arrays are (S, L, T) unless noted."""
+    """Everything one posture achieves and breaks; arrays are (S, L, G, T) unless noted (G = 1
+    without launch areas)."""
 
     instance: Instance
-    units: np.ndarray  # (S, L, T) units covering the site in the layer
-    value: np.ndarray  # (S, L, T) coverage value
-    shortfall: np.ndarray  # (S, L, T) units missing against the requirement
+    units: np.ndarray  # (S, L, G, T) units covering the site in the layer against the area
+    value: np.ndarray  # (S, L, G, T) coverage value
+    shortfall: np.ndarray  # (S, L, G, T) units missing against the requirement
     moves: pd.DataFrame  # period, unit, from, to
     substitutes: pd.DataFrame  # SUBSTITUTE_COLUMNS
     violations: list[str] = field(default_factory=list)
+    turns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TURN_COLUMNS))
 
     @property
     def value_by_period(self) -> np.ndarray:
-        return self.value.sum(axis=(0, 1))
+        return self.value.sum(axis=(0, 1, 2))
+
+    @property
+    def turns_total(self) -> int:
+        return len(self.turns)
 
     @property
     def total(self) -> float:
@@ -63,9 +82,13 @@ class Evaluation:
 
     @property
     def figures(self) -> dict[str, float]:
-        """The three objectives' values, as a solution document names them."""
-        return {"coverage": self.total, "substitute_cost": self.substitute_cost,
-                "moves": float(self.moves_total)}
+        """The objectives' values, as a solution document names them (turns only where a unit
+        may face more than one heading)."""
+        figures = {"coverage": self.total, "substitute_cost": self.substitute_cost,
+                   "moves": float(self.moves_total)}
+        if self.instance.has_turns:
+            figures["turns"] = float(self.turns_total)
+        return figures
 
     @property
     def moves_by_period(self) -> np.ndarray:
@@ -75,23 +98,32 @@ class Evaluation:
 
     @property
     def feasible(self) -> bool:
-        return not self.violations and not self.shortfall.any()
+        return not self.violations and not (self.shortfall > SHORT).any()
 
     @property
     def coverage(self) -> pd.DataFrame:
-        """One row per (period, site, layer) that some unit could cover or that is required."""
+        """One row per (period, site, layer) that some unit could cover or that is required,
+        and per launch area threatening the layer when the instance has launch areas (column
+        `threat`); counts are fractional only where relocation downtime makes them so."""
         inst = self.instance
-        relevant = inst.cover.any(axis=(0, 1)) | (inst.requirement > 0)  # (S, L)
-        s, l = np.nonzero(relevant)
+        relevant = ((inst.cover.any(axis=(0, 1, 2)) | (inst.requirement > 0)[:, :, None])
+                    & inst.threatens.T[None])  # (S, L, G)
+        s, l, g = np.nonzero(relevant)
         T = inst.T
-        return pd.DataFrame({
+        count = (lambda a: a) if inst.downtime.any() else (lambda a: a.astype(int))
+        table = {
             "period": np.repeat(inst.periods, len(s)),
             "site": np.tile(np.array(inst.site_ids, dtype=object)[s], T),
             "layer": np.tile(np.array(inst.layers, dtype=object)[l], T),
-            "units": self.units[s, l, :].T.ravel().astype(int),
-            "value": self.value[s, l, :].T.ravel(),
+        }
+        if inst.threat_ids:
+            table["threat"] = np.tile(np.array(inst.threat_ids, dtype=object)[g], T)
+        return pd.DataFrame({
+            **table,
+            "units": count(self.units[s, l, g, :].T.ravel()),
+            "value": self.value[s, l, g, :].T.ravel(),
             "required": np.tile(inst.requirement[s, l], T).astype(int),
-            "shortfall": self.shortfall[s, l, :].T.ravel().astype(int),
+            "shortfall": count(self.shortfall[s, l, g, :].T.ravel()),
         })
 
     @property
@@ -102,7 +134,7 @@ class Evaluation:
 
     def summary_row(self) -> dict:
         return {"coverage": self.total, "substitute_cost": self.substitute_cost,
-                "moves": self.moves_total, "unmet_requirements": int((self.shortfall > 0).sum()),
+                "moves": self.moves_total, "unmet_requirements": int((self.shortfall > SHORT).sum()),
                 "violations": len(self.violations)}
 
 
@@ -112,16 +144,21 @@ def evaluate(instance: Instance, posture: pd.DataFrame) -> Evaluation:
     positions."""
     source = posture.attrs.get("source", "posture")
     rows = _resolve(instance, posture, source)
-    T, P, K = instance.T, len(instance.position_ids), len(instance.systems)
+    T, P, K, H = instance.T, len(instance.position_ids), len(instance.systems), instance.H
     violations: list[str] = []
 
-    counts = np.zeros((P, K, T), dtype=np.int64)
-    np.add.at(counts, (rows["position"], rows["system"], rows["period"]), 1)
-    units = covering_units(instance, counts)  # (S, L, T)
+    moves = _moves(instance, rows)
+    moved = _moved_rows(instance, rows, moves)
+    weight = np.where(moved, 1.0 - instance.downtime[rows["system"]], 1.0)
+    counts = np.zeros((P, K, H, T), dtype=float if instance.downtime.any() else np.int64)
+    np.add.at(counts, (rows["position"], rows["system"], rows["heading"], rows["period"]),
+              weight if counts.dtype == float else 1)
+    units = covering_units(instance, counts)  # (S, L, G, T)
     value = coverage_value(instance, units)
-    shortfall = np.maximum(instance.requirement[:, :, None] - units, 0)
+    shortfall = np.maximum(instance.requirement[:, :, None, None] - units, 0) * instance.threatens.T[None, :, :, None]
 
-    occupancy = counts.sum(axis=1)  # (P, T)
+    occupancy = np.zeros((P, T), dtype=np.int64)
+    np.add.at(occupancy, (rows["position"], rows["period"]), 1)
     for p, t in zip(*np.nonzero(occupancy > instance.capacity[:, None])):
         violations.append(f"capacity: {occupancy[p, t]} units at {instance.position_ids[p]} in "
                           f"{instance.periods[t]} (capacity {instance.capacity[p]})")
@@ -130,10 +167,10 @@ def evaluate(instance: Instance, posture: pd.DataFrame) -> Evaluation:
                           f"not stand at {instance.position_ids[rows['position'][i]]} "
                           f"({instance.periods[rows['period'][i]]})")
     _check_presence(instance, rows, violations)
-    moves = _moves(instance, rows)
     substitutes = _substitutes(instance, rows, violations)
-    _check_limits(instance, moves, substitutes, violations)
-    return Evaluation(instance, units, value, shortfall, moves, substitutes, violations)
+    turns = _turns(instance, rows)
+    _check_limits(instance, moves, substitutes, turns, violations)
+    return Evaluation(instance, units, value, shortfall, moves, substitutes, violations, turns)
 
 
 def substitute_index(instance: Instance) -> dict[str, int]:
@@ -149,7 +186,9 @@ def _resolve(instance: Instance, posture: pd.DataFrame, source: str) -> dict[str
     offer_of = substitute_index(instance)
     problems: list[Problem] = []
     out = {name: np.zeros(len(posture), dtype=np.int64)
-           for name in ("period", "position", "system", "owner", "unit", "offer")}
+           for name in ("period", "position", "system", "owner", "unit", "offer", "heading")}
+    headings = posture[HEADING_COLUMN].tolist() if HEADING_COLUMN in posture.columns else [None] * len(posture)
+    degrees = heading_degrees(instance.H)
     seen: dict[tuple[str, str], int] = {}
     lines = posture.attrs.get("lines") or range(2, len(posture) + 2)  # else: header on line 1
     for i, (period, unit, position) in enumerate(posture[POSTURE_COLUMNS].itertuples(index=False)):
@@ -178,10 +217,34 @@ def _resolve(instance: Instance, posture: pd.DataFrame, source: str) -> dict[str
         seen[period, unit] = i
         out["period"][i] = period_index.get(period, 0)
         out["position"][i] = position_index.get(position, 0)
+        if instance.sector_limited[out["system"][i]]:
+            heading = _heading_index(headings[i], degrees)
+            if heading is None:
+                bad(HEADING_COLUMN, f"{headings[i]!r} is not a heading of the instance "
+                                    f"(degrees {', '.join(f'{d:g}' for d in degrees)})")
+            elif heading < 0:  # not given: the home heading at home, else the best one there
+                u = out["unit"][i]
+                at_home = u >= 0 and out["position"][i] == instance.unit_home[u]
+                heading = (int(instance.unit_heading[u]) if at_home
+                           else int(instance.best_heading[out["system"][i], out["position"][i]]))
+            out["heading"][i] = heading
     if problems:
         raise InstanceError(problems)
     out["unit_id"] = posture["unit"].to_numpy(dtype=object)
     return out
+
+
+def _heading_index(value, degrees: np.ndarray) -> int | None:
+    """The index of a heading given in degrees; -1 when none is given, None when it is not one
+    of the instance's."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+        return -1
+    try:
+        angle = float(value) % 360.0
+    except (TypeError, ValueError):
+        return None
+    close = np.nonzero(np.abs((angle - degrees + 180.0) % 360.0 - 180.0) < 1e-6)[0]
+    return int(close[0]) if len(close) else None
 
 
 def _check_presence(instance: Instance, rows: dict, violations: list[str]) -> None:
@@ -226,6 +289,44 @@ def _moves(instance: Instance, rows: dict) -> pd.DataFrame:
         "from": [r[2] for r in records], "to": [r[3] for r in records]})
 
 
+def _moved_rows(instance: Instance, rows: dict, moves: pd.DataFrame) -> np.ndarray:
+    """(rows,) bool: the posture row is a unit in the period it moved in (out of action for
+    part of it: relocation downtime)."""
+    moved = set(zip(moves["period"], moves["unit"]))
+    return np.array([(instance.periods[t], unit) in moved
+                     for t, unit in zip(rows["period"], rows["unit_id"])], dtype=bool)
+
+
+def _turns(instance: Instance, rows: dict) -> pd.DataFrame:
+    """A turn is a unit of a sector-limited system at the same position in t-1 and t facing
+    another heading; in the first period, an organic unit at its home facing other than its
+    home heading. A move's new heading is free."""
+    stands: dict[str, dict[int, tuple[int, int]]] = {}
+    for unit, t, p, h, k in zip(rows["unit_id"], rows["period"], rows["position"], rows["heading"],
+                                rows["system"]):
+        if instance.sector_limited[k]:
+            stands.setdefault(unit, {})[int(t)] = (int(p), int(h))
+    unit_index = {u: i for i, u in enumerate(instance.unit_ids)}
+    degrees = heading_degrees(instance.H)
+    records = []
+    for unit, where in stands.items():
+        for t in sorted(where):
+            if t - 1 in where:
+                before = where[t - 1]
+            elif t == 0 and unit in unit_index:
+                u = unit_index[unit]
+                before = (int(instance.unit_home[u]), int(instance.unit_heading[u]))
+            else:
+                continue
+            if before[0] == where[t][0] and before[1] != where[t][1]:
+                records.append((t, unit, instance.position_ids[where[t][0]], float(degrees[before[1]]),
+                                float(degrees[where[t][1]])))
+    records.sort(key=lambda r: (r[0], r[1]))
+    return pd.DataFrame({"period": [instance.periods[r[0]] for r in records],
+                         **{name: [r[i + 1] for r in records] for i, name in enumerate(TURN_COLUMNS[1:])}},
+                        columns=TURN_COLUMNS)
+
+
 def _substitutes(instance: Instance, rows: dict, violations: list[str]) -> pd.DataFrame:
     """One row per substitute unit requested; rotations must be one contiguous stay within
     [earliest, ...] of min_periods (truncated by the horizon's end) to max_periods."""
@@ -259,7 +360,7 @@ def _substitutes(instance: Instance, rows: dict, violations: list[str]) -> pd.Da
 
 
 def _check_limits(instance: Instance, moves: pd.DataFrame, substitutes: pd.DataFrame,
-                  violations: list[str]) -> None:
+                  turns: pd.DataFrame, violations: list[str]) -> None:
     cost = float(substitutes["cost"].sum()) if len(substitutes) else 0.0
     if instance.substitute_budget is not None and cost > instance.substitute_budget + 1e-9:
         violations.append(f"limits: substitute cost {cost:g} exceeds the budget "
@@ -271,3 +372,10 @@ def _check_limits(instance: Instance, moves: pd.DataFrame, substitutes: pd.DataF
             if count > instance.moves_per_period:
                 violations.append(f"limits: {count} moves in {period} exceed moves_per_period "
                                   f"{instance.moves_per_period}")
+    if instance.turns_total is not None and len(turns) > instance.turns_total:
+        violations.append(f"limits: {len(turns)} turns exceed turns_total {instance.turns_total}")
+    if instance.turns_per_period is not None:
+        for period, count in turns.groupby("period").size().items():
+            if count > instance.turns_per_period:
+                violations.append(f"limits: {count} turns in {period} exceed turns_per_period "
+                                  f"{instance.turns_per_period}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from layerdef.core.geometry import coverage_array
+from layerdef.core.geometry import coverage_array, facing_array
 from layerdef.errors import Problem, UsageError
 
 FORMAT_VERSION = 1
@@ -62,7 +62,20 @@ class Instance:
     moves_total: int | None
     objective: str
     target: float
-    explicit_coverage: np.ndarray | None = None  # (K, P, S, L) bool from a coverage CSV
+    explicit_coverage: np.ndarray | None = None  # (K, P, H, S, L, G) bool from a coverage CSV
+    # launch areas (DESIGN.md "Threats"); none: one threat from every direction, all layers
+    threat_ids: list[str] = field(default_factory=list)
+    threat_lat: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    threat_lon: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    threat_share: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (G,) sums to 1
+    threat_layers: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # (G, L)
+    headings: int = 1  # orientations a sector-limited unit may face: heading h is 360 h / H degrees
+    system_sector: np.ndarray | None = None  # (K,) degrees; 360: every direction
+    system_relocation_days: np.ndarray | None = None  # (K,) days out of action after a move
+    period_days: float = 30.0
+    unit_heading: np.ndarray | None = None  # (U,) heading index at home (0 for every-direction systems)
+    turns_per_period: int | None = None
+    turns_total: int | None = None
     scenario_ids: list[str] = field(default_factory=list)
     scenario_probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scenario_present: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), bool))  # (N, U, T)
@@ -80,18 +93,99 @@ class Instance:
         world = dataclasses.replace(self, present=present.copy(), scenario_ids=[],
                                     scenario_probability=np.zeros(0),
                                     scenario_present=np.zeros((0, 0, 0), bool))
-        if "cover" in self.__dict__:  # geometry does not depend on who is present
-            world.__dict__["cover"] = self.cover
+        for geometry in ("cover", "facing", "best_heading"):  # they do not depend on who is present
+            if geometry in self.__dict__:
+                world.__dict__[geometry] = self.__dict__[geometry]
         return world
+
+    def __post_init__(self) -> None:
+        K, U = len(self.systems), len(self.unit_ids)
+        if self.system_sector is None:
+            self.system_sector = np.full(K, 360.0)
+        if self.system_relocation_days is None:
+            self.system_relocation_days = np.zeros(K)
+        if self.unit_heading is None:
+            self.unit_heading = np.zeros(U, dtype=np.int64)
 
     @cached_property
     def cover(self) -> np.ndarray:
-        """(K, P, S, L) bool: a unit of system k at position p covers site s in layer l; an
-        explicit coverage table (terrain, line of sight) replaces the radii when given."""
+        """(K, P, H, S, L, G) bool: a unit of system k at position p facing heading h covers site
+        s in layer l against launch area g. Geometry: within the system's radius, the area's
+        bearing within the sector (sector-limited systems, when there are launch areas; the
+        others have heading 0 only), and g threatens l. An explicit coverage table (terrain,
+        line of sight) replaces the geometry when given."""
+        threatens = self.threatens.T[None, None, None, None, :, :]  # (1, 1, 1, 1, L, G)
+        facing = self.facing[:, :, :, None, None, :]  # (K, P, H, 1, 1, G)
         if self.explicit_coverage is not None:
-            return self.explicit_coverage
-        return coverage_array(self.position_lat, self.position_lon, self.site_lat, self.site_lon,
-                              self.system_radius)
+            oriented = self.orientation_mask[:, None, :, None, None, None]
+            return self.explicit_coverage & threatens & oriented
+        disc = coverage_array(self.position_lat, self.position_lon, self.site_lat, self.site_lon,
+                              self.system_radius)[:, :, None, :, :, None]  # (K, P, 1, S, L, 1)
+        return disc & facing & threatens
+
+    @property
+    def G(self) -> int:
+        """Launch areas; one (every direction) when none are given."""
+        return max(1, len(self.threat_ids))
+
+    @property
+    def H(self) -> int:
+        return self.headings
+
+    @property
+    def threat_weight(self) -> np.ndarray:
+        """(G,) each launch area's share of the threat (1 for the single every-direction one)."""
+        return self.threat_share if len(self.threat_ids) else np.ones(1)
+
+    @property
+    def threatens(self) -> np.ndarray:
+        """(G, L) bool: launch area g threatens layer l."""
+        return self.threat_layers if len(self.threat_ids) else np.ones((1, len(self.layers)), bool)
+
+    @property
+    def sector_limited(self) -> np.ndarray:
+        """(K,) bool: the system faces a heading (a sector under 360 degrees and launch areas to
+        face); the others see every direction, have heading 0 only and never turn."""
+        return (self.system_sector < 360.0) & (len(self.threat_ids) > 0)
+
+    @property
+    def orientation_mask(self) -> np.ndarray:
+        """(K, H) bool: the headings a unit of system k may face."""
+        mask = np.zeros((len(self.systems), self.H), dtype=bool)
+        mask[:, 0] = True
+        mask[self.sector_limited, :] = True
+        return mask
+
+    @cached_property
+    def facing(self) -> np.ndarray:
+        """(K, P, H, G) bool: system k at p facing h sees launch area g (`geometry.facing_array`)."""
+        K, P = len(self.systems), len(self.position_ids)
+        if not len(self.threat_ids):
+            out = np.zeros((K, P, self.H, 1), dtype=bool)
+            out[:, :, 0, :] = True
+            return out
+        sector = np.where(self.sector_limited, self.system_sector, 360.0)
+        return facing_array(self.position_lat, self.position_lon, self.threat_lat, self.threat_lon,
+                            sector, self.H)
+
+    @cached_property
+    def best_heading(self) -> np.ndarray:
+        """(K, P) the heading that sees the largest share of the launch areas from p (ties: the
+        smallest degrees): a unit's default heading at home; 0 for every-direction systems."""
+        seen = np.round((self.facing * self.threat_weight[None, None, None, :]).sum(axis=3), 12)
+        return np.argmax(np.where(self.orientation_mask[:, None, :], seen, -1.0), axis=2)
+
+    @property
+    def downtime(self) -> np.ndarray:
+        """(K,) the share of a period a unit of system k is out of action after moving in:
+        relocation_days / period_days, clipped to [0, 1]."""
+        return np.clip(self.system_relocation_days / self.period_days, 0.0, 1.0)
+
+    @property
+    def has_turns(self) -> bool:
+        """Whether any unit or offer may face more than one heading."""
+        systems = np.concatenate([self.unit_system, self.offer_system]).astype(np.int64)
+        return self.H > 1 and bool(self.sector_limited[systems].any()) if len(systems) else False
 
     @property
     def T(self) -> int:

@@ -1,5 +1,9 @@
-"""Scoring a posture's counts: units covering each site and layer, and what they are worth by
-the depth weights. Shared by the evaluator, the model, the greedy search and the report."""
+"""Scoring a posture's counts: units covering each site and layer against each launch area, and
+what they are worth by the depth weights. Shared by the evaluator, the model, the greedy search
+and the report.
+
+Counts may be fractional: a unit that moved in covers with `1 - downtime` in that period, and
+its depth level fills by that share (`coverage_value`)."""
 
 from __future__ import annotations
 
@@ -12,18 +16,25 @@ if TYPE_CHECKING:
 
 
 def covering_units(instance: "Instance", standing: np.ndarray) -> np.ndarray:
-    """(S, L, T) units covering each site in each layer, from `standing[p, k, t]` counts."""
-    return np.tensordot(instance.cover.astype(np.int64), standing, axes=([0, 1], [1, 0]))
+    """(S, L, G, T) units covering each site in each layer against each launch area, from
+    `standing[p, k, h, t]` counts (or `standing[p, k, t]`, every unit facing heading 0)."""
+    if standing.ndim == 3:
+        standing = standing[:, :, None, :] * (np.arange(instance.H) == 0)[None, None, :, None]
+    dtype = np.int64 if np.issubdtype(standing.dtype, np.integer) else float
+    return np.tensordot(instance.cover.astype(dtype), standing, axes=([0, 1, 2], [1, 0, 2]))
 
 
 def site_layer_weight(instance: "Instance") -> np.ndarray:
-    """(S, L): site weight x layer weight, what a full depth level of (s, l) is worth."""
-    return instance.site_weight[:, None] * instance.layer_weight[None, :]
+    """(S, L, G): site weight x layer weight x the launch area's share, what a full depth level
+    of (s, l) against g is worth; 0 where g does not threaten l."""
+    weight = instance.site_weight[:, None] * instance.layer_weight[None, :]
+    return weight[:, :, None] * (instance.threat_weight[None, :] * instance.threatens.T)[None, :, :]
 
 
 def level_values(instance: "Instance") -> np.ndarray:
-    """(S, L, J): v[s, l, j] = w_s a_l d_j, the value of the j-th unit covering s in l."""
-    return site_layer_weight(instance)[:, :, None] * instance.depth_weights[None, None, :]
+    """(S, L, G, J): v[s, l, g, j] = w_s a_l share_g d_j, the value of the j-th unit covering s
+    in l against g."""
+    return site_layer_weight(instance)[..., None] * instance.depth_weights[None, None, None, :]
 
 
 def cumulative_levels(instance: "Instance") -> np.ndarray:
@@ -31,8 +42,18 @@ def cumulative_levels(instance: "Instance") -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(instance.depth_weights)])
 
 
+def depth_value(instance: "Instance", units: np.ndarray) -> np.ndarray:
+    """The depth weights `units` covering units fill, the last level by its fraction (counts
+    beyond the J levels add nothing)."""
+    J = len(instance.depth_weights)
+    units = np.minimum(np.asarray(units, float), J)
+    whole = np.floor(units + 1e-9).astype(np.int64)
+    fraction = np.clip(units - whole, 0.0, None)
+    next_weight = np.concatenate([instance.depth_weights, [0.0]])[np.minimum(whole, J)]
+    return cumulative_levels(instance)[whole] + fraction * next_weight
+
+
 def coverage_value(instance: "Instance", units: np.ndarray) -> np.ndarray:
-    """(S, L, T) value of `units` covering each site in each layer: site weight x layer weight
-    x the depth weights of the first min(units, J) levels."""
-    depth = cumulative_levels(instance)[np.minimum(units, len(instance.depth_weights))]
-    return site_layer_weight(instance)[:, :, None] * depth
+    """(S, L, G, T) value of `units` covering each site in each layer against each launch area:
+    site weight x layer weight x share x the depth weights of the levels they fill."""
+    return site_layer_weight(instance)[..., None] * depth_value(instance, units)

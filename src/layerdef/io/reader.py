@@ -19,18 +19,27 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from layerdef.core.geometry import heading_degrees
 from layerdef.core.instance import FORMAT_VERSION, Instance
 from layerdef.errors import InstanceError, Problem
 from layerdef.io.catalog import load_catalog
 from layerdef.io.csvfile import read_csv_table
 
-TABLES = ("sites", "positions", "units", "substitutes")
+TABLES = ("sites", "positions", "units", "substitutes", "threats")
+
+
+#: tables an instance may leave out
+OPTIONAL_TABLES = ("substitutes", "threats")
 
 
 TOP_LEVEL_KEYS = {
     "layerdef", "name", "description", "horizon", "layers", "depth_weights", "systems",
-    *TABLES, "limits", "objective", "target", "coverage", "scenarios",
+    *TABLES, "limits", "objective", "target", "coverage", "scenarios", "headings",
 }
+
+
+#: launch areas' shares sum to 1 within this
+SHARE_TOLERANCE = 1e-9
 
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -82,6 +91,8 @@ class LayerSpec(_Row):
 class SystemSpec(_Row):
     name: str | None = None
     covers: dict[str, Annotated[float, Field(le=MAX_AMOUNT)]] = Field(default_factory=dict)
+    sector: float | None = Field(None, gt=0, le=360, description="degrees the radar sees; 360: every direction")
+    relocation_days: float | None = Field(None, ge=0, le=MAX_AMOUNT, description="days out of action after a move")
     note: str | None = None
 
 
@@ -89,12 +100,15 @@ class HorizonSpec(_Row):
     start: str | None = None
     periods: int | None = Field(None, ge=1, le=600)
     labels: list[str] | None = None
+    period_days: float = Field(30.0, gt=0, le=MAX_AMOUNT)
 
 
 class LimitsSpec(_Row):
     substitute_budget: float | None = Field(None, ge=0, le=MAX_AMOUNT)
     moves_per_period: int | None = Field(None, ge=0, le=MAX_COUNT)
     moves_total: int | None = Field(None, ge=0, le=MAX_COUNT)
+    turns_per_period: int | None = Field(None, ge=0, le=MAX_COUNT)
+    turns_total: int | None = Field(None, ge=0, le=MAX_COUNT)
 
 
 class Settings(_Row):
@@ -106,6 +120,7 @@ class Settings(_Row):
     description: str | None = None
     objective: Literal["coverage", "min-cost"] = "coverage"
     target: float = Field(1.0, ge=0, le=10, description="share of the reference coverage")
+    headings: int = Field(1, ge=1, le=360, description="orientations of a sector-limited unit")
 
 
 class ScenarioRow(_TableRow):
@@ -141,6 +156,7 @@ class UnitRow(_TableRow):
     home: str
     fixed: bool = False
     away: list[tuple[str, str]] = Field(default_factory=list)
+    heading: float | None = Field(None, ge=0, lt=360, description="degrees, at home")
 
 
 class SubstituteRow(_TableRow):
@@ -156,13 +172,23 @@ class SubstituteRow(_TableRow):
     lead: int = Field(0, ge=0, le=MAX_COUNT)
 
 
+class ThreatRow(_TableRow):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    share: float = Field(ge=0, le=1)
+    layers: list[str] | None = None  # default: every layer
+
+
 ROW_MODELS: dict[str, type[_TableRow]] = {
     "sites": SiteRow, "positions": PositionRow, "units": UnitRow, "substitutes": SubstituteRow,
+    "threats": ThreatRow,
 }
 
 
 #: Columns that hold several values; in CSV they are `;`-separated.
-CSV_LIST_COLUMNS = {("positions", "hosts"), ("units", "away"), ("sites", "require")}
+CSV_LIST_COLUMNS = {("positions", "hosts"), ("units", "away"), ("sites", "require"), ("threats", "layers")}
 
 
 def load(path: str | Path) -> Instance:
@@ -210,6 +236,7 @@ class _Reader:
         self.sources: list[Path] = [path]  # every file the instance reads
         self.reported: set[Problem] = set()
         self.unread: set[str] = set()  # tables whose CSV could not be read (already reported)
+        self.period_days = 30.0  # the horizon's, once read
 
     # -- reporting
 
@@ -283,7 +310,7 @@ class _Reader:
         if periods is None or layers is None or systems is None or depth is None or settings is None:
             return None
         return self.assemble(doc, periods, layers, layer_weight, depth, systems, rows, limits,
-                             settings.objective, settings.target)
+                             settings)
 
     def settings(self, doc: dict) -> Settings | None:
         """The single-valued top-level settings, each problem located by its key."""
@@ -302,6 +329,7 @@ class _Reader:
         horizon = self.single("horizon", HorizonSpec, spec)
         if horizon is None:
             return None
+        self.period_days = horizon.period_days
         if horizon.labels is not None:
             labels = [str(label) for label in horizon.labels]
             if not labels:
@@ -398,7 +426,7 @@ class _Reader:
     def rows(self, table: str, spec: Any) -> list[_Row | None]:
         """Validate every row of a table given inline or as a CSV path."""
         if spec is None:
-            if table != "substitutes":
+            if table not in OPTIONAL_TABLES:
                 self.problem("the table is missing; give it inline or as a CSV path", table=table)
             return []
         if isinstance(spec, str):
@@ -477,7 +505,7 @@ class _Reader:
     # -- cross-table checks and arrays
 
     def assemble(self, doc, periods, layers, layer_weight, depth, systems, rows, limits,
-                 objective, target) -> Instance | None:
+                 settings: Settings) -> Instance | None:
         period_index = {label: t for t, label in enumerate(periods)}
         layer_index = {name: i for i, name in enumerate(layers)}
         sites = [r for r in rows["sites"] if r is not None]
@@ -596,11 +624,15 @@ class _Reader:
 
         self.cost_range(offers, rows)
 
+        threats = self.threat_table(rows, layers, layer_index)
+        headings = heading_degrees(settings.headings)
         explicit = None
         if doc.get("coverage") is not None:
             explicit = self.coverage_rows(doc["coverage"], position_index, site_index,
                                           system_index, systems, layer_index,
+                                          {t.id: g for g, t in enumerate(threats)}, headings,
                                           (len(system_names), len(positions), len(sites), len(layers)))
+        unit_heading = self.unit_headings(rows, headings)
         scenarios = self.scenario_table(doc.get("scenarios"), {u.id: i for i, u in enumerate(units)},
                                         present, period_index)
         if self.problems:
@@ -612,7 +644,7 @@ class _Reader:
                 if layer in layer_index:  # catalog layers the instance does not use are ignored
                     radius[k, layer_index[layer]] = km
         limits = limits or LimitsSpec()
-        return Instance(
+        instance = Instance(
             name=str(doc.get("name") or self.path.stem), description=str(doc.get("description") or ""),
             path=self.path, sha256="", periods=periods, layers=layers,
             layer_weight=layer_weight, depth_weights=depth, systems=system_names,
@@ -638,10 +670,59 @@ class _Reader:
             offer_cost=np.array([f.cost for f in offers], float),
             offer_lead=np.array([f.lead for f in offers], np.int64),
             substitute_budget=limits.substitute_budget, moves_per_period=limits.moves_per_period,
-            moves_total=limits.moves_total, objective=objective, target=target,
+            moves_total=limits.moves_total, objective=settings.objective, target=settings.target,
             explicit_coverage=explicit, scenario_ids=scenarios[0],
             scenario_probability=scenarios[1], scenario_present=scenarios[2],
+            threat_ids=[t.id for t in threats], threat_lat=np.array([t.lat for t in threats], float),
+            threat_lon=np.array([t.lon for t in threats], float),
+            threat_share=np.array([t.share for t in threats], float),
+            threat_layers=np.array([[t.layers is None or layer in t.layers for layer in layers]
+                                    for t in threats], bool).reshape(len(threats), len(layers)),
+            headings=settings.headings,
+            system_sector=np.array([systems[k].sector or 360.0 for k in system_names], float),
+            system_relocation_days=np.array([systems[k].relocation_days or 0.0 for k in system_names], float),
+            period_days=self.period_days, turns_per_period=limits.turns_per_period,
+            turns_total=limits.turns_total,
         )
+        given = unit_heading >= 0  # a unit without a heading faces the best one from its home
+        defaults = instance.best_heading[instance.unit_system, instance.unit_home]
+        instance.unit_heading = np.where(given & instance.sector_limited[instance.unit_system],
+                                         unit_heading, np.where(instance.sector_limited[instance.unit_system],
+                                                                defaults, 0)).astype(np.int64)
+        return instance
+
+    def threat_table(self, rows: dict[str, list], layers: list[str],
+                     layer_index: dict[str, int]) -> list[ThreatRow]:
+        """The launch areas, their layers known and their shares summing to 1."""
+        threats = [t for t in rows["threats"] if t is not None]
+        for row, threat in self.indexed("threats", rows):
+            for layer in threat.layers or []:
+                if layer not in layer_index:
+                    self.problem(f"layer {layer!r} is not defined in `layers` ({', '.join(layers)})",
+                                 "threats", row, threat.id, "layers")
+        if threats and len(threats) == len(rows["threats"]):
+            total = sum(t.share for t in threats)
+            if abs(total - 1.0) > SHARE_TOLERANCE:
+                self.problem(f"the shares sum to {total:.12g}; they must sum to 1 (each launch "
+                             "area's share of the threat)", table="threats", field="share")
+        return threats
+
+    def unit_headings(self, rows: dict[str, list], headings: np.ndarray) -> np.ndarray:
+        """(U,) each unit's heading index at home; -1 where none is given."""
+        out = []
+        for row, unit in self.indexed("units", rows):
+            if unit.heading is None:
+                out.append(-1)
+                continue
+            close = np.nonzero(np.abs((unit.heading - headings + 180.0) % 360.0 - 180.0) < 1e-6)[0]
+            if not len(close):
+                self.problem(f"heading {unit.heading:g} is not one of the {len(headings)} headings "
+                             f"({', '.join(f'{d:g}' for d in headings)} degrees; set by `headings`)",
+                             "units", row, unit.id, "heading")
+                out.append(-1)
+            else:
+                out.append(int(close[0]))
+        return np.array(out, dtype=np.int64)
 
     def cost_range(self, offers: list[SubstituteRow], rows: dict[str, list]) -> None:
         """Nonzero offer costs within `MAX_COST_RATIO` of each other: HiGHS takes a count within
@@ -737,7 +818,9 @@ class _Reader:
         return period_index[first], period_index[last]
 
     def coverage_rows(self, relative: Any, position_index, site_index, system_index, systems,
-                      layer_index, shape) -> np.ndarray | None:
+                      layer_index, threat_index, headings, shape) -> np.ndarray | None:
+        """(K, P, H, S, L, G) from the explicit table: a row without `heading` holds for every
+        heading, one without `threat` against every launch area."""
         if not isinstance(relative, str):
             self.problem("expected the path of a CSV with columns position,site,system,layer",
                          table="coverage")
@@ -745,22 +828,43 @@ class _Reader:
         rows = self.read_csv("coverage", relative)
         if rows is None:
             return None
-        cover = np.zeros(shape, dtype=bool)
+        K, P, S, L = shape
+        cover = np.zeros((K, P, len(headings), S, L, max(1, len(threat_index))), dtype=bool)
         lookups = (("position", position_index), ("site", site_index), ("layer", layer_index))
         for index, row in enumerate(rows):
-            unknown = set(row) - {"position", "site", "system", "layer"}
+            unknown = set(row) - {"position", "site", "system", "layer", "heading", "threat"}
             for name in sorted(unknown):
-                self.problem(f"unknown column {name!r}; expected position,site,system,layer",
-                             "coverage", index, field=name)
+                self.problem(f"unknown column {name!r}; expected position,site,system,layer "
+                             "(and heading, threat)", "coverage", index, field=name)
             ok = True
             for name, lookup in lookups + (("system", systems),):
                 value = row.get(name)
                 if value not in lookup:
                     self.problem(f"{value!r} is not a known {name}", "coverage", index, field=name)
                     ok = False
+            heading, threat = slice(None), slice(None)
+            if row.get("heading") not in (None, ""):
+                try:
+                    found = np.nonzero(np.abs((float(row["heading"]) - headings + 180.0) % 360.0 - 180.0) < 1e-6)[0]
+                except (TypeError, ValueError):
+                    found = []
+                if not len(found):
+                    self.problem(f"{row['heading']!r} is not one of the headings "
+                                 f"({', '.join(f'{d:g}' for d in headings)} degrees)", "coverage", index,
+                                 field="heading")
+                    ok = False
+                else:
+                    heading = int(found[0])
+            if row.get("threat") not in (None, ""):
+                if row["threat"] not in threat_index:
+                    self.problem(f"{row['threat']!r} is not a launch area of `threats`", "coverage",
+                                 index, field="threat")
+                    ok = False
+                else:
+                    threat = threat_index[row["threat"]]
             if ok and row["system"] in system_index:
-                cover[system_index[row["system"]], position_index[row["position"]],
-                      site_index[row["site"]], layer_index[row["layer"]]] = True
+                cover[system_index[row["system"]], position_index[row["position"]], heading,
+                      site_index[row["site"]], layer_index[row["layer"]], threat] = True
         return cover
 
 

@@ -28,6 +28,10 @@ SOLUTION_FORMAT = 1
 TABLE_NAMES = ("summary", "assignments", "substitutes", "moves", "coverage")
 
 
+#: tables a solution has only where units may face more than one heading
+OPTIONAL_TABLES = ("turns",)
+
+
 #: Column order of every table, also the contract for empty tables.
 TABLE_COLUMNS = {
     "summary": ["period", "plan", "current", "reference", "gap", "share_of_reference",
@@ -36,7 +40,22 @@ TABLE_COLUMNS = {
     "substitutes": ["offer", "unit", "first", "last", "periods", "cost", "request_by"],
     "moves": ["period", "unit", "from", "to"],
     "coverage": ["period", "site", "layer", "units", "value", "required", "shortfall"],
+    "turns": ["period", "unit", "position", "from_heading", "to_heading"],
 }
+
+
+#: columns a table has only with launch areas and headings, each after the column named
+OPTIONAL_COLUMNS = {"assignments": [("heading", "position")], "coverage": [("threat", "layer")],
+                    "summary": [("turns", "moves")]}
+
+
+def table_columns(name: str, present) -> list[str]:
+    """A table's columns: the core ones, with the optional ones among `present` in place."""
+    columns = list(TABLE_COLUMNS[name])
+    for column, after in OPTIONAL_COLUMNS.get(name, []):
+        if column in present:
+            columns.insert(columns.index(after) + 1, column)
+    return columns
 
 
 class _Strict(BaseModel):
@@ -49,6 +68,7 @@ class ObjectiveFigures(_Strict):
     coverage: float
     substitute_cost: float
     moves: float
+    turns: float | None = None  # where units may face more than one heading
 
 
 class PostureDigest(_Strict):
@@ -57,6 +77,7 @@ class PostureDigest(_Strict):
     coverage: float
     substitute_cost: float
     moves: float
+    turns: float | None = None
     by_period: list[float]
     unmet: list[dict[str, Any]]
     by_scenario: list[dict[str, Any]] | None = None
@@ -89,7 +110,7 @@ class SolutionDocument(_Strict):
     risk: Literal["expected", "worst"] | None = None
     scenarios: list[dict[str, Any]] | None = None
     values: dict[str, Any] | None = None
-    tables: dict[Literal["summary", "assignments", "substitutes", "moves", "coverage"],
+    tables: dict[Literal["summary", "assignments", "substitutes", "moves", "coverage", "turns"],
                  list[dict[str, Any]]]
 
 
@@ -125,6 +146,11 @@ class Solution:
         return self.scenarios is not None
 
     @property
+    def table_names(self) -> list[str]:
+        """The tables this plan has: every core one, and turns where units may turn."""
+        return [name for name in (*TABLE_NAMES, *OPTIONAL_TABLES) if name in self.tables]
+
+    @property
     def assignments(self) -> pd.DataFrame:
         return self.tables["assignments"]
 
@@ -146,9 +172,10 @@ class Solution:
 
     @property
     def posture(self) -> pd.DataFrame:
-        """The plan as a posture table (period, unit, position), as `evaluate` reads it; a hedged
+        """The plan as a posture table (period, unit, position[, heading]), as `evaluate` reads it; a hedged
         plan's has a `scenario` column first (one posture per scenario)."""
-        columns = (["scenario"] if self.hedged else []) + ["period", "unit", "position"]
+        columns = ((["scenario"] if self.hedged else []) + ["period", "unit", "position"]
+                   + (["heading"] if "heading" in self.assignments else []))
         return self.assignments[columns].copy()
 
     def in_scenario(self, scenario: str) -> "Solution":
@@ -180,10 +207,14 @@ class Solution:
             "moves": plan.moves.reset_index(drop=True),
             "coverage": plan.coverage,
         }
+        objective = {"coverage": plan.total, "substitute_cost": plan.substitute_cost,
+                     "moves": plan.moves_total}
+        if instance.has_turns:
+            tables["turns"] = plan.turns.reset_index(drop=True)
+            objective["turns"] = plan.turns_total
         return cls(
             status=status, objective_kind=objective_kind,
-            objective={"coverage": plan.total, "substitute_cost": plan.substitute_cost,
-                       "moves": plan.moves_total},
+            objective=objective,
             bound=bound, gap=gap, solver=solver, wall_s=wall_s, build_s=build_s,
             instance={"name": instance.name, "sha256": instance.sha256,
                       "path": str(instance.path.resolve()) if instance.path else None},
@@ -200,8 +231,9 @@ class Solution:
         ids, probability = instance.scenario_ids, instance.scenario_probability
         tables = {name: pd.concat([part.tables[name].assign(scenario=scenario)
                                    for scenario, part in zip(ids, parts)], ignore_index=True)
-                  for name in TABLE_NAMES}
-        tables = {name: table[["scenario", *TABLE_COLUMNS[name]]] for name, table in tables.items()}
+                  for name in parts[0].tables}
+        tables = {name: table[["scenario", *[c for c in table.columns if c != "scenario"]]]
+                  for name, table in tables.items()}
         entries = [{"id": scenario, "probability": float(p), "objective": part.objective,
                     "current": part.current, "reference": part.reference}
                    for scenario, p, part in zip(ids, probability, parts)]
@@ -232,7 +264,7 @@ class Solution:
             "reference": self.reference,
             **({"risk": self.risk, "scenarios": self.scenarios, "values": self.values}
                if self.hedged else {}),
-            "tables": {name: _records(self.tables[name]) for name in TABLE_NAMES},
+            "tables": {name: _records(self.tables[name]) for name in self.table_names},
         }
 
     def to_json(self) -> str:
@@ -248,7 +280,7 @@ class Solution:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name in TABLE_NAMES:
+        for name in self.table_names:
             path = directory / f"{name}.csv"
             self.tables[name].to_csv(path, index=False)
             paths.append(path)
@@ -273,8 +305,10 @@ class Solution:
                                  for detail in error.errors()[:50]]) from None
         try:
             first = ["scenario"] if document.get("scenarios") is not None else []
-            tables = {name: pd.DataFrame(document["tables"][name], columns=first + TABLE_COLUMNS[name])
-                      for name in TABLE_NAMES}
+            names = [*TABLE_NAMES, *(n for n in OPTIONAL_TABLES if n in document["tables"])]
+            tables = {name: pd.DataFrame(document["tables"][name], columns=first + table_columns(
+                          name, document["tables"][name][0] if document["tables"][name] else {}))
+                      for name in names}
             return cls(status=document["status"], objective_kind=document["objective_kind"],
                        objective=document["objective"], bound=document["bound"],
                        gap=document["gap"], solver=document["solver"], wall_s=document["wall_s"],
@@ -306,7 +340,9 @@ def summary_table(instance: "Instance", plan: "Evaluation", current: "Evaluation
         "share_of_reference": share,
         "substitute_cost": cost_by_period,
         "moves": plan.moves_by_period,
-        "unmet_requirements": (plan.shortfall > 0).sum(axis=(0, 1)),
+        "unmet_requirements": (plan.shortfall > 1e-9).sum(axis=(0, 1, 2)),
+        **({"turns": plan.turns.groupby("period").size().reindex(instance.periods, fill_value=0).to_numpy()}
+           if instance.has_turns else {}),
     })
 
 
@@ -317,7 +353,7 @@ def assignment_table(instance: "Instance", posture: pd.DataFrame) -> pd.DataFram
     for unit, f in instance.substitute_offer.items():
         unit_system[unit] = instance.systems[instance.offer_system[f]]
         unit_owner[unit] = instance.owners[instance.offer_owner[f]]
-    table = posture[["period", "unit", "position"]].copy()
+    table = posture[["period", "unit", "position", *(["heading"] if "heading" in posture else [])]].copy()
     table.insert(2, "system", table["unit"].map(unit_system))
     table.insert(3, "owner", table["unit"].map(unit_owner))
     table["substitute"] = ~table["unit"].isin(instance.unit_ids)
@@ -327,12 +363,14 @@ def assignment_table(instance: "Instance", posture: pd.DataFrame) -> pd.DataFram
 def evaluation_digest(instance: "Instance", evaluation: "Evaluation") -> dict[str, Any]:
     """The figures of a comparison posture that the solution keeps."""
     unmet = evaluation.unmet
+    where = ["period", "site", "layer", *(["threat"] if "threat" in unmet else [])]
     return {
         "coverage": evaluation.total,
         "substitute_cost": evaluation.substitute_cost,
         "moves": evaluation.moves_total,
+        **({"turns": evaluation.turns_total} if instance.has_turns else {}),
         "by_period": [float(v) for v in evaluation.value_by_period],
-        "unmet": _records(unmet[["period", "site", "layer", "required", "units", "shortfall"]]),
+        "unmet": _records(unmet[[*where, "required", "units", "shortfall"]]),
     }
 
 
@@ -340,7 +378,8 @@ def _expected_digest(ids: list[str], probability, digests: list[dict[str, Any]])
     """Expected figures of a comparison posture over the scenarios; its unmet requirements
     listed with their scenario."""
     by_period = expected([dict(enumerate(d["by_period"])) for d in digests], probability)
-    return {**expected([{k: d[k] for k in ("coverage", "substitute_cost", "moves")} for d in digests],
+    figures = [k for k in ("coverage", "substitute_cost", "moves", "turns") if k in digests[0]]
+    return {**expected([{k: d[k] for k in figures} for d in digests],
                        probability),
             "by_period": list(by_period.values()),
             "unmet": [{"scenario": scenario, **row} for scenario, d in zip(ids, digests) for row in d["unmet"]]}

@@ -20,6 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from layerdef.core.geometry import heading_degrees
 from layerdef.core.instance import Instance
 from layerdef.core.scoring import coverage_value, covering_units, level_values
 from layerdef.model.blocks import allowed, constraint, defines, objective, variable
@@ -86,9 +87,10 @@ def classes_in_worlds(instance: Instance, presence: np.ndarray) -> list[list[Uni
 def reference_coverage_by_period(instance: Instance) -> np.ndarray:
     """(T,) coverage value of the reference posture (every unit at home, none away), the
     yardstick of the `min-cost` target."""
-    standing = np.zeros((len(instance.position_ids), len(instance.systems), instance.T), dtype=np.int64)
-    np.add.at(standing, (instance.unit_home, instance.unit_system), 1)
-    return coverage_value(instance, covering_units(instance, standing)).sum(axis=(0, 1))
+    standing = np.zeros((len(instance.position_ids), len(instance.systems), instance.H, instance.T),
+                        dtype=np.int64)
+    np.add.at(standing, (instance.unit_home, instance.unit_system, instance.unit_heading), 1)
+    return coverage_value(instance, covering_units(instance, standing)).sum(axis=(0, 1, 2))
 
 
 @dataclass
@@ -179,6 +181,11 @@ class Formulation:
     def lookup(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """Dense array of a column block's ids (-1 where the block has no member)."""
         return _lookup(shape, self.columns[name])
+
+    def bounds_of(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) bounds of a column block, in its index order."""
+        position = list(self.columns).index(name)
+        return self.col_lower[position], self.col_upper[position]
 
     def mask(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """Dense boolean array: where a column block has a member."""
@@ -299,11 +306,13 @@ class Parameters:
     class_present: np.ndarray  # (C, T)
     movable: np.ndarray  # (C,)
     homes: np.ndarray  # (C, P) units of each class at home at each position
+    home_headings: np.ndarray  # (C, P, H) ... and the heading each faces there
     capacity: np.ndarray  # (P,)
-    fixed_count: np.ndarray  # (P, K, T) fixed units, constants at their homes
-    fixed_units: np.ndarray  # (S, L, T) fixed units covering each site and layer
+    fixed_count: np.ndarray  # (P, K, H, T) fixed units, constants at their homes and headings
+    fixed_units: np.ndarray  # (S, L, G, T) fixed units covering each site and layer against g
     stay: np.ndarray  # (F, T, T) whether a cohort of offer f arrived in a may be on station in t
-    value: np.ndarray  # (S, L, J) value of each depth level
+    value: np.ndarray  # (S, L, G, J) value of each depth level
+    oriented: np.ndarray  # (K,) bool: units of the system choose among several headings
 
     @property
     def shape(self) -> dict[str, int]:
@@ -312,7 +321,8 @@ class Parameters:
         return {"p": len(instance.position_ids), "c": len(self.classes), "t": instance.T,
                 "f": len(instance.offer_ids), "a": instance.T, "d": instance.T,
                 "k": len(instance.systems), "s": len(instance.site_ids),
-                "l": len(instance.layers), "j": len(instance.depth_weights)}
+                "l": len(instance.layers), "j": len(instance.depth_weights),
+                "g": instance.G, "h": instance.H}
 
 
 def parameters(instance: Instance, classes: list[UnitClass]) -> Parameters:
@@ -322,12 +332,15 @@ def parameters(instance: Instance, classes: list[UnitClass]) -> Parameters:
     class_system = np.array([c.system for c in classes], dtype=np.int64)
     class_present = np.array([c.present for c in classes], dtype=bool).reshape(C, T)
     movable = np.array([not c.fixed for c in classes], dtype=bool)
-    homes = np.zeros((C, P), dtype=np.int64)
+    H = instance.H
+    home_headings = np.zeros((C, P, H), dtype=np.int64)
     for c, unit_class in enumerate(classes):
-        np.add.at(homes[c], instance.unit_home[list(unit_class.members)], 1)
-    fixed_count = np.zeros((P, K, T), dtype=np.int64)
+        members = list(unit_class.members)
+        np.add.at(home_headings[c], (instance.unit_home[members], instance.unit_heading[members]), 1)
+    homes = home_headings.sum(axis=2)
+    fixed_count = np.zeros((P, K, H, T), dtype=np.int64)
     for c in np.nonzero(~movable)[0]:
-        fixed_count[:, class_system[c], :] += homes[c][:, None] * class_present[c][None, :]
+        fixed_count[:, class_system[c], :, :] += home_headings[c][:, :, None] * class_present[c][None, None, :]
     stay = np.zeros((F, T, T), dtype=bool)
     for f in range(F):
         for a in range(int(instance.offer_earliest[f]), T):
@@ -336,9 +349,10 @@ def parameters(instance: Instance, classes: list[UnitClass]) -> Parameters:
         instance, classes, class_system,
         class_owner=np.array([c.owner for c in classes], dtype=np.int64),
         class_size=np.array([c.size for c in classes], dtype=np.int64),
-        class_present=class_present, movable=movable, homes=homes,
+        class_present=class_present, movable=movable, homes=homes, home_headings=home_headings,
         capacity=instance.capacity.astype(np.int64), fixed_count=fixed_count,
-        fixed_units=covering_units(instance, fixed_count), stay=stay, value=level_values(instance))
+        fixed_units=covering_units(instance, fixed_count), stay=stay, value=level_values(instance),
+        oriented=instance.sector_limited & (H > 1))
 
 
 def formulate(instance: Instance, objective: str | None = None,
@@ -363,6 +377,15 @@ def formulate(instance: Instance, objective: str | None = None,
     define_move_in_sub(form, data)
     if objective == "min-cost":
         define_target_shortfall(form, data)
+    if data.oriented.any():
+        define_facing(form, data)
+        define_facing_sub(form, data)
+        define_moved_facing(form, data)
+        define_moved_facing_sub(form, data)
+        define_turns(form, data)
+        define_turns_sub(form, data)
+    if data.instance.downtime.any():
+        define_in_action(form, data)
 
     define_class_presence(form, data)
     define_rotations_per_offer(form, data)
@@ -375,11 +398,29 @@ def formulate(instance: Instance, objective: str | None = None,
     define_requirement(form, data)
     define_move_definition(form, data)
     define_move_definition_sub(form, data)
+    if data.oriented.any():
+        define_heading_split(form, data)
+        define_heading_split_sub(form, data)
+        define_moved_split(form, data)
+        define_moved_split_sub(form, data)
+        define_moved_within(form, data)
+        define_moved_within_sub(form, data)
+        define_turn_definition(form, data)
+        define_turn_definition_sub(form, data)
+        if data.instance.turns_per_period is not None or data.instance.turns_total is not None:
+            define_arrivals_from_elsewhere(form, data)
+            define_arrivals_from_elsewhere_sub(form, data)
+    if data.instance.downtime.any():
+        define_in_action_definition(form, data)
 
     define_objectives(form, data)
     define_substitute_budget(form, data)
     define_moves_per_period(form, data)
     define_moves_total(form, data)
+    if data.oriented.any():
+        define_turns_objective(form, data)
+        define_turns_per_period(form, data)
+        define_turns_total(form, data)
     if objective == "min-cost":
         define_coverage_target(form, data)
     if form.cost_weight is not None:
@@ -431,35 +472,41 @@ def define_z_sub(form: Formulation, data: Parameters) -> None:
                      np.minimum(instance.offer_count[index[:, 1]], data.capacity[index[:, 0]]), True)
 
 
-@defines(variable("units", "$u_{p,k,t}$",
-                  "movable units of system $k$ at $p$ in $t$ (classes and substitutes together)",
+@defines(variable("units", "$u_{p,k,h,t}$",
+                  "movable units of system $k$ at $p$ facing $h$ in $t$ (classes and substitutes together; $h = 0$ only for systems that see every direction)",
                   "continuous $\\ge 0$"))
 def define_units(form: Formulation, data: Parameters) -> None:
     z, z_sub = form.columns["z"].index, form.columns["z_sub"].index
-    mask = np.zeros(_dims(data, "pkt"), dtype=bool)
-    mask[z[:, 0], data.class_system[z[:, 1]], z[:, 2]] = True
-    mask[z_sub[:, 0], data.instance.offer_system[z_sub[:, 1]], z_sub[:, 3]] = True
+    mask = np.zeros(_dims(data, "pkht"), dtype=bool)
+    orientations = data.instance.orientation_mask  # (K, H)
+    for k_of, p, t in ((data.class_system[z[:, 1]], z[:, 0], z[:, 2]),
+                       (data.instance.offer_system[z_sub[:, 1]], z_sub[:, 0], z_sub[:, 3])):
+        for h in range(data.instance.H):
+            faces = orientations[k_of, h] & (data.oriented[k_of] | (h == 0))
+            mask[p[faces], k_of[faces], h, t[faces]] = True
     index = np.argwhere(mask)
-    form.add_columns("units", ("p", "k", "t"), index, 0, data.capacity[index[:, 0]], False)
+    form.add_columns("units", ("p", "k", "h", "t"), index, 0, data.capacity[index[:, 0]], False)
 
 
-@defines(variable("y", "$y_{s,l,t,j}$",
-                  "depth level $j$ of $(s,l)$ filled in $t$; only $j$ below the most units that could ever cover $(s,l)$",
+@defines(variable("y", "$y_{s,l,g,t,j}$",
+                  "depth level $j$ of $(s,l)$ against launch area $g$ filled in $t$; only $j$ below the most units that could ever cover $(s,l,g)$",
                   "$[0,1]$"))
 def define_y(form: Formulation, data: Parameters) -> None:
-    most = form.mask("units", _dims(data, "pkt")) * data.capacity[:, None, None]
-    depth_room = covering_units(data.instance, most) + data.fixed_units  # (S, L, T)
+    most = form.mask("units", _dims(data, "pkht")) * data.capacity[:, None, None, None]
+    depth_room = covering_units(data.instance, most) + data.fixed_units  # (S, L, G, T)
     J = len(data.instance.depth_weights)
-    mask = (data.value[:, :, None, :] > 0) & (np.arange(J)[None, None, None, :] < depth_room[..., None])
-    form.add_columns("y", ("s", "l", "t", "j"), np.argwhere(mask), 0, 1, False)
+    mask = ((data.value[:, :, :, None, :] > 0)
+            & (np.arange(J)[None, None, None, None, :] < np.ceil(depth_room[..., None] - 1e-9)))
+    form.add_columns("y", ("s", "l", "g", "t", "j"), np.argwhere(mask), 0, 1, False)
 
 
-@defines(variable("shortfall", "$\\sigma_{s,l,t}$", "requirement shortfall",
+@defines(variable("shortfall", "$\\sigma_{s,l,g,t}$", "requirement shortfall against a launch area threatening $l$",
                   "$[0,0]$ (elastic: $[0,\\mathrm{req}_{s,l}]$)"))
 def define_shortfall(form: Formulation, data: Parameters) -> None:
     """Fixed at 0 unless the elastic model (explaining infeasibility) frees it."""
-    required = np.broadcast_to(data.instance.requirement[:, :, None] > 0, _dims(data, "slt"))
-    form.add_columns("shortfall", ("s", "l", "t"), np.argwhere(required), 0, 0, False)
+    required = np.broadcast_to(((data.instance.requirement[:, :, None] > 0)
+                                & data.instance.threatens.T[None])[..., None], _dims(data, "slgt"))
+    form.add_columns("shortfall", ("s", "l", "g", "t"), np.argwhere(required), 0, 0, False)
 
 
 @defines(variable("move_in", "$\\mu_{p,c,t}$", "units of class $c$ relocated into $p$ in $t$",
@@ -485,6 +532,70 @@ def define_move_in_sub(form: Formulation, data: Parameters) -> None:
 def define_target_shortfall(form: Formulation, data: Parameters) -> None:
     targeted = np.nonzero(data.instance.target * reference_coverage_by_period(data.instance) > 0)[0]
     form.add_columns("target_shortfall", ("t",), targeted, 0, 0, False)
+
+
+@defines(variable("facing", "$\\phi_{p,h,c,t}$",
+                  "units of class $c$ (of a sector-limited system) at $p$ facing heading $h$ in $t$",
+                  "integer $[0, \\min(N_c,\\mathrm{cap}_p)]$"))
+def define_facing(form: Formulation, data: Parameters) -> None:
+    z = form.columns["z"]
+    chosen = data.oriented[data.class_system[z.index[:, 1]]]
+    form.add_columns("facing", ("p", "h", "c", "t"), _headed(z.index[chosen], data.instance.H), 0,
+                     np.repeat(form.bounds_of("z")[1][chosen], data.instance.H), True)
+
+
+@defines(variable("facing_sub", "$\\phi_{p,h,f,a,t}$",
+                  "units of cohort $(f,a)$ (of a sector-limited system) at $p$ facing $h$ in $t$",
+                  "integer"))
+def define_facing_sub(form: Formulation, data: Parameters) -> None:
+    z_sub = form.columns["z_sub"]
+    chosen = data.oriented[data.instance.offer_system[z_sub.index[:, 1]]]
+    form.add_columns("facing_sub", ("p", "h", "f", "a", "t"), _headed(z_sub.index[chosen], data.instance.H),
+                     0, np.repeat(form.bounds_of("z_sub")[1][chosen], data.instance.H), True)
+
+
+@defines(variable("moved_facing", "$m_{p,h,c,t}$",
+                  "units of class $c$ that moved into $p$ in $t$ and face $h$ (a move's heading is free)",
+                  "integer $\\ge 0$"))
+def define_moved_facing(form: Formulation, data: Parameters) -> None:
+    move_in = form.columns["move_in"]
+    chosen = data.oriented[data.class_system[move_in.index[:, 1]]]
+    form.add_columns("moved_facing", ("p", "h", "c", "t"), _headed(move_in.index[chosen], data.instance.H),
+                     0, INF, True)
+
+
+@defines(variable("moved_facing_sub", "$m_{p,h,f,a,t}$",
+                  "units of cohort $(f,a)$ that moved into $p$ in $t$ and face $h$", "integer $\\ge 0$"))
+def define_moved_facing_sub(form: Formulation, data: Parameters) -> None:
+    move_in_sub = form.columns["move_in_sub"]
+    chosen = data.oriented[data.instance.offer_system[move_in_sub.index[:, 1]]]
+    form.add_columns("moved_facing_sub", ("p", "h", "f", "a", "t"),
+                     _headed(move_in_sub.index[chosen], data.instance.H), 0, INF, True)
+
+
+@defines(variable("turns", "$\\rho_{p,h,c,t}$",
+                  "units of class $c$ that stood at $p$ in $t-1$ (at home: $t = 0$) and turned to face $h$ in $t$",
+                  "continuous $\\ge 0$"))
+def define_turns(form: Formulation, data: Parameters) -> None:
+    form.add_columns("turns", ("p", "h", "c", "t"), form.columns["moved_facing"].index, 0, INF, False)
+
+
+@defines(variable("turns_sub", "$\\rho_{p,h,f,a,t}$",
+                  "units of cohort $(f,a)$ that stood at $p$ in $t-1$ and turned to face $h$ in $t$",
+                  "continuous $\\ge 0$"))
+def define_turns_sub(form: Formulation, data: Parameters) -> None:
+    form.add_columns("turns_sub", ("p", "h", "f", "a", "t"), form.columns["moved_facing_sub"].index,
+                     0, INF, False)
+
+
+@defines(variable("in_action", "$\\alpha_{p,k,h,t}$",
+                  "units of $u_{p,k,h,t}$ in action: those that moved in count $1 - \\delta_k$ ($\\delta_k$ = relocation_days / period_days, clipped to $[0, 1]$)",
+                  "continuous $\\ge 0$"))
+def define_in_action(form: Formulation, data: Parameters) -> None:
+    units = form.columns["units"]
+    slowed = data.instance.downtime[units.index[:, 1]] > 0
+    form.add_columns("in_action", ("p", "k", "h", "t"), units.index[slowed], 0,
+                     data.capacity[units.index[slowed, 0]], False)
 
 
 # ---------------------------------------------------------------------------- constraints
@@ -552,57 +663,69 @@ def define_substitute_presence(form: Formulation, data: Parameters) -> None:
 
 
 @defines(constraint("units_definition",
-                    "$u_{p,k,t} = \\sum_{c: k_c = k} z_{p,c,t} + \\sum_{f: k_f = k, a} x_{p,f,a,t}$",
-                    "units per (position, system): coverage rows stay short"))
+                    "$u_{p,k,h,t} = \\sum_{c: k_c = k} z_{p,c,t} + \\sum_{f: k_f = k, a} x_{p,f,a,t}$ (sector-limited systems: $\\phi_{p,h,c,t}$, $\\phi_{p,h,f,a,t}$)",
+                    "units per (position, system, heading): coverage rows stay short"))
 def define_units_definition(form: Formulation, data: Parameters) -> None:
-    units, z, z_sub = form.columns["units"], form.columns["z"], form.columns["z_sub"]
-    units_col = form.lookup("units", _dims(data, "pkt"))
-    z_units = units_col[z.index[:, 0], data.class_system[z.index[:, 1]], z.index[:, 2]] - units.start
-    sub_units = (units_col[z_sub.index[:, 0], data.instance.offer_system[z_sub.index[:, 1]],
-                           z_sub.index[:, 3]] - units.start)
-    form.add_rows("units_definition", ("p", "k", "t"), units.index, 0.0, 0.0,
-                  np.concatenate([np.arange(units.size), z_units, sub_units]),
-                  np.concatenate([units.ids, z.ids, z_sub.ids]),
-                  np.concatenate([np.ones(units.size), -np.ones(z.size), -np.ones(z_sub.size)]))
+    units = form.columns["units"]
+    units_col = form.lookup("units", _dims(data, "pkht"))
+    rows, cols = [np.arange(units.size)], [units.ids]
+    for count, facing, system_of in (("z", "facing", data.class_system),
+                                     ("z_sub", "facing_sub", data.instance.offer_system)):
+        block = form.columns[count]
+        k = system_of[block.index[:, 1]]
+        direct = ~data.oriented[k]  # every-direction systems face heading 0
+        p, t = block.index[direct, 0], block.index[direct, -1]
+        rows.append(units_col[p, k[direct], 0, t] - units.start)
+        cols.append(block.ids[direct])
+        if facing in form.columns:
+            split = form.columns[facing]
+            k = system_of[split.index[:, 2]]
+            rows.append(units_col[split.index[:, 0], k, split.index[:, 1], split.index[:, -1]] - units.start)
+            cols.append(split.ids)
+    parts = np.concatenate(cols[1:])
+    form.add_rows("units_definition", ("p", "k", "h", "t"), units.index, 0.0, 0.0,
+                  np.concatenate(rows), np.concatenate(cols),
+                  np.concatenate([np.ones(units.size), -np.ones(len(parts))]))
 
 
-@defines(constraint("capacity", "$\\sum_k u_{p,k,t} \\le \\mathrm{cap}_p - \\text{fixed units at } p$",
+@defines(constraint("capacity", "$\\sum_{k,h} u_{p,k,h,t} \\le \\mathrm{cap}_p - \\text{fixed units at } p$",
                     "capacity"))
 def define_capacity(form: Formulation, data: Parameters) -> None:
     units = form.columns["units"]
-    index = np.argwhere(form.mask("units", _dims(data, "pkt")).any(axis=1))
-    fixed_occupancy = data.fixed_count.sum(axis=1)
+    index = np.argwhere(form.mask("units", _dims(data, "pkht")).any(axis=(1, 2)))
+    fixed_occupancy = data.fixed_count.sum(axis=(1, 2))
     form.add_rows("capacity", ("p", "t"), index, -INF,
                   data.capacity[index[:, 0]] - fixed_occupancy[tuple(index.T)],
-                  _row_of(index, _dims(data, "pt"))[units.index[:, 0], units.index[:, 2]], units.ids, 1.0)
+                  _row_of(index, _dims(data, "pt"))[units.index[:, 0], units.index[:, 3]], units.ids, 1.0)
 
 
 @defines(constraint("depth",
-                    "$\\sum_j y_{s,l,t,j} \\le \\sum_{p,k} \\mathrm{cover}_{k,p,s,l}\\, u_{p,k,t} + \\bar f_{s,l,t}$",
+                    "$\\sum_j y_{s,l,g,t,j} \\le \\sum_{p,k,h} \\mathrm{cover}_{k,p,h,s,l,g}\\, u_{p,k,h,t} + \\bar f_{s,l,g,t}$ ($\\alpha_{p,k,h,t}$ in place of $u$ for systems with relocation downtime)",
                     "depth levels cannot exceed the covering units"))
 def define_depth(form: Formulation, data: Parameters) -> None:
     y = form.columns["y"]
-    index = np.argwhere(form.mask("y", _dims(data, "sltj")).any(axis=3))
-    depth_row = _row_of(index, _dims(data, "slt"))
-    cover_rows, cover_cols = _coverage_entries(form, data, depth_row)
-    form.add_rows("depth", ("s", "l", "t"), index, -INF, data.fixed_units[tuple(index.T)],
-                  np.concatenate([depth_row[tuple(y.index[:, :3].T)], cover_rows]),
+    index = np.argwhere(form.mask("y", _dims(data, "slgtj")).any(axis=4))
+    depth_row = _row_of(index, _dims(data, "slgt"))
+    cover_rows, cover_cols, cover_values = _coverage_entries(form, data, depth_row)
+    form.add_rows("depth", ("s", "l", "g", "t"), index, -INF, data.fixed_units[tuple(index.T)],
+                  np.concatenate([depth_row[tuple(y.index[:, :4].T)], cover_rows]),
                   np.concatenate([y.ids, cover_cols]),
-                  np.concatenate([np.ones(y.size), -np.ones(len(cover_cols))]))
+                  np.concatenate([np.ones(y.size), -cover_values]))
 
 
 @defines(constraint("requirement",
-                    "$\\sum_{p,k} \\mathrm{cover}_{k,p,s,l}\\, u_{p,k,t} + \\bar f_{s,l,t} + \\sigma_{s,l,t} \\ge \\mathrm{req}_{s,l}$",
-                    "the requirement, in every period"))
+                    "$\\sum_{p,k,h} \\mathrm{cover}_{k,p,h,s,l,g}\\, u_{p,k,h,t} + \\bar f_{s,l,g,t} + \\sigma_{s,l,g,t} \\ge \\mathrm{req}_{s,l}$",
+                    "the requirement, in every period, against every launch area that threatens the layer"))
 def define_requirement(form: Formulation, data: Parameters) -> None:
     shortfall = form.columns["shortfall"]
     required = shortfall.index
-    cover_rows, cover_cols = _coverage_entries(form, data, _row_of(required, _dims(data, "slt")))
-    form.add_rows("requirement", ("s", "l", "t"), required,
+    cover_rows, cover_cols, cover_values = _coverage_entries(form, data, _row_of(required, _dims(data, "slgt")))
+    form.add_rows("requirement", ("s", "l", "g", "t"), required,
                   data.instance.requirement[required[:, 0], required[:, 1]]
                   - data.fixed_units[tuple(required.T)], INF,
                   np.concatenate([cover_rows, np.arange(len(required))]),
-                  np.concatenate([cover_cols, shortfall.ids]), 1.0)
+                  np.concatenate([cover_cols, shortfall.ids]),
+                  np.concatenate([cover_values, np.ones(len(required))]))
 
 
 @defines(constraint("move_definition", "$\\mu_{p,c,t} \\ge z_{p,c,t} - z_{p,c,t-1}$ ($t=0$: $- h_{c,p}$)",
@@ -637,6 +760,125 @@ def define_move_definition_sub(form: Formulation, data: Parameters) -> None:
                                   np.ones(move_in_sub.size)]))
 
 
+@defines(constraint("heading_split", "$\\sum_h \\phi_{p,h,c,t} = z_{p,c,t}$",
+                    "every unit of a sector-limited class faces one heading"))
+def define_heading_split(form: Formulation, data: Parameters) -> None:
+    _split_rows(form, "heading_split", "z", "facing", data.class_system, data)
+
+
+@defines(constraint("heading_split_sub", "$\\sum_h \\phi_{p,h,f,a,t} = x_{p,f,a,t}$",
+                    "every substitute unit of a sector-limited system faces one heading"))
+def define_heading_split_sub(form: Formulation, data: Parameters) -> None:
+    _split_rows(form, "heading_split_sub", "z_sub", "facing_sub", data.instance.offer_system, data)
+
+
+@defines(constraint("moved_split", "$\\sum_h m_{p,h,c,t} = \\mu_{p,c,t}$",
+                    "the units that moved in face some heading"))
+def define_moved_split(form: Formulation, data: Parameters) -> None:
+    _split_rows(form, "moved_split", "move_in", "moved_facing", data.class_system, data)
+
+
+@defines(constraint("moved_split_sub", "$\\sum_h m_{p,h,f,a,t} = \\nu_{p,f,a,t}$",
+                    "the substitutes that moved in face some heading"))
+def define_moved_split_sub(form: Formulation, data: Parameters) -> None:
+    _split_rows(form, "moved_split_sub", "move_in_sub", "moved_facing_sub", data.instance.offer_system, data)
+
+
+@defines(constraint("moved_within", "$m_{p,h,c,t} \\le \\phi_{p,h,c,t}$",
+                    "units that moved in are among those facing $h$"))
+def define_moved_within(form: Formulation, data: Parameters) -> None:
+    _within_rows(form, "moved_within", "moved_facing", "facing", _dims(data, "phct"))
+
+
+@defines(constraint("moved_within_sub", "$m_{p,h,f,a,t} \\le \\phi_{p,h,f,a,t}$",
+                    "substitutes that moved in are among those facing $h$"))
+def define_moved_within_sub(form: Formulation, data: Parameters) -> None:
+    _within_rows(form, "moved_within_sub", "moved_facing_sub", "facing_sub", _dims(data, "phfat"))
+
+
+@defines(constraint("turn_definition",
+                    "$\\rho_{p,h,c,t} \\ge \\phi_{p,h,c,t} - m_{p,h,c,t} - \\phi_{p,h,c,t-1}$ ($t = 0$: $-$ the units of $c$ at home at $p$ facing $h$)",
+                    "units facing $h$ that neither moved in nor faced $h$ there before have turned; exact once turns are minimized"))
+def define_turn_definition(form: Formulation, data: Parameters) -> None:
+    turns = form.columns["turns"]
+    p, h, c, t = turns.index.T
+    facing = form.lookup("facing", _dims(data, "phct"))
+    first = t == 0
+    before = facing[p, h, c, np.maximum(t - 1, 0)]
+    _turn_rows(form, "turn_definition", "turns", "moved_facing", facing[p, h, c, t], before, first,
+               np.where(first, -data.home_headings[c, p, h], 0.0))
+
+
+@defines(constraint("turn_definition_sub",
+                    "$\\rho_{p,h,f,a,t} \\ge \\phi_{p,h,f,a,t} - m_{p,h,f,a,t} - \\phi_{p,h,f,a,t-1}$ for $t > a$",
+                    "substitutes turn like organic units; an arrival's heading is free"))
+def define_turn_definition_sub(form: Formulation, data: Parameters) -> None:
+    turns = form.columns["turns_sub"]
+    p, h, f, a, t = turns.index.T
+    facing = form.lookup("facing_sub", _dims(data, "phfat"))
+    _turn_rows(form, "turn_definition_sub", "turns_sub", "moved_facing_sub", facing[p, h, f, a, t],
+               facing[p, h, f, a, t - 1], np.zeros(len(t), bool), 0.0)
+
+
+@defines(constraint("arrivals_from_elsewhere",
+                    "$2 \\mu_{p,c,t} + z_{p,c,t-1} - z_{p,c,t} \\le \\sum_q \\mu_{q,c,t}$ ($t = 0$: $h_{c,p}$ for $z_{p,c,-1}$)",
+                    "with turn limits only: the units counted as moving into $p$ come from other positions (arrivals at $p$ at most the departures from elsewhere), so that a move never stands in for a turn; a swap of two units stays possible"))
+def define_arrivals_from_elsewhere(form: Formulation, data: Parameters) -> None:
+    move_in = form.columns["move_in"]
+    chosen = np.nonzero(data.oriented[data.class_system[move_in.index[:, 1]]])[0]
+    p, c, t = move_in.index[chosen].T
+    z_col = form.lookup("z", _dims(data, "pct"))
+    first = t == 0
+    group = _row_of(np.unique(np.column_stack([c, t]), axis=0), _dims(data, "ct"))[c, t]
+    _arrival_rows(form, "arrivals_from_elsewhere", move_in, chosen, group, z_col[p, c, t],
+                  z_col[p, c, np.maximum(t - 1, 0)], first,
+                  np.where(first, -data.homes[c, p].astype(float), 0.0))
+
+
+@defines(constraint("arrivals_from_elsewhere_sub",
+                    "$2 \\nu_{p,f,a,t} + x_{p,f,a,t-1} - x_{p,f,a,t} + r_{f,a,t} - r_{f,a,t-1} \\le \\sum_q \\nu_{q,f,a,t}$ for $t > a$",
+                    "with turn limits only: substitutes that move in come from other positions"))
+def define_arrivals_from_elsewhere_sub(form: Formulation, data: Parameters) -> None:
+    move_in_sub = form.columns["move_in_sub"]
+    chosen = np.nonzero(data.oriented[data.instance.offer_system[move_in_sub.index[:, 1]]])[0]
+    p, f, a, t = move_in_sub.index[chosen].T
+    z_sub_col = form.lookup("z_sub", _dims(data, "pfat"))
+    rotation = form.lookup("rotation", _dims(data, "fat"))
+    group = _row_of(np.unique(np.column_stack([f, a, t]), axis=0), _dims(data, "fat"))[f, a, t]
+    _arrival_rows(form, "arrivals_from_elsewhere_sub", move_in_sub, chosen, group,
+                  z_sub_col[p, f, a, t], z_sub_col[p, f, a, t - 1], np.zeros(len(t), bool), 0.0,
+                  (rotation[f, a, t], rotation[f, a, t - 1]))
+
+
+@defines(constraint("in_action_definition",
+                    "$\\alpha_{p,k,h,t} = u_{p,k,h,t} - \\delta_k \\cdot (\\text{units of } k \\text{ that moved into } p \\text{ in } t \\text{ facing } h)$",
+                    "relocation downtime: a unit that moved in covers with weight $1 - \\delta_k$ in that period"))
+def define_in_action_definition(form: Formulation, data: Parameters) -> None:
+    in_action = form.columns["in_action"]
+    row_of = _row_of(in_action.index, _dims(data, "pkht"))
+    units_col = form.lookup("units", _dims(data, "pkht"))
+    index = in_action.index
+    rows = [np.arange(in_action.size), np.arange(in_action.size)]
+    cols = [in_action.ids, units_col[tuple(index.T)]]
+    values = [np.ones(in_action.size), -np.ones(in_action.size)]
+    sources = (("move_in", data.class_system, False), ("move_in_sub", data.instance.offer_system, False),
+               ("moved_facing", data.class_system, True), ("moved_facing_sub", data.instance.offer_system, True))
+    for name, system_of, headed in sources:
+        if name not in form.columns:
+            continue
+        block = form.columns[name]
+        k = system_of[block.index[:, 2 if headed else 1]]
+        keep = np.ones(len(k), bool) if headed else ~data.oriented[k]
+        h = block.index[:, 1] if headed else np.zeros(len(k), np.int64)
+        row = row_of[block.index[:, 0], k, h, block.index[:, -1]]
+        keep &= row >= 0
+        rows.append(row[keep])
+        cols.append(block.ids[keep])
+        values.append(data.instance.downtime[k[keep]])
+    form.add_rows("in_action_definition", ("p", "k", "h", "t"), index, 0.0, 0.0,
+                  np.concatenate(rows), np.concatenate(cols), np.concatenate(values))
+
+
 # ---------------------------------------------------------------------------- objectives and limits
 
 @defines(objective("coverage", "$\\sum_{s,l,t,j} v_{s,l,j}\\, y_{s,l,t,j}$", "coverage value"),
@@ -650,7 +892,7 @@ def define_objectives(form: Formulation, data: Parameters) -> None:
     instance = data.instance
     y, rotation = form.columns["y"], form.columns["rotation"]
     coverage = np.zeros(form.n_cols)
-    coverage[y.ids] = data.value[y.index[:, 0], y.index[:, 1], y.index[:, 3]]
+    coverage[y.ids] = data.value[y.index[:, 0], y.index[:, 1], y.index[:, 2], y.index[:, 4]]
     cost = np.zeros(form.n_cols)
     cost[rotation.ids] = instance.offer_cost[rotation.index[:, 0]]
     moves = np.zeros(form.n_cols)
@@ -705,12 +947,37 @@ def define_coverage_target(form: Formulation, data: Parameters) -> None:
     target_shortfall = form.columns["target_shortfall"]
     targeted = target_shortfall.index[:, 0]
     target_row = _row_of(targeted[:, None], (instance.T,))
-    in_target = target_row[y.index[:, 2]] >= 0
+    in_target = target_row[y.index[:, 3]] >= 0
     reference = reference_coverage_by_period(instance)
     form.add_rows("coverage_target", ("t",), targeted, instance.target * reference[targeted], INF,
-                  np.concatenate([target_row[y.index[in_target, 2]], np.arange(len(targeted))]),
+                  np.concatenate([target_row[y.index[in_target, 3]], np.arange(len(targeted))]),
                   np.concatenate([y.ids[in_target], target_shortfall.ids]),
                   np.concatenate([form.objectives["coverage"][y.ids[in_target]], np.ones(len(targeted))]))
+
+
+@defines(objective("turns", "$\\sum \\rho$", "turns: the last stage, after moves"))
+def define_turns_objective(form: Formulation, data: Parameters) -> None:
+    vector = np.zeros(form.n_cols)
+    vector[form.columns["turns"].ids] = 1.0
+    vector[form.columns["turns_sub"].ids] = 1.0
+    form.set_objective("turns", vector)
+
+
+@defines(constraint("turns_per_period", "$\\sum_{p,h,\\cdot} \\rho_{p,h,\\cdot,t} \\le \\bar R_t$",
+                    "turns per period"))
+def define_turns_per_period(form: Formulation, data: Parameters) -> None:
+    period, ids = _turn_columns(form)
+    if data.instance.turns_per_period is not None and len(ids):
+        periods = np.unique(period)
+        form.add_rows("turns_per_period", ("t",), periods, -INF, data.instance.turns_per_period,
+                      _row_of(periods[:, None], (data.instance.T,))[period], ids, 1.0)
+
+
+@defines(constraint("turns_total", "$\\sum \\rho \\le \\bar R$", "turns in total"))
+def define_turns_total(form: Formulation, data: Parameters) -> None:
+    _, ids = _turn_columns(form)
+    if data.instance.turns_total is not None and len(ids):
+        form.add_rows("turns_total", (), None, -INF, data.instance.turns_total, np.zeros(len(ids)), ids, 1.0)
 
 
 # ---------------------------------------------------------------------------- helpers of the blocks
@@ -728,18 +995,97 @@ def _row_of(index: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return table
 
 
-def _coverage_entries(form: Formulation, data: Parameters, row_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) of cover[k,p,s,l] x units[p,k,t] for the rows `row_of[s, l, t]`."""
-    units_col = form.lookup("units", _dims(data, "pkt"))
-    k, p, s, l = np.nonzero(data.instance.cover)
+def _coverage_entries(form: Formulation, data: Parameters,
+                      row_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, 1) of cover[k,p,h,s,l,g] x units[p,k,h,t] for the rows `row_of[s, l, g, t]`
+    (in_action in place of units for systems with relocation downtime)."""
+    covering = form.lookup("units", _dims(data, "pkht"))
+    if "in_action" in form.columns:
+        in_action = form.lookup("in_action", _dims(data, "pkht"))
+        covering = np.where(in_action >= 0, in_action, covering)
+    k, p, h, s, l, g = np.nonzero(data.instance.cover)
     rows, cols = [], []
     for t in range(data.instance.T):
-        column = units_col[p, k, t]
-        row = row_of[s, l, t]
+        column = covering[p, k, h, t]
+        row = row_of[s, l, g, t]
         keep = (column >= 0) & (row >= 0)
         rows.append(row[keep])
         cols.append(column[keep])
-    return np.concatenate(rows), np.concatenate(cols)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    return rows, cols, np.ones(len(cols))
+
+
+def _headed(index: np.ndarray, headings: int) -> np.ndarray:
+    """(n, d) index tuples starting with the position -> (n x H, d + 1), every heading inserted
+    after the position (all headings of a tuple together)."""
+    repeated = np.repeat(index, headings, axis=0)
+    return np.column_stack([repeated[:, :1], np.tile(np.arange(headings), len(index)),
+                            repeated[:, 1:]]).astype(np.int64).reshape(-1, index.shape[1] + 1)
+
+
+def _split_rows(form: Formulation, name: str, whole: str, parts: str, system_of: np.ndarray,
+                data: Parameters) -> None:
+    """sum_h parts[p, h, ...] = whole[p, ...] for the members of `whole` of oriented systems
+    (`parts` holds each such member's H headings together, as `_headed` made them)."""
+    total, split = form.columns[whole], form.columns[parts]
+    chosen = data.oriented[system_of[total.index[:, 1]]]
+    n, H = int(chosen.sum()), data.instance.H
+    form.add_rows(name, total.sets, total.index[chosen], 0.0, 0.0,
+                  np.concatenate([np.repeat(np.arange(n), H), np.arange(n)]),
+                  np.concatenate([split.ids, total.ids[chosen]]),
+                  np.concatenate([np.ones(split.size), -np.ones(n)]))
+
+
+def _within_rows(form: Formulation, name: str, part: str, whole: str, shape: tuple[int, ...]) -> None:
+    """part <= whole, member by member (the same index)."""
+    block = form.columns[part]
+    whole_col = form.lookup(whole, shape)[tuple(block.index.T)]
+    local = np.arange(block.size)
+    form.add_rows(name, block.sets, block.index, -INF, 0.0, np.concatenate([local, local]),
+                  np.concatenate([block.ids, whole_col]),
+                  np.concatenate([np.ones(block.size), -np.ones(block.size)]))
+
+
+def _turn_rows(form: Formulation, name: str, turns: str, moved: str, now: np.ndarray,
+               before: np.ndarray, first: np.ndarray, lower) -> None:
+    """turns - facing + moved + facing before >= lower (before: none where `first`)."""
+    block, moved_block = form.columns[turns], form.columns[moved]
+    local = np.arange(block.size)
+    form.add_rows(name, block.sets, block.index, lower, INF,
+                  np.concatenate([local, local, local, local[~first]]),
+                  np.concatenate([block.ids, now, moved_block.ids, before[~first]]),
+                  np.concatenate([np.ones(block.size), -np.ones(block.size), np.ones(block.size),
+                                  np.ones(int((~first).sum()))]))
+
+
+def _arrival_rows(form: Formulation, name: str, moved: Block, chosen: np.ndarray, group: np.ndarray,
+                  now: np.ndarray, before: np.ndarray, first: np.ndarray, upper,
+                  staying: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """2 moved[p] + count before[p] - count now[p] - sum of moved over the group (+ the group's
+    total now - its total before, `staying`: a cohort shrinks as rotations end) <= upper, one
+    row per member `chosen` of `moved` (group: its class or cohort and period)."""
+    n = len(chosen)
+    local = np.arange(n)
+    pairs = [(i, j) for g in range(int(group.max(initial=-1)) + 1)
+             for i in np.nonzero(group == g)[0] for j in np.nonzero(group == g)[0] if i != j]
+    others_rows = np.array([i for i, _ in pairs], dtype=np.int64)
+    others_cols = np.array([j for _, j in pairs], dtype=np.int64)
+    rows = [local, local, local[~first], others_rows]
+    cols = [moved.ids[chosen], now, before[~first], moved.ids[chosen][others_cols]]
+    values = [np.ones(n), -np.ones(n), np.ones(int((~first).sum())), -np.ones(len(others_rows))]
+    if staying is not None:
+        rows += [local, local]
+        cols += [staying[0], staying[1]]
+        values += [np.ones(n), -np.ones(n)]
+    form.add_rows(name, moved.sets, moved.index[chosen], -INF, upper,  # own: 2 - 1
+                  np.concatenate(rows), np.concatenate(cols), np.concatenate(values))
+
+
+def _turn_columns(form: Formulation) -> tuple[np.ndarray, np.ndarray]:
+    """(period, column id) of every turn column, organic then substitute."""
+    turns, turns_sub = form.columns["turns"], form.columns["turns_sub"]
+    return (np.concatenate([turns.index[:, 3], turns_sub.index[:, 4]]),
+            np.concatenate([turns.ids, turns_sub.ids]))
 
 
 def _moves(form: Formulation) -> tuple[np.ndarray, np.ndarray]:
@@ -749,68 +1095,131 @@ def _moves(form: Formulation) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([move_in.ids, move_in_sub.ids]))
 
 
-def posture_solution(form: Formulation, where: np.ndarray,
-                     substitutes: list[tuple[int, list[int], list[int]]] = ()) -> np.ndarray:
+def posture_solution(form: Formulation, where: np.ndarray, substitutes: list[tuple] = (),
+                     headings: np.ndarray | None = None) -> np.ndarray:
     """Column values of a posture: `where[u, t]` is the position of organic unit u in t (its
-    home when fixed, ignored when away); each substitute unit is (offer, periods on station,
-    positions). HiGHS starts from such a plan (the greedy one, or a previous plan)."""
+    home when fixed, ignored when away) and `headings[u, t]` the heading it faces (default: its
+    home heading at home, else the best one there); each substitute unit is (offer, periods on
+    station, positions[, headings]). HiGHS starts from such a plan (the greedy one, or a
+    previous plan)."""
     instance = form.instance
-    P, T, K = len(instance.position_ids), instance.T, len(instance.systems)
+    P, T, K, H = len(instance.position_ids), instance.T, len(instance.systems), instance.H
     C, F = len(form.classes), len(instance.offer_ids)
-    z = np.zeros((P, C, T))
-    movable, fixed = np.zeros((P, K, T)), np.zeros((P, K, T))
+    oriented = instance.sector_limited & (H > 1)
+    z, facing, moved_facing, turns = (np.zeros((P, C, T)), np.zeros((P, H, C, T)),
+                                      np.zeros((P, H, C, T)), np.zeros((P, H, C, T)))
+    standing, fixed = np.zeros((P, K, H, T)), np.zeros((P, K, H, T))
+    moved_units = np.zeros((P, K, H, T))  # units that moved in, for the downtime
     homes = np.zeros((P, C))
+    moved_in = np.zeros((P, C, T))
     for c, unit_class in enumerate(form.classes):
+        k = unit_class.system
         for u in unit_class.members:
             homes[instance.unit_home[u], c] += 1
-            for t in np.nonzero(instance.present[u])[0]:
-                p = instance.unit_home[u] if unit_class.fixed else where[u, t]
-                (fixed if unit_class.fixed else movable)[p, unit_class.system, t] += 1
-                z[p, c, t] += 0 if unit_class.fixed else 1
+            before = (int(instance.unit_home[u]), int(instance.unit_heading[u]))
+            for t in range(T):
+                if not instance.present[u, t]:
+                    before = None
+                    continue
+                p = int(instance.unit_home[u] if unit_class.fixed else where[u, t])
+                h = _unit_heading(instance, u, p, t, headings) if oriented[k] else 0
+                if unit_class.fixed:
+                    fixed[p, k, int(instance.unit_heading[u]) if oriented[k] else 0, t] += 1
+                    continue
+                standing[p, k, h, t] += 1
+                z[p, c, t] += 1
+                facing[p, h, c, t] += 1
+                if before is not None and before[0] != p:
+                    moved_in[p, c, t] += 1
+                    moved_facing[p, h, c, t] += 1
+                    moved_units[p, k, h, t] += 1
+                elif before is not None and before[1] != h and oriented[k]:
+                    turns[p, h, c, t] += 1
+                before = (p, h)
     rotation, z_sub = np.zeros((F, T, T)), np.zeros((P, F, T, T))
-    for f, periods, positions in substitutes:
-        arrival = periods[0]
-        for t, p in zip(periods, positions):
+    facing_sub, moved_facing_sub, turns_sub, moved_in_sub = (np.zeros((P, H, F, T, T)) for _ in range(4))
+    for substitute in substitutes:
+        f, periods, positions = substitute[:3]
+        k = int(instance.offer_system[f])
+        given = substitute[3] if len(substitute) > 3 else [None] * len(periods)
+        arrival, before = periods[0], None
+        for t, p, h in zip(periods, positions, given):
+            h = (int(instance.best_heading[k, p]) if h is None else int(h)) if oriented[k] else 0
             rotation[f, arrival, t] += 1
             z_sub[p, f, arrival, t] += 1
-            movable[p, instance.offer_system[f], t] += 1
+            facing_sub[p, h, f, arrival, t] += 1
+            standing[p, k, h, t] += 1
+            if before is not None and before[0] != p:
+                moved_in_sub[p, h, f, arrival, t] += 1
+                moved_facing_sub[p, h, f, arrival, t] += 1
+                moved_units[p, k, h, t] += 1
+            elif before is not None and before[1] != h:
+                turns_sub[p, h, f, arrival, t] += 1
+            before = (p, h)
     solution = np.zeros(form.n_cols)
     ending = rotation - np.concatenate([rotation[:, :, 1:], np.zeros((F, T, 1))], axis=2)
-    for name, table in (("z", z), ("units", movable), ("rotation", rotation), ("z_sub", z_sub),
-                        ("rotation_end", ending)):
-        block = form.columns[name]
-        solution[block.ids] = table[tuple(block.index.T)]
-    covering = covering_units(instance, movable + fixed)
+    in_action = standing - instance.downtime[None, :, None, None] * moved_units
+    tables = {"z": z, "units": standing, "rotation": rotation, "z_sub": z_sub, "rotation_end": ending,
+              "facing": facing, "facing_sub": facing_sub, "moved_facing": moved_facing,
+              "moved_facing_sub": moved_facing_sub, "turns": turns, "turns_sub": turns_sub,
+              "in_action": in_action}
+    for name, table in tables.items():
+        if name in form.columns:
+            block = form.columns[name]
+            solution[block.ids] = table[tuple(block.index.T)]
+    covering = covering_units(instance, in_action + fixed)
     block = form.columns["y"]
-    s, l, t, j = block.index.T
-    solution[block.ids] = (j < covering[s, l, t]).astype(float)
+    s, l, g, t, j = block.index.T
+    solution[block.ids] = np.clip(covering[s, l, g, t] - j, 0.0, 1.0)
+    per_unit = oriented.any() or instance.downtime.any()  # moves counted unit by unit
     block = form.columns["move_in"]
     p, c, t = block.index.T
     before = np.where(t == 0, homes[p, c], z[p, c, np.maximum(t - 1, 0)])
-    solution[block.ids] = np.maximum(z[p, c, t] - before, 0.0)
+    solution[block.ids] = moved_in[p, c, t] if per_unit else np.maximum(z[p, c, t] - before, 0.0)
     block = form.columns["move_in_sub"]
     p, f, a, t = block.index.T
-    solution[block.ids] = np.maximum(z_sub[p, f, a, t] - z_sub[p, f, a, t - 1], 0.0)
+    solution[block.ids] = (moved_in_sub[p, :, f, a, t].sum(axis=1) if per_unit
+                           else np.maximum(z_sub[p, f, a, t] - z_sub[p, f, a, t - 1], 0.0))
     return solution
 
 
+def _unit_heading(instance: Instance, u: int, p: int, t: int, headings: np.ndarray | None) -> int:
+    """The heading organic unit u faces at p in t: as given, else its home heading at home, else
+    the best one there."""
+    if headings is not None and headings[u, t] >= 0:
+        return int(headings[u, t])
+    if p == instance.unit_home[u]:
+        return int(instance.unit_heading[u])
+    return int(instance.best_heading[instance.unit_system[u], p])
+
+
 def plan_solution(form: Formulation, posture) -> np.ndarray:
-    """Column values of a posture table (period, unit, position), substitutes included."""
+    """Column values of a posture table (period, unit, position[, heading]), substitutes
+    included."""
     instance = form.instance
     period = {label: t for t, label in enumerate(instance.periods)}
     position = {p: i for i, p in enumerate(instance.position_ids)}
     unit = {u: i for i, u in enumerate(instance.unit_ids)}
     offer_of = instance.substitute_offer
+    degrees = heading_degrees(instance.H)
     where = np.repeat(instance.unit_home[:, None], instance.T, axis=1)
-    stays: dict[str, list[tuple[int, int]]] = {}
+    headings = np.full(where.shape, -1, dtype=np.int64)
+    stays: dict[str, list[tuple[int, int, int | None]]] = {}
+    has_heading = "heading" in posture.columns
     for row in posture.itertuples():
+        heading = getattr(row, "heading", None) if has_heading else None
+        h = (None if heading is None or heading != heading
+             else int(np.argmin(np.abs((float(heading) - degrees + 180.0) % 360.0 - 180.0))))
         if row.unit in unit:
             where[unit[row.unit], period[row.period]] = position[row.position]
+            headings[unit[row.unit], period[row.period]] = -1 if h is None else h
         else:
-            stays.setdefault(row.unit, []).append((period[row.period], position[row.position]))
-    substitutes = [(offer_of[name], [t for t, _ in sorted(stay)], [p for _, p in sorted(stay)])
+            stays.setdefault(row.unit, []).append((period[row.period], position[row.position], h))
+    substitutes = [(offer_of[name], [t for t, _, _ in sorted(stay, key=lambda x: x[0])],
+                    [p for _, p, _ in sorted(stay, key=lambda x: x[0])],
+                    [h for _, _, h in sorted(stay, key=lambda x: x[0])])
                    for name, stay in stays.items()]
-    return posture_solution(form, where, substitutes)
+    return posture_solution(form, where, substitutes, headings)
 
 
 def common_grid(values: np.ndarray, finest: int = 10_000) -> int | None:
@@ -847,7 +1256,8 @@ def cost_then_moves_weight(cost: np.ndarray, moves: np.ndarray, offer_cost: np.n
     return weight
 
 
-def coverage_first_weight(coverage: np.ndarray, most_tie_break: float) -> float | None:
+def coverage_first_weight(coverage: np.ndarray, most_tie_break: float,
+                          downtime: np.ndarray = np.zeros(0)) -> float | None:
     """Weight L such that -L x coverage + `cost_then_moves` is least at the most coverage,
     then the least cost, then the fewest moves.
 
@@ -855,10 +1265,14 @@ def coverage_first_weight(coverage: np.ndarray, most_tie_break: float) -> float 
     levels filled, as at any optimum) differ by at least 1/D, so weighting coverage by
     D x (`most_tie_break` + 1) puts any coverage difference above every difference in cost
     and moves. None when no such grid exists or the weights would get too large for double
-    precision; the stages then run one after the other.
+    precision; the stages then run one after the other. With relocation downtime a level may
+    be filled by a fraction: a sum of whole counts and multiples of each `downtime` share, so
+    the grid must hold the values times those shares too.
     """
     values = coverage[coverage != 0]
-    grid = common_grid(values, finest=COVERAGE_GRID_FINEST)
+    shares = np.unique(downtime[downtime > 0])
+    grid = common_grid(np.concatenate([values, *(values * share for share in shares)]),
+                       finest=COVERAGE_GRID_FINEST)
     if grid is None:
         return None
     weight = float(grid) * (most_tie_break + 1.0)
@@ -881,7 +1295,7 @@ def define_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None
     (`ONE_STAGE_MAX_NONZEROS`)."""
     if form.nonzeros > ONE_STAGE_MAX_NONZEROS:
         return
-    weight = coverage_first_weight(form.objectives["coverage"], most_tie_break)
+    weight = coverage_first_weight(form.objectives["coverage"], most_tie_break, form.instance.downtime)
     if weight is None or "cost_then_moves" not in form.objectives:
         return
     step = common_grid(form.objectives["cost_then_moves"], finest=COVERAGE_GRID_FINEST)
@@ -939,7 +1353,7 @@ def build_model(instance: Instance, objective: str | None = None):
     model.minimize_cost = pyo.Objective(expr=model.substitute_cost, sense=pyo.minimize)
     model.minimize_moves = pyo.Objective(expr=model.moves, sense=pyo.minimize)
     stages = [model.maximize_coverage, model.minimize_cost, model.minimize_moves]
-    for name in ("cost_then_moves", "coverage_cost_moves"):
+    for name in ("cost_then_moves", "coverage_cost_moves", "turns"):
         if name in form.objectives:
             objective = pyo.Objective(expr=getattr(model, name), sense=pyo.minimize)
             model.add_component(f"minimize_{name}", objective)

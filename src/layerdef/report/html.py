@@ -89,8 +89,8 @@ def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, peri
                     2 * radius / (KM_PER_DEGREE * np.cos(np.radians(instance.position_lat[p]))),
                     2 * radius / KM_PER_DEGREE, fill=False, linewidth=0.6, alpha=0.55,
                     linestyle="--", edgecolor=LAYER_COLOURS[l % len(LAYER_COLOURS)]))
-    best = level_values(instance).sum(axis=2)  # (S, L): every depth level filled
-    share = plan.value[:, :, period].sum(axis=1) / np.maximum(best.sum(axis=1), 1e-12)
+    best = level_values(instance).sum(axis=(1, 2, 3))  # (S,): every depth level filled
+    share = plan.value[..., period].sum(axis=(1, 2)) / np.maximum(best, 1e-12)
     points = axes.scatter(instance.site_lon, instance.site_lat, s=12 + 14 * instance.site_weight,
                           c=share, cmap="RdYlGn", vmin=0, vmax=1, edgecolors="black",
                           linewidths=0.4, zorder=3)

@@ -46,18 +46,20 @@ DUAL_FEASIBILITY_TOLERANCE = 1e-7
 #: Pyomo objective of each stage objective vector
 PYOMO_OBJECTIVES = {"coverage": "maximize_coverage", "substitute_cost": "minimize_cost",
                     "moves": "minimize_moves", "cost_then_moves": "minimize_cost_then_moves",
-                    "coverage_cost_moves": "minimize_coverage_cost_moves"}
+                    "coverage_cost_moves": "minimize_coverage_cost_moves", "turns": "minimize_turns"}
 
 
 def lexicographic_stages(form: Formulation, one_stage: bool = True) -> list[tuple[str, int]]:
     """(objective vector, sense) of each stage, +1 minimize, -1 maximize: the primary
     objective first, then cost and moves, in one stage when `cost_then_moves` is exact; all
-    three in one when `coverage_cost_moves` is (and `one_stage`)."""
+    three in one when `coverage_cost_moves` is (and `one_stage`); turns last, where units may
+    face more than one heading."""
+    turns = [("turns", 1)] if "turns" in form.objectives else []  # the last stage, after moves
     if one_stage and form.objective_kind == "coverage" and "coverage_cost_moves" in form.objectives:
-        return [("coverage_cost_moves", 1)]
+        return [("coverage_cost_moves", 1)] + turns
     tie_break = ([("cost_then_moves", 1)] if "cost_then_moves" in form.objectives
                  else [("substitute_cost", 1), ("moves", 1)])
-    return ([("coverage", -1)] if form.objective_kind == "coverage" else []) + tie_break
+    return ([("coverage", -1)] if form.objective_kind == "coverage" else []) + tie_break + turns
 
 #: progress records (INFO) and HiGHS's own log (shown when DEBUG is enabled)
 LOGGER = logging.getLogger("layerdef")
@@ -168,6 +170,7 @@ class HighsBackend:
         with stdout_to_stderr(self.log):
             self.highs.passModel(lp)
         self.lower, self.upper, self.integer = lower, upper, integer
+        self.bounds_now = (lower, upper)  # the column bounds HiGHS holds now (root step, sub-MIP)
         self.sense, self.lp_bound, self.recording = 1, None, True
         self.scale = 1.0  # HiGHS holds the objective times this (`_pass_cost`)
         self.start: np.ndarray | None = None  # the plan of the last `start_from`
@@ -248,6 +251,9 @@ class HighsBackend:
         ids = self.form.columns[block].ids.astype(np.int32)
         if len(ids):
             self.highs.changeColsBounds(len(ids), ids, np.zeros(len(ids)), np.asarray(upper, float))
+            lower, upper_now = (bound.copy() for bound in self.bounds_now)
+            lower[ids], upper_now[ids] = 0.0, upper
+            self.bounds_now = (lower, upper_now)
 
     def set_vector_objective(self, vector: np.ndarray) -> None:
         import highspy
@@ -386,6 +392,7 @@ class HighsBackend:
         return result.solution
 
     def _set_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        self.bounds_now = (np.asarray(lower, float), np.asarray(upper, float))
         self.highs.changeColsBounds(self.form.n_cols, np.arange(self.form.n_cols, dtype=np.int32),
                                     np.asarray(lower, float), np.asarray(upper, float))
 
@@ -430,6 +437,15 @@ class HighsBackend:
                 return self.run(time_limit, retry=False)
             finally:
                 self.highs.setOptionValue("presolve", "choose")
+        if retry and result == "optimal" and self._start_beats(solution):
+            # HiGHS 1.16's presolve has returned "optimal" plans worse than the feasible start it
+            # was given (a random threats instance: -1280 where the start was -1673, right
+            # without presolve): confirm without it.
+            self.highs.setOptionValue("presolve", "off")
+            try:
+                return self.run(time_limit, retry=False)
+            finally:
+                self.highs.setOptionValue("presolve", "choose")
         if (retry and solution is not None
                 and not self._consistent(solution, info.objective_function_value / self.scale)):
             # HiGHS 1.16 may hand back the MIP start instead of the better plan it reports
@@ -447,6 +463,19 @@ class HighsBackend:
         if self.form.violation(empty) > 1e-9:
             return StageResult("infeasible", None, None, 0.0)
         return StageResult("optimal", empty, 0.0, 0.0)
+
+    def _start_beats(self, solution: np.ndarray) -> bool:
+        """Whether the start HiGHS was given meets every row and the current column bounds and
+        is better than the plan it calls optimal."""
+        start = self.start
+        if start is None or len(start) != self.form.n_cols or not self.form.n_cols:
+            return False
+        tolerance = 1e-6 * max(1.0, abs(float(self.cost @ solution)))
+        if self.sense * float(self.cost @ start) >= self.sense * float(self.cost @ solution) - tolerance:
+            return False
+        lower, upper = self.bounds_now
+        inside = np.all(start >= lower - 1e-6) and np.all(start <= upper + 1e-6)
+        return bool(inside) and self.form.violation(start) <= 1e-6
 
     def _consistent(self, solution: np.ndarray, reported: float) -> bool:
         achieved = float(self.cost @ solution) if self.form.n_cols else 0.0

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from layerdef.core.evaluate import Evaluation, evaluate
+from layerdef.core.geometry import heading_degrees
 from layerdef.core.instance import Instance
 from layerdef.errors import (
     InfeasibleError,
@@ -282,7 +283,7 @@ def check_plan(form: Formulation, solution: np.ndarray, plan: Evaluation, covera
     counts at least every move (`move_definition` rows are >=), exactly once a stage has
     minimized them (`moves_minimized`)."""
     problems = list(plan.violations)
-    if plan.shortfall.any():
+    if (plan.shortfall > 1e-6).any():
         problems.append("requirements unmet in the restored plan")
     model_cost = float(form.objectives["substitute_cost"] @ solution)
     model_moves = float(form.objectives["moves"] @ solution)
@@ -294,6 +295,12 @@ def check_plan(form: Formulation, solution: np.ndarray, plan: Evaluation, covera
     slack = _rounding(form.objectives["moves"], solution)
     if overcount < -slack or (moves_minimized and overcount > slack):
         problems.append(f"moves: evaluation {plan.moves_total} vs model {model_moves}")
+    if "turns" in form.objectives:
+        model_turns = float(form.objectives["turns"] @ solution)
+        slack = _rounding(form.objectives["turns"], solution)
+        over = model_turns - plan.turns_total
+        if over < -slack or (moves_minimized and over > slack):
+            problems.append(f"turns: evaluation {plan.turns_total} vs model {model_turns}")
     tolerance = 1e-6 * max(1.0, abs(model_coverage))
     if plan.total < model_coverage - tolerance:
         problems.append(f"coverage: evaluation {plan.total} below model {model_coverage}")
@@ -328,27 +335,112 @@ def _place(previous: list[int | None], quota: np.ndarray) -> list[int | None]:
     return placed
 
 
+def _place_facing(previous: list[tuple[int, int] | None], quota: np.ndarray, facing: np.ndarray,
+                  moved: np.ndarray) -> list[tuple[int | None, int | None]]:
+    """`_place` for units that face a heading: (position, heading) of each unit given where it
+    stood and faced. At each position stay as many as the model's counts say (`quota` less the
+    arrivals `moved`), those whose heading is still wanted there (`facing - moved`) first; the
+    others move to the remaining counts, never back to where they stood (under turn limits the
+    model may swap two units rather than turn them), or leave; headings then go to the
+    arrivals as `moved` says, and to the stayers whose heading is no longer wanted (a turn
+    each), so that turns are as few as the counts allow."""
+    P = len(quota)
+    left = facing.copy()
+    staying = np.maximum(facing - moved, 0)
+    was_there = np.bincount([b[0] for b in previous if b is not None], minlength=P)
+    room = np.minimum(was_there, np.maximum(quota - moved.sum(axis=1), 0))  # stayers per position
+    placed: list[list] = [[None, None] for _ in previous]
+    turning: list[int] = []
+    for i, before in enumerate(previous):  # stayers that keep their heading
+        if before is not None and room[before[0]] > 0 and staying[before] > 0:
+            placed[i] = [before[0], before[1]]
+            room[before[0]] -= 1
+            staying[before] -= 1
+            left[before] -= 1
+    for i, before in enumerate(previous):  # stayers that turn
+        if before is not None and placed[i][0] is None and room[before[0]] > 0:
+            placed[i][0] = before[0]
+            room[before[0]] -= 1
+            turning.append(i)
+    stayed = np.bincount([place[0] for place in placed if place[0] is not None], minlength=P)
+    slots = np.maximum(quota - stayed, 0)
+    arriving = _arrivals(previous, placed, slots)
+    wanted = moved.copy()
+    for group, prefer in ((arriving, wanted), (turning, staying)):
+        for i in group:
+            p = placed[i][0]
+            order = np.nonzero(np.minimum(prefer[p], left[p]) > 0)[0]
+            h = int(order[0]) if len(order) else int(np.nonzero(left[p] > 0)[0][0])
+            placed[i][1] = h
+            left[p, h] -= 1
+            prefer[p, h] = max(prefer[p, h] - 1, 0)
+    return [tuple(place) for place in placed]
+
+
+def _arrivals(previous: list, placed: list[list], slots: np.ndarray) -> list[int]:
+    """Fill the open `slots` with the units not yet placed, none at the position it stood at
+    (units that stood nowhere go anywhere): the position with the most slots and movers left
+    is served first, from the origin with the most movers left. Returns the units placed."""
+    movers: dict[int, list[int]] = {}
+    for i, place in enumerate(placed):
+        if place[0] is None:
+            origin = previous[i][0] if previous[i] is not None else -1
+            movers.setdefault(origin, []).append(i)
+    slots = slots.copy()
+    arriving = []
+    while slots.sum() > 0 and any(movers.values()):
+        pressure = slots + np.array([len(movers.get(p, [])) for p in range(len(slots))])
+        target = int(np.argmax(np.where(slots > 0, pressure, -1)))
+        origins = [o for o, units in movers.items() if units and o != target]
+        if not origins:
+            origins = [target]  # no other origin left (not a plan the model's rows allow)
+        origin = max(origins, key=lambda o: (len(movers[o]) + (slots[o] if o >= 0 else 0), -o))
+        i = movers[origin].pop(0)
+        placed[i][0] = target
+        slots[target] -= 1
+        arriving.append(i)
+    return arriving
+
+
 def restore_posture(form: Formulation, solution: np.ndarray) -> pd.DataFrame:
-    """Per-unit posture from the solved class counts, with the fewest moves they allow."""
+    """Per-unit posture from the solved class counts, with the fewest moves they allow, and
+    where units face a heading, the fewest turns (column `heading`, degrees)."""
     instance = form.instance
-    P, T, F = len(instance.position_ids), instance.T, len(instance.offer_ids)
-    rows: list[tuple[int, str, int]] = []
+    P, T, F, H = len(instance.position_ids), instance.T, len(instance.offer_ids), instance.H
+    oriented = instance.sector_limited & (H > 1)
+    rows: list[tuple[int, str, int, int | None]] = []
     z = form.dense(solution, "z", (P, len(form.classes), T))
+    facing = moved = None
+    if "facing" in form.columns:
+        facing = form.dense(solution, "facing", (P, H, len(form.classes), T))
+        moved = form.dense(solution, "moved_facing", (P, H, len(form.classes), T))
     for c, unit_class in enumerate(form.classes):
         members = list(unit_class.members)
         homes = [int(instance.unit_home[u]) for u in members]
-        where: list[int | None] = list(homes)
+        headed = bool(oriented[unit_class.system])
+        home_headings = [int(instance.unit_heading[u]) for u in members]
+        where: list = list(zip(homes, home_headings)) if headed else list(homes)
         for t in range(T):
             if not unit_class.present[t]:
                 continue
             if not unit_class.fixed:
                 returning = t > 0 and not unit_class.present[t - 1]
-                where = _place(homes if returning else where, z[:, c, t])
-            rows.extend((t, instance.unit_ids[u], p) for u, p in zip(members, where))
+                if headed:
+                    before = [None] * len(members) if returning else where
+                    where = _place_facing(before, z[:, c, t], facing[:, :, c, t],
+                                          np.zeros((P, H), np.int64) if returning else moved[:, :, c, t])
+                else:
+                    where = _place(homes if returning else where, z[:, c, t])
+            rows.extend((t, instance.unit_ids[u], *_stand(p, headed, instance, u))
+                        for u, p in zip(members, where))
     rotation = form.dense(solution, "rotation", (F, T, T))
     z_sub = form.dense(solution, "z_sub", (P, F, T, T))
+    if "facing_sub" in form.columns:
+        facing_sub = form.dense(solution, "facing_sub", (P, H, F, T, T))
+        moved_sub = form.dense(solution, "moved_facing_sub", (P, H, F, T, T))
     next_unit = [0] * F
     for f in range(F):
+        headed = bool(oriented[instance.offer_system[f]])
         for arrival in range(T):
             size = int(rotation[f, arrival, arrival])
             if not size:
@@ -359,11 +451,31 @@ def restore_posture(form: Formulation, solution: np.ndarray) -> pd.DataFrame:
             for t in range(arrival, T):
                 if not rotation[f, arrival, t]:
                     break
-                where = _place(where, z_sub[:, f, arrival, t])
-                ids = [unit for unit, p in zip(ids, where) if p is not None]
-                where = [p for p in where if p is not None]
-                rows.extend((t, unit, p) for unit, p in zip(ids, where))
+                if headed:
+                    where = _place_facing(where, z_sub[:, f, arrival, t], facing_sub[:, :, f, arrival, t],
+                                          moved_sub[:, :, f, arrival, t]
+                                          if t > arrival else np.zeros((P, H), np.int64))
+                    kept = [i for i, place in enumerate(where) if place[0] is not None]
+                else:
+                    where = _place(where, z_sub[:, f, arrival, t])
+                    kept = [i for i, place in enumerate(where) if place is not None]
+                ids = [ids[i] for i in kept]
+                where = [where[i] for i in kept]
+                rows.extend((t, unit, *(place if headed else (place, None))) for unit, place in zip(ids, where))
     rows.sort(key=lambda r: (r[0], r[1]))
-    return pd.DataFrame({"period": [instance.periods[t] for t, _, _ in rows],
-                         "unit": [u for _, u, _ in rows],
-                         "position": [instance.position_ids[p] for _, _, p in rows]})
+    posture = pd.DataFrame({"period": [instance.periods[t] for t, _, _, _ in rows],
+                            "unit": [u for _, u, _, _ in rows],
+                            "position": [instance.position_ids[p] for _, _, p, _ in rows]})
+    if instance.sector_limited.any():
+        degrees = heading_degrees(H)
+        posture["heading"] = [float(degrees[h]) if h is not None else np.nan for _, _, _, h in rows]
+    return posture
+
+
+def _stand(place, headed: bool, instance: Instance, u: int) -> tuple[int, int | None]:
+    """(position, heading index or None) of a restored unit."""
+    if headed:
+        return int(place[0]), int(place[1])
+    if instance.sector_limited[instance.unit_system[u]]:
+        return int(place), 0  # one heading: the only one there is
+    return int(place), None

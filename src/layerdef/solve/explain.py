@@ -18,11 +18,13 @@ RELAXATIONS = (
     ("substitute_budget", "raising substitute_budget", {"substitute_budget": None}),
     ("moves_per_period", "lifting moves_per_period", {"moves_per_period": None}),
     ("moves_total", "lifting moves_total", {"moves_total": None}),
+    ("turns_per_period", "lifting turns_per_period", {"turns_per_period": None}),
+    ("turns_total", "lifting turns_total", {"turns_total": None}),
 )
 
 
 def elastic_shortfall(instance: Instance, objective: str, options) -> tuple[dict, dict]:
-    """Least total shortfall: ({(s, l, t): units short}, {t: coverage value short})."""
+    """Least total shortfall: ({(s, l, g, t): units short}, {t: coverage value short})."""
     from layerdef.solve.backend import HighsBackend
 
     form = formulate(instance, objective)
@@ -39,8 +41,8 @@ def elastic_shortfall(instance: Instance, objective: str, options) -> tuple[dict
     result = backend.run(options.time_limit)  # the user's limit bounds each explaining solve too
     if result.solution is None:
         return {}, {}
-    units = {tuple(int(i) for i in key): int(round(v))
-             for key, v in zip(shortfall.index, form.values(result.solution, "shortfall")) if v > 0.5}
+    units = {tuple(int(i) for i in key): _count(v)
+             for key, v in zip(shortfall.index, form.values(result.solution, "shortfall")) if v > 1e-6}
     value = ({int(key[0]): float(v) for key, v in zip(target.index, form.values(result.solution, "target_shortfall"))
               if v > 1e-6} if target is not None else {})
     return units, value
@@ -51,14 +53,18 @@ def explain_infeasibility(instance: Instance, objective: str, options) -> list[s
     units, value = elastic_shortfall(instance, objective, options)
     lines = [f"{instance.name}: no plan meets every requirement"
              + (" and coverage target" if objective == "min-cost" else "") + "."]
-    for (s, l), periods in _group(units).items():
-        short = max(units[s, l, t] for t in periods)
-        lines.append(f"requirement not met: site {instance.site_ids[s]}, layer {instance.layers[l]}, "
-                     f"periods {_span(instance, periods)}: {instance.requirement[s, l]} unit(s) "
-                     f"required, short by up to {short}")
-        if not instance.cover[:, :, s, l].any():
+    for (s, l), (areas, periods) in _group(units).items():
+        short = max(v for (s2, l2, _, _), v in units.items() if (s2, l2) == (s, l))
+        against = (f", launch area{'s' if len(areas) > 1 else ''} "
+                   f"{', '.join(instance.threat_ids[g] for g in areas)}" if instance.threat_ids else "")
+        lines.append(f"requirement not met: site {instance.site_ids[s]}, layer {instance.layers[l]}"
+                     f"{against}, periods {_span(instance, periods)}: {instance.requirement[s, l]} "
+                     f"unit(s) required, short by up to {short:g}")
+        if not instance.cover[:, :, :, s, l, :].any():
             lines.append(f"  why: no system of the instance covers {instance.site_ids[s]} in "
                          f"{instance.layers[l]} from any position")
+        elif instance.threat_ids:
+            lines += _why_against(instance, s, l, areas)
     for t, short in sorted(value.items()):
         lines.append(f"coverage target not met: period {instance.periods[t]}, short by "
                      f"{short:.4g} (target {instance.target:g} x reference coverage)")
@@ -109,11 +115,35 @@ def _position_relaxations(instance: Instance) -> list[tuple[str, dict]]:
     return relaxations
 
 
+def _why_against(instance: Instance, s: int, l: int, areas: list[int]) -> list[str]:
+    """Why a requirement fails against some launch areas: none covers the site against one of
+    them from any position and heading, or no single heading sees them all."""
+    lines = []
+    for g in areas:
+        if not instance.cover[:, :, :, s, l, g].any():
+            lines.append(f"  why: no unit covers {instance.site_ids[s]} in {instance.layers[l]} "
+                         f"against {instance.threat_ids[g]} from any position or heading")
+    threatening = np.nonzero(instance.threatens[:, l])[0]
+    if len(threatening) > 1 and not lines:
+        together = instance.cover[:, :, :, s, l, :][..., threatening].all(axis=-1).any()
+        if not together:
+            lines.append(f"  why: no position and heading covers {instance.site_ids[s]} in "
+                         f"{instance.layers[l]} against all of "
+                         f"{', '.join(instance.threat_ids[g] for g in threatening)} at once: each "
+                         f"unit faces one heading, so the requirement needs a unit per direction")
+    return lines
+
+
+def _count(value: float) -> float:
+    """A shortfall in units: whole, unless relocation downtime makes it a fraction."""
+    return float(round(value)) if abs(value - round(value)) < 1e-6 else round(float(value), 4)
+
+
 def _what_would_help(instance: Instance, units: dict) -> list[str]:
     """Per unmet requirement, which systems could meet it from which positions."""
     lines = []
-    for (s, l), periods in _group(units).items():
-        reach = instance.cover[:, :, s, l]
+    for (s, l), (_, periods) in _group(units).items():
+        reach = instance.cover[:, :, :, s, l, :].any(axis=(2, 3))
         systems = [instance.systems[k] for k in np.nonzero(reach.any(axis=1))[0]]
         positions = [instance.position_ids[p] for p in np.nonzero(reach.any(axis=0))[0]]
         if systems:
@@ -125,10 +155,17 @@ def _what_would_help(instance: Instance, units: dict) -> list[str]:
     return lines
 
 
-def _group(units: dict) -> dict[tuple[int, int], list[int]]:
-    groups: dict[tuple[int, int], list[int]] = {}
-    for (s, l, t) in sorted(units):
-        groups.setdefault((s, l), []).append(t)
+def _group(units: dict) -> dict[tuple[int, int], tuple[list[int], list[int]]]:
+    """(site, layer) -> (launch areas, periods) of the shortfalls."""
+    groups: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
+    for (s, l, g, t) in sorted(units):
+        areas, periods = groups.setdefault((s, l), ([], []))
+        if g not in areas:
+            areas.append(g)
+        if t not in periods:
+            periods.append(t)
+    for areas, periods in groups.values():
+        periods.sort()
     return groups
 
 

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from layerdef.core.instance import Instance, period_mask
-from layerdef.core.scoring import covering_units, cumulative_levels, site_layer_weight
+from layerdef.core.scoring import cumulative_levels, site_layer_weight
 
 SHORTLIST = 24  # positions evaluated exactly per unit and step
 
@@ -69,7 +69,9 @@ def _relocate(instance: Instance, seconds: float,
     standing = np.zeros((len(instance.position_ids), len(instance.systems), T), dtype=np.int64)
     np.add.at(standing, (where[present], instance.unit_system[np.nonzero(present)[0]],
                          np.nonzero(present)[1]), 1)
-    state = _State(instance, covering_units(instance, standing), standing.sum(axis=1))
+    view = flat_view(instance)
+    state = _State(instance, np.einsum("kpsl,pkt->slt", view[0].astype(np.int64), standing),
+                   standing.sum(axis=1), view)
     per_period = min(x for x in (instance.moves_per_period, len(instance.unit_ids)) if x is not None)
     remaining = instance.moves_total if instance.moves_total is not None else len(instance.unit_ids)
     for t in range(T):
@@ -365,18 +367,32 @@ class _LocalSearch:
         return best[1] is not withdrawn
 
 
+def flat_view(instance: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The greedy search's view: every unit faces the heading that sees the largest share of the
+    launch areas where it stands (`Instance.best_heading`), and each (layer, launch area) pair
+    is one layer: (cover (K, P, S, L x G), weight (S, L x G), required (S, L x G))."""
+    K, P, S, L, G = (len(instance.systems), len(instance.position_ids), len(instance.site_ids),
+                     len(instance.layers), instance.G)
+    best = instance.best_heading  # (K, P)
+    cover = np.take_along_axis(instance.cover, best[:, :, None, None, None, None], axis=2)[:, :, 0]
+    required = instance.requirement[:, :, None] * instance.threatens.T[None]
+    return (cover.reshape(K, P, S, L * G), site_layer_weight(instance).reshape(S, L * G),
+            required.reshape(S, L * G))
+
+
 class _State:
     """Units covering every site, layer and period, and occupancy of every position, as moves
     are applied; values a candidate move exactly."""
 
-    def __init__(self, instance: Instance, units: np.ndarray, occupancy: np.ndarray):
+    def __init__(self, instance: Instance, units: np.ndarray, occupancy: np.ndarray,
+                 view: tuple[np.ndarray, np.ndarray, np.ndarray]):
         self.instance = instance
-        self.units = units  # (S, L, T)
+        self.units = units  # (S, L', T), L' = (layer, launch area) pairs
         self.occupancy = occupancy  # (P, T)
-        self.cover = instance.cover.astype(np.int16)  # (K, P, S, L)
+        self.cover = view[0].astype(np.int16)  # (K, P, S, L')
         self.levels = cumulative_levels(instance)
-        self.weight = site_layer_weight(instance)[:, :, None]
-        self.required = instance.requirement[:, :, None]
+        self.weight = view[1][:, :, None]
+        self.required = view[2][:, :, None]
 
     def marginal(self) -> np.ndarray:
         """(S, L, T): what one more covering unit would add at each site, layer and period."""

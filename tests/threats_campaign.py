@@ -1,0 +1,38 @@
+"""The threats check on many more random instances than the suite runs: `python
+tests/threats_campaign.py --first 0 --n 300` solves each and compares with the enumeration
+(tests/test_threats.py), printing the seeds that disagree; the README records the last run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import load_document  # noqa: E402
+from test_threats import check_against_enumeration, threat_document  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--n", type=int, default=300)
+    arguments = parser.parse_args()
+    started, failed = time.perf_counter(), []
+    for seed in range(arguments.first, arguments.first + arguments.n):
+        directory = Path(tempfile.mkdtemp(prefix="layerdef-threats-"))
+        try:
+            check_against_enumeration(load_document(threat_document(seed, directory), directory))
+        except Exception as error:  # noqa: BLE001 - every disagreement is reported
+            failed.append(seed)
+            print(f"seed {seed}: {type(error).__name__}: {error}", file=sys.stderr)
+    print(f"{arguments.n} instances, {len(failed)} disagreements {failed}, "
+          f"{time.perf_counter() - started:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
