@@ -130,3 +130,88 @@ def check_against_enumeration(inst) -> None:
 @pytest.mark.parametrize("seed", [*range(40), 41, 71, 74, 899])
 def test_solver_equals_enumeration_with_threats(seed, tmp_path):
     check_against_enumeration(load_document(threat_document(seed, tmp_path), tmp_path))
+
+
+def test_headings_are_decided_with_what_is_known(tmp_path):
+    """A hedged plan with launch areas: in periods where two scenarios look alike so far, every
+    unit stands and faces alike in both."""
+    for seed in range(12):
+        document = threat_document(seed, tmp_path)
+        labels = document["horizon"]["labels"]
+        for unit in document["units"]:
+            unit.pop("away", None)
+        document["units"][0]["fixed"] = False
+        document["scenarios"] = [
+            {"id": "early", "probability": 0.5, "away": {"u1": [[labels[-1], labels[-1]]]}},
+            {"id": "late", "probability": 0.5, "away": {}}]
+        inst = load_document(document, tmp_path)
+        try:
+            plan = solve(inst, values=False)
+        except InfeasibleError:
+            continue
+        table = plan.assignments
+        early = table[table["scenario"] == "early"].set_index(["period", "unit"])
+        late = table[table["scenario"] == "late"].set_index(["period", "unit"])
+        for period in labels[:-1]:  # alike until the last period
+            a = early.xs(period, level="period")[["position", "heading"]].sort_index()
+            b = late.xs(period, level="period")[["position", "heading"]].sort_index()
+            assert a.fillna(-1).equals(b.fillna(-1)), (seed, period)
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["threats"][0].update(share=0.9), "threats.share: the shares sum to"),
+    (lambda d: d["threats"][1].update(layers=["upper"]), "threats[1] (id=sea).layers: layer 'upper' is not defined"),
+    (lambda d: d["threats"][0].update(lat=95), "threats[0] (id=north).lat: 95"),
+    (lambda d: d["systems"]["PAC-3"].update(sector=0), "systems.PAC-3.sector: 0"),
+    (lambda d: d["systems"]["PAC-3"].update(sector=400), "systems.PAC-3.sector: 400"),
+    (lambda d: d["systems"]["PAC-3"].update(relocation_days=-1), "relocation_days: -1"),
+    (lambda d: d.update(headings=0), "headings: 0: input should be greater than or equal to 1"),
+    (lambda d: d["units"][0].update(heading=45.0), "units[0] (id=u0).heading: heading 45 is not one of"),
+    (lambda d: d["horizon"].update(period_days=0), "horizon.period_days: 0"),
+    (lambda d: d["limits"].update(turns_total=-1), "limits.turns_total: -1"),
+])
+def test_threat_fields_are_validated_and_located(mutate, expected, tmp_path):
+    from layerdef.errors import InstanceError
+
+    document = threat_document(0, tmp_path)
+    document["headings"] = 2
+    mutate(document)
+    with pytest.raises(InstanceError) as raised:
+        load_document(document, tmp_path)
+    problems = [str(p) for p in raised.value.problems]
+    assert any(expected in p for p in problems), problems
+
+
+def test_an_unknown_launch_area_or_heading_in_the_coverage_table_is_located(tmp_path):
+    from layerdef.errors import InstanceError
+
+    document = threat_document(0, tmp_path)
+    document["headings"] = 2
+    (tmp_path / "coverage.csv").write_text("position,site,system,layer,heading,threat\n"
+                                           "p0,s0,PAC-3,lower,90,north\np0,s1,PAC-3,lower,0,land\n")
+    with pytest.raises(InstanceError) as raised:
+        load_document(document, tmp_path)
+    problems = [str(p) for p in raised.value.problems]
+    assert any("coverage[0].heading: '90' is not one of the headings" in p for p in problems), problems
+    assert any("coverage[1].threat: 'land' is not a launch area" in p for p in problems), problems
+
+
+def test_the_hedged_model_ties_headings_where_histories_agree(tmp_path):
+    """Every facing column of a period where the scenarios look alike is in a
+    non-anticipativity row (the plan above could agree by chance)."""
+    from layerdef.model.scenarios import formulate_hedged
+
+    document = threat_document(3, tmp_path)
+    for unit in document["units"]:
+        unit.pop("away", None)
+    labels = document["horizon"]["labels"]
+    document["scenarios"] = [
+        {"id": "early", "probability": 0.5, "away": {"u1": [[labels[-1], labels[-1]]]}},
+        {"id": "late", "probability": 0.5, "away": {}}]
+    hedged = formulate_hedged(load_document(document, tmp_path))
+    rows = hedged.form.rows["nonanticipativity"]
+    row, column = (np.concatenate([entry[i] for entry in hedged.form.entries]) for i in (0, 1))
+    tied = column[(row >= rows.start) & (row < rows.start + rows.size)]
+    facing = hedged.form.columns["0:facing"]
+    alike = facing.ids[facing.index[:, 3] < len(labels) - 1]
+    assert len(alike) and np.isin(alike, tied).all()

@@ -256,7 +256,12 @@ class Formulation:
 
     def row_entries(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, value) entries of one row block, rows numbered from the model's 0."""
-        return self.entries[list(self.rows).index(name)]
+        if len(self.entries) == len(self.rows):  # one entry list per block, in order
+            return self.entries[list(self.rows).index(name)]
+        block = self.rows[name]  # a stacked model: scenario rows have no blocks of their own
+        row, col, value = (np.concatenate([entry[i] for entry in self.entries]) for i in range(3))
+        inside = (row >= block.start) & (row < block.start + block.size)
+        return row[inside], col[inside], value[inside]
 
     def values(self, solution: np.ndarray, name: str) -> np.ndarray:
         """The solution's values of one column block, in the block's index order."""

@@ -129,8 +129,8 @@ def _columns(hedged: Hedged, n: int, name: str, shape: tuple[int, ...]) -> np.nd
 
 @defines(
     hedged_rule("nonanticipativity",
-                "$z^\\sigma_{p,c,t} = z^{\\sigma'}_{p,c,t}$, $x^\\sigma_{p,f,a,t} = x^{\\sigma'}_{p,f,a,t}$ ($a \\le t$), $r^\\sigma_{f,a,t} = r^{\\sigma'}_{f,a,t}$ ($a < t$) whenever $h_\\sigma(t) = h_{\\sigma'}(t)$",
-                "decisions of period $t$ (where units stand, stays and stops of substitutes) are the same in scenarios that look alike up to $t$; moves follow"),
+                "$z^\\sigma_{p,c,t} = z^{\\sigma'}_{p,c,t}$, $x^\\sigma_{p,f,a,t} = x^{\\sigma'}_{p,f,a,t}$ ($a \\le t$), $r^\\sigma_{f,a,t} = r^{\\sigma'}_{f,a,t}$ ($a < t$), and the headings $\\phi^\\sigma = \\phi^{\\sigma'}$ in $t$, whenever $h_\\sigma(t) = h_{\\sigma'}(t)$",
+                "decisions of period $t$ (where units stand and which way they face, stays and stops of substitutes) are the same in scenarios that look alike up to $t$; moves and turns follow"),
     hedged_rule("nonanticipativity",
                 "$r^\\sigma_{f,t,t} = r^{\\sigma'}_{f,t,t}$ whenever $h_\\sigma(t-\\ell_f) = h_{\\sigma'}(t-\\ell_f)$",
                 "a rotation starting in $t$ is requested with what is known at $t - \\ell_f$ (before the horizon: the same everywhere)"),
@@ -145,6 +145,11 @@ def define_nonanticipativity(hedged: Hedged, instance: Instance) -> None:
     z = [_columns(hedged, n, "z", (P, C, T)) for n in range(N)]
     rotation = [_columns(hedged, n, "rotation", (F, T, T)) for n in range(N)]
     z_sub = [_columns(hedged, n, "z_sub", (P, F, T, T)) for n in range(N)]
+    H = instance.H
+    facing = ([_columns(hedged, n, "facing", (P, H, C, T)) for n in range(N)]
+              if "facing" in hedged.forms[0].columns else None)
+    facing_sub = ([_columns(hedged, n, "facing_sub", (P, H, F, T, T)) for n in range(N)]
+                  if "facing_sub" in hedged.forms[0].columns else None)
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def groups(until: int) -> list[list[int]]:
@@ -161,6 +166,10 @@ def define_nonanticipativity(hedged: Hedged, instance: Instance) -> None:
                 pairs.append((z[lead][:, :, t].ravel(), z[n][:, :, t].ravel()))
                 pairs.append((rotation[lead][:, :t, t].ravel(), rotation[n][:, :t, t].ravel()))
                 pairs.append((z_sub[lead][:, :, :t + 1, t].ravel(), z_sub[n][:, :, :t + 1, t].ravel()))
+                if facing is not None:  # which way units face is decided like where they stand
+                    pairs.append((facing[lead][..., t].ravel(), facing[n][..., t].ravel()))
+                    pairs.append((facing_sub[lead][:, :, :, :t + 1, t].ravel(),
+                                  facing_sub[n][:, :, :, :t + 1, t].ravel()))
                 pairs += _same_period_pairs(hedged, lead, n, t)
         for f in range(F):
             for members in groups(t - int(instance.offer_lead[f])):
