@@ -23,6 +23,8 @@ OPTIMA = {
     "min-cost-no-substitute": (21.0, 0.0, 0),
     "move-limit": (10.0, 0.0, 1),
     "hosts": (24.0, 0.0, 2),
+    "threats-must-turn": (30.0, 0.0, 0),
+    "downtime-not-worth-it": (30.0, 0.0, 0),
 }
 
 
@@ -83,3 +85,37 @@ def test_min_cost_target_out_of_reach_is_explained(tmp_path):
     text = "\n".join(caught.value.explanation)
     assert "coverage target not met: period 2, short by 3" in text
     assert "raising substitute_budget" in text
+
+
+def test_the_battery_turns_once_and_not_at_all_when_turns_are_not_allowed(tmp_path):
+    import yaml
+    inst = load(TEXTBOOK / "threats-must-turn.yaml")
+    plan = solve(inst)
+    assert plan.objective["turns"] == 1
+    assert plan.assignments["heading"].tolist() == [0.0, 0.0, 0.0]
+    assert plan.tables["turns"][["period", "from_heading", "to_heading"]].values.tolist() == [["1", 90.0, 0.0]]
+    document = yaml.safe_load((TEXTBOOK / "threats-must-turn.yaml").read_text())
+    document["limits"] = {"turns_total": 0}
+    (tmp_path / "no-turns.yaml").write_text(yaml.safe_dump(document))
+    still = solve(load(tmp_path / "no-turns.yaml"))
+    assert still.objective["coverage"] == 0.0 and still.objective["turns"] == 0
+
+
+def test_no_heading_sees_both_launch_areas(capsys):
+    inst = load(TEXTBOOK / "threats-two-areas.yaml")
+    with pytest.raises(InfeasibleError) as raised:
+        solve(inst)
+    text = "\n".join(raised.value.explanation)
+    assert "site base, layer lower, launch area" in text and "periods 1..2" in text
+    assert "against all of north, east-sea at once" in text
+    result = CliRunner().invoke(main, ["solve", "-q", str(TEXTBOOK / "threats-two-areas.yaml")])
+    assert result.exit_code == 3
+
+
+def test_without_downtime_the_move_pays(tmp_path):
+    import yaml
+    document = yaml.safe_load((TEXTBOOK / "downtime-not-worth-it.yaml").read_text())
+    document["systems"]["PAC-3"]["relocation_days"] = 0
+    (tmp_path / "instant.yaml").write_text(yaml.safe_dump(document))
+    plan = solve(load(tmp_path / "instant.yaml"))
+    assert plan.objective["coverage"] == pytest.approx(36.0) and plan.objective["moves"] == 1

@@ -215,3 +215,47 @@ def test_the_hedged_model_ties_headings_where_histories_agree(tmp_path):
     facing = hedged.form.columns["0:facing"]
     alike = facing.ids[facing.index[:, 3] < len(labels) - 1]
     assert len(alike) and np.isin(alike, tied).all()
+
+
+@pytest.mark.parametrize("name", ["korea-2025", "textbook/depth", "textbook/substitute-worth",
+                                  "textbook/min-cost-needs-substitute", "korea-2025-replay"])
+def test_neutral_threat_keys_build_todays_model(name, tmp_path):
+    """One launch area threatening every layer, one heading, sectors of 360 and no relocation
+    days build exactly the model of the instance without them (the same matrix, bounds and
+    objectives), so every optimum stays today's; without the keys no block of theirs exists."""
+    import copy
+
+    import yaml
+    from conftest import INSTANCES
+
+    from layerdef.io.reader import inline_document, load
+    from layerdef.model.formulation import formulate
+
+    plain = load(INSTANCES / f"{name}.yaml")
+    document = inline_document(INSTANCES / f"{name}.yaml")
+    neutral = copy.deepcopy(document)
+    neutral["threats"] = [{"id": "anywhere", "lat": 38.0, "lon": 127.0, "share": 1.0}]
+    neutral["headings"] = 1
+    neutral["horizon"]["period_days"] = 30
+    neutral["systems"] = {name: {**spec, "sector": 360, "relocation_days": 0}
+                          for name, spec in _catalog_systems(plain).items()}
+    if isinstance(neutral.get("coverage"), str):  # the explicit table, beside the copy
+        source = (INSTANCES / f"{name}.yaml").parent / neutral["coverage"]
+        (tmp_path / neutral["coverage"]).write_text(source.read_text())
+    (tmp_path / "neutral.yaml").write_text(yaml.safe_dump(neutral, sort_keys=False))
+    other = load(tmp_path / "neutral.yaml")
+    for objective in ("coverage", "min-cost"):
+        a, b = formulate(plain, objective), formulate(other, objective)
+        for x, y in zip((*a.csr(), *a.bounds(), *a.row_bounds()), (*b.csr(), *b.bounds(), *b.row_bounds())):
+            assert np.array_equal(x, y)
+        assert a.objectives.keys() == b.objectives.keys()
+        assert all(np.array_equal(a.objectives[k], b.objectives[k]) for k in a.objectives)
+        assert not {"facing", "turns", "in_action", "moved_facing"} & set(a.columns)
+
+
+def _catalog_systems(instance) -> dict:
+    """The instance's systems as `systems` entries (radius per layer)."""
+    return {name: {"covers": {layer: float(instance.system_radius[k, l])
+                              for l, layer in enumerate(instance.layers)
+                              if not np.isnan(instance.system_radius[k, l])}}
+            for k, name in enumerate(instance.systems)}

@@ -56,15 +56,22 @@ def solution_summary(plan: "Solution") -> str:
         f"{plan.wall_s:.2f} s, HiGHS {plan.solver.get('version', '')}). {NOTICE}",
         f"coverage {objective['coverage']:.4g} = {_share(objective['coverage'], reference)} of the "
         f"reference ({reference:.4g}); current posture {current:.4g} ({_share(current, reference)})",
-        f"substitute cost {objective['substitute_cost']:g}, moves {objective['moves']}",
+        f"substitute cost {objective['substitute_cost']:g}, moves {objective['moves']}"
+        + (f", turns {objective['turns']:g}" if "turns" in objective else ""),
         "",
         format_table(plan.summary[["period", "plan", "current", "reference", "share_of_reference",
-                                   "substitute_cost", "moves"]], "text"),
+                                   "substitute_cost", "moves",
+                                   *(["turns"] if "turns" in plan.summary else [])]], "text"),
     ]
     if len(plan.substitutes):
         lines += ["", "substitutes requested:", format_table(plan.substitutes, "text")]
     if len(plan.moves):
         lines += ["", "moves:", format_table(plan.moves, "text")]
+    if "turns" in plan.tables and len(plan.tables["turns"]):
+        lines += ["", "turns (headings in degrees from north):", format_table(plan.tables["turns"], "text")]
+    if "heading" in plan.assignments:
+        lines += ["", "headings (degrees from north; blank: sees every direction):",
+                  format_table(_heading_table(plan.assignments), "text")]
     unmet = plan.current["unmet"]
     if unmet:
         lines += ["", f"the current posture misses {len(unmet)} requirement-period(s); the plan "
@@ -72,13 +79,21 @@ def solution_summary(plan: "Solution") -> str:
     return "\n".join(lines)
 
 
+def _heading_table(assignments: pd.DataFrame) -> pd.DataFrame:
+    """One row per sector-limited unit, one column per period: the heading it faces."""
+    facing = assignments.dropna(subset=["heading"])
+    table = facing.pivot(index="unit", columns="period", values="heading")
+    return table.map(lambda v: "" if pd.isna(v) else f"{v:g}").reset_index()
+
+
 def evaluation_summary(instance: "Instance", result: "Evaluation", fmt: str) -> str:
     """A scored posture: totals, per-period coverage, unmet requirements and violations."""
     if fmt != "text":
         return format_table(result.coverage, fmt)
     row = result.summary_row()
+    turns = f", turns {result.turns_total}" if instance.has_turns else ""
     lines = [f"{instance.name}: coverage {row['coverage']:.4g}, substitute cost "
-             f"{row['substitute_cost']:g}, moves {row['moves']}. {NOTICE}",
+             f"{row['substitute_cost']:g}, moves {row['moves']}{turns}. {NOTICE}",
              format_table(pd.DataFrame({"period": instance.periods,
                                         "coverage": result.value_by_period,
                                         "moves": result.moves_by_period}), "text")]
