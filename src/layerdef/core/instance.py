@@ -93,7 +93,7 @@ class Instance:
         world = dataclasses.replace(self, present=present.copy(), scenario_ids=[],
                                     scenario_probability=np.zeros(0),
                                     scenario_present=np.zeros((0, 0, 0), bool))
-        for geometry in ("cover", "facing", "best_heading"):  # they do not depend on who is present
+        for geometry in ("cover", "facing", "best_heading", "useful_headings"):  # they do not depend on who is present
             if geometry in self.__dict__:
                 world.__dict__[geometry] = self.__dict__[geometry]
         return world
@@ -174,6 +174,26 @@ class Instance:
         smallest degrees): a unit's default heading at home; 0 for every-direction systems."""
         seen = np.round((self.facing * self.threat_weight[None, None, None, :]).sum(axis=3), 12)
         return np.argmax(np.where(self.orientation_mask[:, None, :], seen, -1.0), axis=2)
+
+    @cached_property
+    def useful_headings(self) -> np.ndarray:
+        """(K, P, H) bool: the headings worth facing at p. A heading whose coverage (every site,
+        layer and launch area) is contained in another's is never needed: facing the other
+        instead covers as much and turns no more often. Kept: the first of equal ones, the best
+        heading, and every unit's home heading at its home (staying there costs no turn)."""
+        K, P, H = len(self.systems), len(self.position_ids), self.H
+        cover = self.cover.reshape(K, P, H, -1)
+        useful = self.orientation_mask[:, None, :].repeat(P, axis=1)
+        for k in np.nonzero(self.sector_limited)[0]:
+            for p in range(P):
+                pattern = cover[k, p]  # (H, S x L x G)
+                within = ~(pattern[:, None, :] & ~pattern[None, :, :]).any(axis=2)  # h within h'
+                equal = within & within.T
+                dominated = (within & ~equal).any(axis=1) | np.triu(equal, 1).any(axis=0)
+                useful[k, p] = ~dominated
+        useful[np.arange(K)[:, None], np.arange(P)[None, :], self.best_heading] = True
+        useful[self.unit_system, self.unit_home, self.unit_heading] = True
+        return useful & self.orientation_mask[:, None, :]
 
     @property
     def downtime(self) -> np.ndarray:

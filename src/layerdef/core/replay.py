@@ -15,19 +15,24 @@ from layerdef.core.instance import Instance
 
 
 def replay_posture(instance: Instance, plan: pd.DataFrame) -> pd.DataFrame:
-    """The plan's posture (period, unit, position) as it plays out on `instance`, whose
-    presence is the scenario's."""
-    planned = {(row.period, row.unit): row.position for row in plan.itertuples()}
+    """The plan's posture (period, unit, position[, heading]) as it plays out on `instance`,
+    whose presence is the scenario's."""
+    headed = "heading" in plan.columns
+    columns = ["period", "unit", "position"] + (["heading"] if headed else [])
+    planned = {(row.period, row.unit): row for row in plan.itertuples()}
     rows = []
     for t, period in enumerate(instance.periods):
         for u, unit in enumerate(instance.unit_ids):
             if instance.present[u, t]:
-                home = instance.position_ids[instance.unit_home[u]]
-                rows.append((period, unit, planned.get((period, unit), home)))
+                row = planned.get((period, unit))
+                if row is not None:
+                    rows.append((period, unit, row.position) + ((row.heading,) if headed else ()))
+                else:  # not expected here: at home, facing its home heading (evaluate's default)
+                    home = instance.position_ids[instance.unit_home[u]]
+                    rows.append((period, unit, home) + ((None,) if headed else ()))
     organic = set(instance.unit_ids)
     substitutes = plan[~plan["unit"].isin(organic)]
-    posture = pd.concat([pd.DataFrame(rows, columns=["period", "unit", "position"]),
-                         substitutes[["period", "unit", "position"]]], ignore_index=True)
+    posture = pd.concat([pd.DataFrame(rows, columns=columns), substitutes[columns]], ignore_index=True)
     order = {period: t for t, period in enumerate(instance.periods)}
     return posture.sort_values(["period", "unit"], key=lambda c: c.map(order) if c.name == "period" else c
                                ).reset_index(drop=True)

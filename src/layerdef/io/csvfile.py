@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from layerdef.core.evaluate import POSTURE_COLUMNS
+from layerdef.core.evaluate import HEADING_COLUMN, POSTURE_COLUMNS
 from layerdef.errors import InstanceError, Problem
 
 #: a CSV table larger than this is refused (the large benchmark's tables are under 1 MB)
@@ -103,7 +103,8 @@ def _open_quotes(table: CsvTable, name: str) -> list[Problem]:
 
 
 def read_posture(path: str | Path) -> pd.DataFrame:
-    """A posture CSV (period, unit, position); missing columns are located, exit 2. Each row
+    """A posture CSV (period, unit, position, and optionally heading in degrees); missing
+    columns are located, exit 2. Each row
     keeps the line it starts on (`attrs["lines"]`), blank lines counted."""
     content, problems = read_csv_table(Path(path), "posture")
     if content is not None:
@@ -117,9 +118,10 @@ def read_posture(path: str | Path) -> pd.DataFrame:
                                         f"{len(content.header)}", "posture", index, line=line))
     if problems or content is None:
         raise InstanceError(problems)
-    columns = [content.header.index(name) for name in POSTURE_COLUMNS]
+    names = POSTURE_COLUMNS + ([HEADING_COLUMN] if HEADING_COLUMN in content.header else [])
+    columns = [content.header.index(name) for name in names]
     table = pd.DataFrame([[record[c].strip() for c in columns] for record in content.records],
-                         columns=POSTURE_COLUMNS, dtype=object)
+                         columns=names, dtype=object)
     table.attrs["source"] = str(path)
     table.attrs["lines"] = content.lines
     return table

@@ -545,8 +545,8 @@ def define_target_shortfall(form: Formulation, data: Parameters) -> None:
 def define_facing(form: Formulation, data: Parameters) -> None:
     z = form.columns["z"]
     chosen = data.oriented[data.class_system[z.index[:, 1]]]
-    form.add_columns("facing", ("p", "h", "c", "t"), _headed(z.index[chosen], data.instance.H), 0,
-                     np.repeat(form.bounds_of("z")[1][chosen], data.instance.H), True)
+    index, member = _headed(z.index[chosen], data.class_system[z.index[chosen, 1]], data)
+    form.add_columns("facing", ("p", "h", "c", "t"), index, 0, form.bounds_of("z")[1][chosen][member], True)
 
 
 @defines(variable("facing_sub", "$\\phi_{p,h,f,a,t}$",
@@ -555,8 +555,9 @@ def define_facing(form: Formulation, data: Parameters) -> None:
 def define_facing_sub(form: Formulation, data: Parameters) -> None:
     z_sub = form.columns["z_sub"]
     chosen = data.oriented[data.instance.offer_system[z_sub.index[:, 1]]]
-    form.add_columns("facing_sub", ("p", "h", "f", "a", "t"), _headed(z_sub.index[chosen], data.instance.H),
-                     0, np.repeat(form.bounds_of("z_sub")[1][chosen], data.instance.H), True)
+    index, member = _headed(z_sub.index[chosen], data.instance.offer_system[z_sub.index[chosen, 1]], data)
+    form.add_columns("facing_sub", ("p", "h", "f", "a", "t"), index, 0,
+                     form.bounds_of("z_sub")[1][chosen][member], True)
 
 
 @defines(variable("moved_facing", "$m_{p,h,c,t}$",
@@ -565,8 +566,8 @@ def define_facing_sub(form: Formulation, data: Parameters) -> None:
 def define_moved_facing(form: Formulation, data: Parameters) -> None:
     move_in = form.columns["move_in"]
     chosen = data.oriented[data.class_system[move_in.index[:, 1]]]
-    form.add_columns("moved_facing", ("p", "h", "c", "t"), _headed(move_in.index[chosen], data.instance.H),
-                     0, INF, True)
+    index, _ = _headed(move_in.index[chosen], data.class_system[move_in.index[chosen, 1]], data)
+    form.add_columns("moved_facing", ("p", "h", "c", "t"), index, 0, INF, True)
 
 
 @defines(variable("moved_facing_sub", "$m_{p,h,f,a,t}$",
@@ -574,8 +575,8 @@ def define_moved_facing(form: Formulation, data: Parameters) -> None:
 def define_moved_facing_sub(form: Formulation, data: Parameters) -> None:
     move_in_sub = form.columns["move_in_sub"]
     chosen = data.oriented[data.instance.offer_system[move_in_sub.index[:, 1]]]
-    form.add_columns("moved_facing_sub", ("p", "h", "f", "a", "t"),
-                     _headed(move_in_sub.index[chosen], data.instance.H), 0, INF, True)
+    index, _ = _headed(move_in_sub.index[chosen], data.instance.offer_system[move_in_sub.index[chosen, 1]], data)
+    form.add_columns("moved_facing_sub", ("p", "h", "f", "a", "t"), index, 0, INF, True)
 
 
 @defines(variable("turns", "$\\rho_{p,h,c,t}$",
@@ -1020,23 +1021,27 @@ def _coverage_entries(form: Formulation, data: Parameters,
     return rows, cols, np.ones(len(cols))
 
 
-def _headed(index: np.ndarray, headings: int) -> np.ndarray:
-    """(n, d) index tuples starting with the position -> (n x H, d + 1), every heading inserted
-    after the position (all headings of a tuple together)."""
-    repeated = np.repeat(index, headings, axis=0)
-    return np.column_stack([repeated[:, :1], np.tile(np.arange(headings), len(index)),
-                            repeated[:, 1:]]).astype(np.int64).reshape(-1, index.shape[1] + 1)
+def _headed(index: np.ndarray, system: np.ndarray, data: Parameters) -> tuple[np.ndarray, np.ndarray]:
+    """(n, d) index tuples starting with the position -> (m, d + 1), each with every heading
+    worth facing there (`Instance.useful_headings`) inserted after the position; and which
+    tuple each came from."""
+    H = data.instance.H
+    useful = data.instance.useful_headings[system, index[:, 0]]  # (n, H)
+    member, heading = np.nonzero(useful)
+    out = np.column_stack([index[member, :1], heading, index[member, 1:]]).astype(np.int64)
+    return out.reshape(-1, index.shape[1] + 1), member
 
 
 def _split_rows(form: Formulation, name: str, whole: str, parts: str, system_of: np.ndarray,
                 data: Parameters) -> None:
-    """sum_h parts[p, h, ...] = whole[p, ...] for the members of `whole` of oriented systems
-    (`parts` holds each such member's H headings together, as `_headed` made them)."""
+    """sum_h parts[p, h, ...] = whole[p, ...] for the members of `whole` of oriented systems."""
     total, split = form.columns[whole], form.columns[parts]
     chosen = data.oriented[system_of[total.index[:, 1]]]
-    n, H = int(chosen.sum()), data.instance.H
+    n = int(chosen.sum())
+    shape = _dims(data, "".join(total.sets))
+    row_of = _row_of(total.index[chosen], shape)[tuple(np.delete(split.index, 1, axis=1).T)]
     form.add_rows(name, total.sets, total.index[chosen], 0.0, 0.0,
-                  np.concatenate([np.repeat(np.arange(n), H), np.arange(n)]),
+                  np.concatenate([row_of, np.arange(n)]),
                   np.concatenate([split.ids, total.ids[chosen]]),
                   np.concatenate([np.ones(split.size), -np.ones(n)]))
 
@@ -1056,11 +1061,12 @@ def _turn_rows(form: Formulation, name: str, turns: str, moved: str, now: np.nda
     """turns - facing + moved + facing before >= lower (before: none where `first`)."""
     block, moved_block = form.columns[turns], form.columns[moved]
     local = np.arange(block.size)
+    earlier = ~first & (before >= 0)  # no column: nobody faced that heading there before
     form.add_rows(name, block.sets, block.index, lower, INF,
-                  np.concatenate([local, local, local, local[~first]]),
-                  np.concatenate([block.ids, now, moved_block.ids, before[~first]]),
+                  np.concatenate([local, local, local, local[earlier]]),
+                  np.concatenate([block.ids, now, moved_block.ids, before[earlier]]),
                   np.concatenate([np.ones(block.size), -np.ones(block.size), np.ones(block.size),
-                                  np.ones(int((~first).sum()))]))
+                                  np.ones(int(earlier.sum()))]))
 
 
 def _arrival_rows(form: Formulation, name: str, moved: Block, chosen: np.ndarray, group: np.ndarray,

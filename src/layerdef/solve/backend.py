@@ -39,6 +39,10 @@ ROOT_MAX_NONZEROS = 2_000_000
 LAGRANGIAN_SECONDS = 120.0
 
 
+#: HiGHS presolve rules left off where units face headings (`presolve_rule_off` bit mask)
+PRESOLVE_RULES_OFF_WITH_HEADINGS = 1 << 5
+
+
 #: HiGHS's default, which we keep: reduced costs within it are noise (`reduced_cost_bounds`)
 DUAL_FEASIBILITY_TOLERANCE = 1e-7
 
@@ -156,6 +160,11 @@ class HighsBackend:
         # rounded when a plan is restored and the evaluator checks every plan.
         self.highs.setOptionValue("mip_feasibility_tolerance", 1e-6)
         self.highs.setOptionValue("primal_feasibility_tolerance", 1e-9)
+        if "facing" in form.columns or any(name.endswith(":facing") for name in form.columns):
+            # HiGHS 1.16's presolve returned "optimal" plans one move worse than a feasible
+            # one on random threats instances (seeds 363 and 899); each of several rules off
+            # mends it, dominated columns (bit 5) first among them
+            self.highs.setOptionValue("presolve_rule_off", PRESOLVE_RULES_OFF_WITH_HEADINGS)
         if options.threads:
             self.highs.setOptionValue("threads", int(options.threads))
         lower, upper, integer = form.bounds()
