@@ -51,7 +51,7 @@ class Comparison:
         which each posture covers it less than the reference does."""
         inst = self.instance
         frames = {name: evaluation.coverage for name, evaluation in self.evaluations.items()}
-        keys = ["site", "layer"]
+        keys = ["site", "layer", *(["threat"] if inst.threat_ids else [])]  # per launch area
         table = frames["reference"].groupby(keys, sort=False)["value"].sum().rename("reference").reset_index()
         reference = frames["reference"].set_index(["period", *keys])["value"]
         for name in self.names[1:]:
@@ -61,7 +61,7 @@ class Comparison:
             below = frame.set_index(["period", *keys])["value"] < reference - 1e-9
             lost = below[below].reset_index().groupby(keys, sort=False)["period"].apply(
                 lambda periods: period_ranges(inst.periods, np.isin(inst.periods, list(periods))))
-            table[f"{name}_below_reference"] = [lost.get((s, l), "") for s, l in zip(table["site"], table["layer"])]
+            table[f"{name}_below_reference"] = [lost.get(key, "") for key in zip(*(table[k] for k in keys))]
         return table
 
     @property
@@ -72,14 +72,16 @@ class Comparison:
         rows = []
         for name in self.names:
             evaluation = self.evaluations[name]
-            required = int((self.instance.requirement > 0).sum() * self.instance.T)
-            unmet = int((evaluation.shortfall > 0).sum())
+            required = int(((self.instance.requirement > 0)[:, :, None]
+                            & self.instance.threatens.T[None]).sum() * self.instance.T)
+            unmet = int((evaluation.shortfall > 1e-9).sum())
             subs = evaluation.substitutes
             rows.append({
                 "posture": name, "coverage": evaluation.total,
                 "share_of_reference": evaluation.total / reference_total if reference_total else 1.0,
                 "requirements_met": f"{required - unmet}/{required}",
                 "substitute_cost": evaluation.substitute_cost, "moves": evaluation.moves_total,
+                **({"turns": evaluation.turns_total} if self.instance.has_turns else {}),
                 "substitutes": "; ".join(f"{r.unit} {r.first}..{r.last}" for r in subs.itertuples()),
                 "status": self.solutions[name].status if name in self.solutions else "",
             })
