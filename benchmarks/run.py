@@ -6,7 +6,8 @@ against the per-unit baseline in the same run, figures as ratios against the bas
     python benchmarks/run.py --only korea,medium
     python benchmarks/run.py --only korea,korea-replay -o out/hedged   # the hedged plan (3-5 min)
 
-Writes benchmarks/results/latest.csv and latest.md and prints the markdown table.
+Writes benchmarks/results/latest.csv and latest.md (a --quick or --only run: latest-<quick|names>.*, never
+over the full run) and prints the markdown table.
 Each case runs in its own process (benchmarks/case.py), so peak memory is per case.
 Progress goes to stderr.
 """
@@ -41,6 +42,8 @@ def instance_path(name: str, directory: Path) -> Path:
         return ROOT / "instances" / "korea-2025.yaml"
     if name == "korea-replay":
         return ROOT / "instances" / "korea-2025-replay.yaml"
+    if name == "korea-threats":
+        return ROOT / "instances" / "korea-2025-threats.yaml"
     sites, positions, units, periods, seed, _ = SIZES[name]
     path = directory / f"{name}.yaml"
     if not path.exists():
@@ -129,7 +132,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s limits, no large instance")
     parser.add_argument("--only", help="comma-separated: korea,small,medium,large,korea-replay "
-                        "(the hedged plan, 3-5 minutes: only when named)")
+                        "(the hedged plan, 3-5 minutes: only when named),korea-threats (launch "
+                        "areas and eight headings: only when named)")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "results")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else ["korea", "small", "medium"] + ([] if args.quick else ["large"])
@@ -145,6 +149,10 @@ def main() -> None:
         limit = 10.0 if args.quick else (SIZES[name][5] if name in SIZES else 60.0)
         for formulation in ("per-unit", "classes"):
             rows.append(run_case(path, formulation, limit))
+        if name == "korea-threats":
+            seconds, status = whole_process_seconds(path)
+            notes.append(f"Korea with three launch areas and eight headings, whole `layerdef solve -q` "
+                         f"process: {seconds:.1f} s ({status}). Target (issue 17): under 5 s.")
         if name == "korea":
             runs = sorted(whole_process_seconds(path) for _ in range(KOREA_RUNS))
             korea_seconds, status = runs[len(runs) // 2]
@@ -154,7 +162,12 @@ def main() -> None:
     import csv
 
     columns = sorted({key for row in rows for key in row})
-    with open(args.output / "latest.csv", "w", newline="") as handle:
+    # a full run is `latest`; a quick or partial one keeps its own file, so that it never
+    # writes over the full run's figures the README quotes
+    stem = ("latest" if not args.quick and not args.only
+            else "latest-" + ("quick" if args.quick else "") + ("-" if args.quick and args.only else "")
+            + (args.only.replace(",", "-") if args.only else ""))
+    with open(args.output / f"{stem}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -162,7 +175,7 @@ def main() -> None:
                f"Python {platform.python_version()}")
     text = "\n\n".join([f"Benchmark run {time.strftime('%Y-%m-%d %H:%M')} on {machine}"
                         f"{' (quick)' if args.quick else ''}.", table(rows), *notes, TARGETS])
-    (args.output / "latest.md").write_text(text + "\n")
+    (args.output / f"{stem}.md").write_text(text + "\n")
     print(text)
 
 

@@ -210,12 +210,12 @@ def test_a_column_named_twice_is_a_problem(tmp_path):
 
 @pytest.mark.parametrize("target, expected", [
     ("/dev/zero", "not a regular file"),
-    ("../../../../etc/passwd", "the first line is not a header of this table"),
+    ("PASSWD", "the first line is not a header of this table"),  # ../../.. up to /etc/passwd
     (".", "not a regular file"),
 ])
 def test_table_paths_are_bounded(tmp_path, target, expected):
     document = copy.deepcopy(SMALL)
-    document["units"] = target
+    document["units"] = os.path.relpath("/etc/passwd", tmp_path) if target == "PASSWD" else target
     path = tmp_path / "instance.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     result = run("validate", path)

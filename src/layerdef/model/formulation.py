@@ -1025,7 +1025,6 @@ def _headed(index: np.ndarray, system: np.ndarray, data: Parameters) -> tuple[np
     """(n, d) index tuples starting with the position -> (m, d + 1), each with every heading
     worth facing there (`Instance.useful_headings`) inserted after the position; and which
     tuple each came from."""
-    H = data.instance.H
     useful = data.instance.useful_headings[system, index[:, 0]]  # (n, H)
     member, heading = np.nonzero(useful)
     out = np.column_stack([index[member, :1], heading, index[member, 1:]]).astype(np.int64)

@@ -54,16 +54,27 @@ def _pyplot():
     return plt
 
 
+def _sector(lat: float, lon: float, radius_km: float, heading: float,
+            sector: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) outline of a radar's sector toward its heading (small-distance projection)."""
+    bearings = np.radians(np.linspace(heading - sector / 2, heading + sector / 2, 25))
+    north = radius_km * np.cos(bearings) / KM_PER_DEGREE
+    east = radius_km * np.sin(bearings) / (KM_PER_DEGREE * np.cos(np.radians(lat)))
+    return np.concatenate([[lon], lon + east, [lon]]), np.concatenate([[lat], lat + north, [lat]])
+
+
 def _extent(instance: Instance) -> tuple[float, float, float, float]:
-    lon = np.concatenate([instance.site_lon, instance.position_lon])
-    lat = np.concatenate([instance.site_lat, instance.position_lat])
+    """The map's bounds: sites, positions and launch areas, with a margin."""
+    lon = np.concatenate([instance.site_lon, instance.position_lon, instance.threat_lon])
+    lat = np.concatenate([instance.site_lat, instance.position_lat, instance.threat_lat])
     margin_lat = max(0.3, 0.08 * (lat.max() - lat.min()))
     margin_lon = max(0.3, 0.08 * (lon.max() - lon.min()))
     return lon.min() - margin_lon, lon.max() + margin_lon, lat.min() - margin_lat, lat.max() + margin_lat
 
 
 def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, period: int):
-    """The theater in one period: coastline, sites, positions with their units, rings."""
+    """The theater in one period: coastline, sites, positions with their units, rings (a
+    sector toward its heading for a radar that faces one), launch areas."""
     plt = _pyplot()
     from matplotlib.patches import Ellipse
 
@@ -79,16 +90,31 @@ def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, peri
     here = posture[posture["period"] == label]
     system_of = _systems_of(instance)
     position_index = {p: i for i, p in enumerate(instance.position_ids)}
-    for unit, position in zip(here["unit"], here["position"]):
+    headings = here["heading"] if "heading" in here else [np.nan] * len(here)
+    for unit, position, heading in zip(here["unit"], here["position"], headings):
         p = position_index[position]
         k = system_of[unit]
         for l, radius in enumerate(instance.system_radius[k]):
-            if np.isfinite(radius) and radius > 0:
+            if not (np.isfinite(radius) and radius > 0):
+                continue
+            colour = LAYER_COLOURS[l % len(LAYER_COLOURS)]
+            if instance.sector_limited[k] and heading == heading:  # its sector toward its heading
+                axes.fill(*_sector(instance.position_lat[p], instance.position_lon[p], radius,
+                                   float(heading), float(instance.system_sector[k])),
+                          facecolor=colour, alpha=0.08, edgecolor=colour, linewidth=0.6,
+                          linestyle="--")
+            else:
                 axes.add_patch(Ellipse(
                     (instance.position_lon[p], instance.position_lat[p]),
                     2 * radius / (KM_PER_DEGREE * np.cos(np.radians(instance.position_lat[p]))),
                     2 * radius / KM_PER_DEGREE, fill=False, linewidth=0.6, alpha=0.55,
-                    linestyle="--", edgecolor=LAYER_COLOURS[l % len(LAYER_COLOURS)]))
+                    linestyle="--", edgecolor=colour))
+    for g, threat in enumerate(instance.threat_ids):
+        axes.scatter([instance.threat_lon[g]], [instance.threat_lat[g]], marker="^", s=60,
+                     color="#b2182b", zorder=4)
+        axes.annotate(f"{threat} ({instance.threat_share[g]:.0%})",
+                      (instance.threat_lon[g], instance.threat_lat[g]), fontsize=6,
+                      xytext=(4, -8), textcoords="offset points", color="#b2182b", zorder=5)
     best = level_values(instance).sum(axis=(1, 2, 3))  # (S,): every depth level filled
     share = plan.value[..., period].sum(axis=(1, 2)) / np.maximum(best, 1e-12)
     points = axes.scatter(instance.site_lon, instance.site_lat, s=12 + 14 * instance.site_weight,
