@@ -44,12 +44,14 @@ def instance_path(name: str, directory: Path) -> Path:
         return ROOT / "instances" / "korea-2025-replay.yaml"
     if name == "korea-threats":
         return ROOT / "instances" / "korea-2025-threats.yaml"
-    sites, positions, units, periods, seed, _ = SIZES[name]
+    size, threats = (name.removesuffix("-threats"), ["--threats", "3", "--headings", "8"]) \
+        if name.endswith("-threats") else (name, [])
+    sites, positions, units, periods, seed, _ = SIZES[size]
     path = directory / f"{name}.yaml"
     if not path.exists():
         subprocess.run([sys.executable, "-m", "layerdef.cli", "generate", "--sites", str(sites),
                         "--positions", str(positions), "--units", str(units), "--periods",
-                        str(periods), "--seed", str(seed), "-o", str(path)], check=True)
+                        str(periods), "--seed", str(seed), *threats, "-o", str(path)], check=True)
     return path
 
 
@@ -133,7 +135,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 s limits, no large instance")
     parser.add_argument("--only", help="comma-separated: korea,small,medium,large,korea-replay "
                         "(the hedged plan, 3-5 minutes: only when named),korea-threats (launch "
-                        "areas and eight headings: only when named)")
+                        "areas and eight headings: only when named), small-threats, medium-threats (the generated "
+                        "theater with three launch areas and eight headings)")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "results")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else ["korea", "small", "medium"] + ([] if args.quick else ["large"])
@@ -146,7 +149,8 @@ def main() -> None:
         if name == "korea-replay":
             notes.append(hedged_note(path, korea_seconds))
             continue
-        limit = 10.0 if args.quick else (SIZES[name][5] if name in SIZES else 60.0)
+        limit = 10.0 if args.quick else (SIZES[name.removesuffix("-threats")][5]
+                                         if name.removesuffix("-threats") in SIZES else 60.0)
         for formulation in ("per-unit", "classes"):
             rows.append(run_case(path, formulation, limit))
         if name == "korea-threats":

@@ -288,3 +288,21 @@ def test_the_korea_threats_instance_sources_every_figure():
     for table in ("sites", "positions", "substitutes"):
         rows = list(csv.DictReader(open(INSTANCES / "korea-2025-threats" / f"{table}.csv")))
         assert all(row["note"] for row in rows), table
+
+
+def test_generated_theaters_with_launch_areas_validate(tmp_path):
+    """`layerdef generate --threats 3 --headings 8` writes a valid instance whose Patriot radars
+    face headings, and the enumeration-free solve checks itself (evaluate agrees)."""
+    import yaml
+
+    from layerdef.io.generate import generate_document
+    from layerdef.io.reader import load
+
+    document = generate_document(12, 6, 4, 2, seed=5, threats=3, headings=4)
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    inst = load(tmp_path / "g.yaml")
+    assert inst.G == 3 and inst.H == 4 and inst.threat_share.sum() == pytest.approx(1.0)
+    assert inst.sector_limited[inst.systems.index("PAC-3")]
+    plan = solve(inst)
+    check = evaluate(inst, plan.posture)
+    assert check.feasible and check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)

@@ -139,16 +139,20 @@ def build(directory: Path, output: Path, force: bool) -> None:
 @click.option("--periods", type=click.IntRange(1), default=6, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--threats", type=click.IntRange(0, 12), default=0, show_default=True,
+              help="Launch areas (with Patriot sectors and relocation downtime).")
+@click.option("--headings", type=click.IntRange(1, 360), default=1, show_default=True,
+              help="Headings a sector-limited unit may face.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @handles_errors
 def generate(sites: int, positions: int, units: int, periods: int, seed: int, output: Path,
-             force: bool) -> None:
+             threats: int, headings: int, force: bool) -> None:
     """Write a synthetic theater instance, reproducible from the seed."""
     from layerdef.io.generate import generate_document
     from layerdef.io.reader import dump_document
 
     check_outputs([output], force)
-    document = generate_document(sites, positions, units, periods, seed)
+    document = generate_document(sites, positions, units, periods, seed, threats, headings)
     written(output, lambda: output.write_text(dump_document(document), encoding="utf-8"))
     click.echo(f"wrote {output}", err=True)
 

@@ -30,8 +30,12 @@ LOWER_TIER = (("PAC-3", "BLUE"), ("PAC-2", "BLUE"), ("KM-SAM", "GREEN"))
 UPPER_TIER = (("THAAD", "BLUE"), ("L-SAM", "GREEN"))
 
 
-def generate_document(sites: int, positions: int, units: int, periods: int, seed: int) -> dict[str, Any]:
-    """An instance document (format v1, tables inline) that validates by construction."""
+def generate_document(sites: int, positions: int, units: int, periods: int, seed: int,
+                      threats: int = 0, headings: int = 1) -> dict[str, Any]:
+    """An instance document (format v1, tables inline) that validates by construction; with
+    `threats` launch areas (equal shares, spread over 120 degrees around north of the theater,
+    about 300 km from its middle), Patriot radars of 120 degrees facing one of `headings`, and a
+    week out of action after a Patriot move."""
     rng = np.random.default_rng(seed)
     site_rows, site_lat, site_lon = _sites(rng, sites)
     position_rows, position_lat, position_lon = _positions(rng, positions, site_lat, site_lon)
@@ -46,7 +50,7 @@ def generate_document(sites: int, positions: int, units: int, periods: int, seed
          "count": 1, "earliest": labels[0], "min_periods": 1, "max_periods": min(3, periods),
          "cost": 0.8},
     ]
-    return {
+    document = {
         "layerdef": 1,
         "name": f"synthetic-s{sites}-p{positions}-u{units}-t{periods}-seed{seed}",
         "description": "Synthetic theater made by `layerdef generate` (notional, no real data).",
@@ -58,6 +62,26 @@ def generate_document(sites: int, positions: int, units: int, periods: int, seed
                    "moves_total": max(4, units // 2)},
         "objective": "coverage",
     }
+    if threats:
+        document["name"] += f"-g{threats}-h{headings}"
+        document["threats"] = _threats(threats, site_lat, site_lon)
+        document["headings"] = headings
+        document["systems"] = {name: {"sector": 120, "relocation_days": 7} for name in ("PAC-3", "PAC-2")}
+    return document
+
+
+def _threats(count: int, site_lat: np.ndarray, site_lon: np.ndarray) -> list[dict[str, Any]]:
+    """Launch areas about 300 km from the middle of the sites, spread over 120 degrees around
+    north, equal shares."""
+    lat0, lon0 = float(site_lat.mean()), float(site_lon.mean())
+    bearings = np.radians(np.linspace(-60, 60, count)) if count > 1 else np.zeros(1)
+    rows = []
+    for g, bearing in enumerate(bearings):
+        lat = float(np.clip(lat0 + 2.7 * np.cos(bearing), -89, 89))
+        lon = float(lon0 + 2.7 * np.sin(bearing) / max(np.cos(np.radians(lat0)), 0.1))
+        rows.append({"id": f"g{g}", "lat": round(lat, 4), "lon": round((lon + 180) % 360 - 180, 4),
+                     "share": round(1.0 / count, 12) if g < count - 1 else round(1.0 - (count - 1) * round(1.0 / count, 12), 12)})
+    return rows
 
 
 def _sites(rng: np.random.Generator, count: int):
