@@ -302,7 +302,10 @@ def test_generated_theaters_with_launch_areas_validate(tmp_path):
     (tmp_path / "g.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     inst = load(tmp_path / "g.yaml")
     assert inst.G == 3 and inst.H == 4 and inst.threat_share.sum() == pytest.approx(1.0)
-    assert inst.sector_limited[inst.systems.index("PAC-3")]
+    k = inst.systems.index("PAC-3")
+    assert inst.sector_limited[k]
+    assert inst.system_radius[k, inst.layers.index("lower")] == 30  # the catalog's radii kept
+    assert inst.requirement.sum() > 0
     plan = solve(inst)
     check = evaluate(inst, plan.posture)
     assert check.feasible and check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from layerdef.core.geometry import haversine_km
+from layerdef.core.geometry import facing_array, haversine_km
 from layerdef.io.catalog import load_catalog
 
 CENTER = (36.3, 127.8)  # a theater about 500 km across
@@ -33,7 +33,7 @@ UPPER_TIER = (("THAAD", "BLUE"), ("L-SAM", "GREEN"))
 def generate_document(sites: int, positions: int, units: int, periods: int, seed: int,
                       threats: int = 0, headings: int = 1) -> dict[str, Any]:
     """An instance document (format v1, tables inline) that validates by construction; with
-    `threats` launch areas (equal shares, spread over 120 degrees around north of the theater,
+    `threats` launch areas (equal shares, spread over 80 degrees around north of the theater,
     about 300 km from its middle), Patriot radars of 120 degrees facing one of `headings`, and a
     week out of action after a Patriot move."""
     rng = np.random.default_rng(seed)
@@ -41,7 +41,9 @@ def generate_document(sites: int, positions: int, units: int, periods: int, seed
     position_rows, position_lat, position_lon = _positions(rng, positions, site_lat, site_lon)
     labels = [f"{2026 + t // 12}-{t % 12 + 1:02d}" for t in range(periods)]
     unit_rows = _units(rng, units, position_rows, labels)
-    _requirements(site_rows, site_lat, site_lon, position_rows, position_lat, position_lon, unit_rows)
+    threat_rows = _threats(threats, site_lat, site_lon) if threats else []
+    _requirements(site_rows, site_lat, site_lon, position_rows, position_lat, position_lon, unit_rows,
+                  threat_rows, headings)
     offers = [
         {"id": "rotation-pac3", "system": "PAC-3", "owner": "BLUE", "source": "synthetic",
          "count": 2, "earliest": labels[min(1, periods - 1)], "min_periods": min(2, periods),
@@ -64,17 +66,19 @@ def generate_document(sites: int, positions: int, units: int, periods: int, seed
     }
     if threats:
         document["name"] += f"-g{threats}-h{headings}"
-        document["threats"] = _threats(threats, site_lat, site_lon)
+        document["threats"] = threat_rows
         document["headings"] = headings
-        document["systems"] = {name: {"sector": 120, "relocation_days": 7} for name in ("PAC-3", "PAC-2")}
+        catalog = load_catalog()  # a system named here replaces the catalog's: keep its radii
+        document["systems"] = {name: {"covers": dict(catalog[name]["covers"]), "sector": 120,
+                                      "relocation_days": 7} for name in ("PAC-3", "PAC-2")}
     return document
 
 
 def _threats(count: int, site_lat: np.ndarray, site_lon: np.ndarray) -> list[dict[str, Any]]:
-    """Launch areas about 300 km from the middle of the sites, spread over 120 degrees around
+    """Launch areas about 300 km from the middle of the sites, spread over 80 degrees around
     north, equal shares."""
     lat0, lon0 = float(site_lat.mean()), float(site_lon.mean())
-    bearings = np.radians(np.linspace(-60, 60, count)) if count > 1 else np.zeros(1)
+    bearings = np.radians(np.linspace(-40, 40, count)) if count > 1 else np.zeros(1)
     rows = []
     for g, bearing in enumerate(bearings):
         lat = float(np.clip(lat0 + 2.7 * np.cos(bearing), -89, 89))
@@ -137,17 +141,26 @@ def _units(rng: np.random.Generator, count: int, positions: list[dict], labels: 
     return rows
 
 
-def _requirements(sites, site_lat, site_lon, positions, position_lat, position_lon, units) -> None:
-    """Require one lower-tier unit at a few sites that an ever-present unit covers from home."""
+def _requirements(sites, site_lat, site_lon, positions, position_lat, position_lon, units,
+                  threats: list[dict[str, Any]] = (), headings: int = 1) -> None:
+    """Require one lower-tier unit at a few sites that an ever-present unit covers from home
+    (against every launch area: a Patriot only where one of its headings sees them all)."""
     catalog = load_catalog()
     index = {row["id"]: i for i, row in enumerate(positions)}
     distance = haversine_km(position_lat, position_lon, site_lat, site_lon)
+    sees_all = np.ones(len(positions), dtype=bool)
+    if threats:
+        facing = facing_array(position_lat, position_lon, np.array([t["lat"] for t in threats]),
+                              np.array([t["lon"] for t in threats]), np.array([120.0]), headings)
+        sees_all = facing[0].all(axis=2).any(axis=1)  # (P,): some heading sees every area
     wanted = max(1, len(sites) // 50)
     for unit in units:
         if wanted == 0:
             break
         radius = catalog[unit["system"]]["covers"].get("lower")
         if "away" in unit or radius is None:
+            continue
+        if threats and unit["system"] in ("PAC-3", "PAC-2") and not sees_all[index[unit["home"]]]:
             continue
         covered = np.nonzero(distance[index[unit["home"]]] <= radius)[0]
         fresh = [s for s in covered if "require" not in sites[s]]
