@@ -232,7 +232,7 @@ def reference_values(inst) -> np.ndarray:
     return np.full(inst.T, value[0])
 
 
-def brute_force_hedged(inst, risk: str = "expected") -> tuple[float, float, float] | None:
+def brute_force_hedged(inst, risk: str = "expected", with_turns: bool = False) -> tuple | None:
     """(expected or worst coverage, expected cost, expected moves) of the lexicographic optimum
     over per-unit plans, one per scenario, that decide with what is known: where every unit and
     substitute stands in t is the same in scenarios whose presence is the same through t, and
@@ -240,14 +240,17 @@ def brute_force_hedged(inst, risk: str = "expected") -> tuple[float, float, floa
     scenario's feasible plans are enumerated; the tree of histories is then searched bottom up,
     keeping the best plans of a subtree for each set of decisions it shares with its siblings.
     The worst scenario's coverage: the highest level every scenario can reach at once (by
-    bisection), then the expected cost and moves of plans that reach it everywhere."""
+    bisection), then the expected cost and moves of plans that reach it everywhere. Where units
+    face headings the headings are decided alike too, and expected turns come last
+    (`with_turns` returns them as a fourth figure)."""
     plans = []
     for name in inst.scenario_ids:
         plans.append(feasible_choices(inst.in_scenario(name)))
         if not len(plans[-1][1]):
             return None
     if risk == "expected":
-        return _best_joint_plan(inst, plans, np.asarray(inst.scenario_probability, float))
+        found = _best_joint_plan(inst, plans, np.asarray(inst.scenario_probability, float))
+        return found if found is None or with_turns else found[:3]
     levels = np.unique(np.round(np.concatenate([plan[2] for plan in plans]), 9))
     best, low, high = None, 0, len(levels) - 1
     while low <= high:  # the plans reaching a level shrink as it rises
@@ -257,7 +260,7 @@ def brute_force_hedged(inst, risk: str = "expected") -> tuple[float, float, floa
             high = middle - 1
         else:
             best, low = (float(levels[middle]), *found[1:]), middle + 1
-    return best
+    return best if best is None or with_turns else best[:3]
 
 
 def _best_joint_plan(inst, plans, weight: np.ndarray, level: float = -np.inf):
@@ -267,15 +270,16 @@ def _best_joint_plan(inst, plans, weight: np.ndarray, level: float = -np.inf):
     for n, (agents, choice, coverage, cost, moves) in enumerate(plans):
         keep = coverage >= level - 1e-9
         p = float(inst.scenario_probability[n])
+        turns = sum(agent.turns[choice[:, a]].sum(axis=1) for a, agent in enumerate(agents))
         tables.append((agents, choice[keep],
-                       np.stack([weight[n] * coverage, -p * cost, -p * moves], axis=1)[keep]))
+                       np.stack([weight[n] * coverage, -p * cost, -p * moves, -p * turns], axis=1)[keep]))
     if not all(len(choice) for _, choice, _ in tables):
         return None
     best = _subtree(inst, tables, list(range(len(tables))), None)
     if not best:
         return None  # every scenario has plans, but none decide alike where they must
     value = max(best.values(), key=lambda entry: _rounded(entry[2]))[2]
-    return float(value[0]), float(-value[1]), float(-value[2])
+    return float(value[0]), float(-value[1]), float(-value[2]), float(-value[3])
 
 
 def _rounded(value: np.ndarray) -> tuple[float, ...]:
@@ -324,14 +328,18 @@ def _decisions(inst, table, row: int, h: int) -> tuple:
     number of each offer's rotations arriving in t <= h + lead."""
     agents, choice, _ = table
     picked = [agent.options[choice[row, a]] for a, agent in enumerate(agents)]
+    facing = [agent.headings[choice[row, a]] for a, agent in enumerate(agents)]
     units = len(inst.unit_ids)
-    key: list = [tuple(path[:h + 1].tolist()) for path in picked[:units]]
+    key: list = [tuple(path[:h + 1].tolist()) + tuple(heading[:h + 1].tolist())
+                 for path, heading in zip(picked[:units], facing[:units])]
     first = units
     for f in range(len(inst.offer_ids)):
         paths = picked[first:first + int(inst.offer_count[f])]
+        headings = facing[first:first + int(inst.offer_count[f])]
         first += int(inst.offer_count[f])
         arrivals = [int(np.argmax(path >= 0)) if (path >= 0).any() else -1 for path in paths]
-        key.append(tuple(tuple(sorted((arrival, int(path[t])) for path, arrival in zip(paths, arrivals)
+        key.append(tuple(tuple(sorted((arrival, int(path[t]), int(heading[t]))
+                                      for path, heading, arrival in zip(paths, headings, arrivals)
                                       if path[t] >= 0)) for t in range(h + 1)))
         key.append(tuple(arrivals.count(t) for t in range(min(inst.T, h + int(inst.offer_lead[f]) + 1))))
     return tuple(key)

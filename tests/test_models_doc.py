@@ -112,6 +112,9 @@ def test_every_block_is_built_by_the_function_that_defines_it(tmp_path):
     plain = [formulate(inst), formulate(limited), formulate(load_document(facing, tmp_path))]
     replay = load(INSTANCES / "korea-2025-replay.yaml")
     stacked = [formulate_hedged(replay, risk).form for risk in ("expected", "worst")]
+    from test_threats import hedged_threat_document
+
+    stacked.append(formulate_hedged(load_document(hedged_threat_document(3, tmp_path), tmp_path)).form)
     added = {"columns": set(), "rows": set(), "objectives": set(), "hedged": set(), "hedged_objectives": set()}
     for form in plain:
         added["columns"] |= set(form.columns)

@@ -319,3 +319,39 @@ def test_min_cost_with_threats_equals_enumeration(seed, tmp_path):
     document = threat_document(seed, tmp_path)
     document["objective"], document["target"] = "min-cost", [0.8, 1.0, 1.1][seed % 3]
     check_against_enumeration(load_document(document, tmp_path))
+
+
+def hedged_threat_document(seed: int, directory) -> dict:
+    """A threats instance whose second unit is away in some scenarios: two scenarios that
+    agree until the last period or differ from the first."""
+    document = threat_document(seed, directory)
+    labels = document["horizon"]["labels"]
+    for unit in document["units"]:
+        unit.pop("away", None)
+    first = labels[-1] if seed % 2 else labels[0]
+    document["scenarios"] = [
+        {"id": "early", "probability": 0.4, "away": {"u1": [[first, labels[-1]]]}},
+        {"id": "late", "probability": 0.6, "away": {}}]
+    document["substitutes"][0]["lead"] = int(seed % 2)
+    return document
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_hedged_plans_with_headings_equal_the_enumeration(seed, tmp_path):
+    """Hedged over return dates with launch areas and headings: expected coverage, cost, moves
+    and turns equal the enumeration over the tree of histories (headings decided alike where
+    the histories agree)."""
+    from brute_force import brute_force_hedged
+
+    inst = load_document(hedged_threat_document(seed, tmp_path), tmp_path)
+    expected = brute_force_hedged(inst, with_turns=True)
+    if expected is None:
+        with pytest.raises(InfeasibleError):
+            solve(inst, values=False)
+        return
+    plan = solve(inst, values=False)
+    coverage, cost, moves, turns = expected
+    assert plan.objective["coverage"] == pytest.approx(coverage, abs=1e-6)
+    assert plan.objective["substitute_cost"] == pytest.approx(cost, abs=1e-6)
+    assert plan.objective["moves"] == pytest.approx(moves, abs=1e-6)
+    assert plan.objective["turns"] == pytest.approx(turns, abs=1e-6)

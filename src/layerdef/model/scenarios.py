@@ -93,7 +93,9 @@ def _stacked(instance: Instance, worlds: list[Instance], forms: list[Formulation
          hedged_objective("moves", "$\\sum_\\sigma \\pi_\\sigma\\, \\text{moves}_\\sigma$",
                           "then expected moves"),
          hedged_objective("cost_then_moves", "$W \\cdot \\text{cost} + \\text{moves}$",
-                          "expected cost, then expected moves, in one stage when exact (below)"))
+                          "expected cost, then expected moves, in one stage when exact (below)"),
+         hedged_objective("turns", "$\\sum_\\sigma \\pi_\\sigma\\, \\text{turns}_\\sigma$",
+                          "then expected turns, where units face headings"))
 def define_expected_objectives(hedged: Hedged, instance: Instance, risk: str) -> None:
     """Expected values of the scenarios' objectives (coverage: the worst scenario's, $\\eta$
     alone, under `risk="worst"`: expected coverage is then no tie-break); expected cost, then
@@ -101,7 +103,8 @@ def define_expected_objectives(hedged: Hedged, instance: Instance, risk: str) ->
     (`common_grid`): expected costs then differ by at least its step, and expected moves never
     exceed the most moves of a scenario."""
     form, probability = hedged.form, instance.scenario_probability
-    for name in ("coverage", "substitute_cost", "moves"):
+    names = ["coverage", "substitute_cost", "moves"] + (["turns"] if "turns" in hedged.forms[0].objectives else [])
+    for name in names:
         form.set_objective(name, np.concatenate(
             [p * part.objectives[name] for p, part in zip(probability, hedged.forms)]
             + [np.zeros(form.n_cols - sum(part.n_cols for part in hedged.forms))]))
