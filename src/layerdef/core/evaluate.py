@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from layerdef.core.geometry import heading_degrees
+from layerdef.core.geometry import heading_degrees, heading_index
 from layerdef.core.instance import Instance
 from layerdef.core.scoring import coverage_value, covering_units
 from layerdef.errors import InstanceError, Problem
@@ -218,7 +218,7 @@ def _resolve(instance: Instance, posture: pd.DataFrame, source: str) -> dict[str
         out["period"][i] = period_index.get(period, 0)
         out["position"][i] = position_index.get(position, 0)
         if instance.sector_limited[out["system"][i]]:
-            heading = _heading_index(headings[i], degrees)
+            heading = heading_index(headings[i], degrees)
             if heading is None:
                 bad(HEADING_COLUMN, f"{headings[i]!r} is not a heading of the instance "
                                     f"(degrees {', '.join(f'{d:g}' for d in degrees)})")
@@ -232,19 +232,6 @@ def _resolve(instance: Instance, posture: pd.DataFrame, source: str) -> dict[str
         raise InstanceError(problems)
     out["unit_id"] = posture["unit"].to_numpy(dtype=object)
     return out
-
-
-def _heading_index(value, degrees: np.ndarray) -> int | None:
-    """The index of a heading given in degrees; -1 when none is given, None when it is not one
-    of the instance's."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
-        return -1
-    try:
-        angle = float(value) % 360.0
-    except (TypeError, ValueError):
-        return None
-    close = np.nonzero(np.abs((angle - degrees + 180.0) % 360.0 - 180.0) < 1e-6)[0]
-    return int(close[0]) if len(close) else None
 
 
 def _check_presence(instance: Instance, rows: dict, violations: list[str]) -> None:
@@ -365,17 +352,12 @@ def _check_limits(instance: Instance, moves: pd.DataFrame, substitutes: pd.DataF
     if instance.substitute_budget is not None and cost > instance.substitute_budget + 1e-9:
         violations.append(f"limits: substitute cost {cost:g} exceeds the budget "
                           f"{instance.substitute_budget:g}")
-    if instance.moves_total is not None and len(moves) > instance.moves_total:
-        violations.append(f"limits: {len(moves)} moves exceed moves_total {instance.moves_total}")
-    if instance.moves_per_period is not None:
-        for period, count in moves.groupby("period").size().items():
-            if count > instance.moves_per_period:
-                violations.append(f"limits: {count} moves in {period} exceed moves_per_period "
-                                  f"{instance.moves_per_period}")
-    if instance.turns_total is not None and len(turns) > instance.turns_total:
-        violations.append(f"limits: {len(turns)} turns exceed turns_total {instance.turns_total}")
-    if instance.turns_per_period is not None:
-        for period, count in turns.groupby("period").size().items():
-            if count > instance.turns_per_period:
-                violations.append(f"limits: {count} turns in {period} exceed turns_per_period "
-                                  f"{instance.turns_per_period}")
+    for events, what in ((moves, "moves"), (turns, "turns")):
+        total, per_period = getattr(instance, f"{what}_total"), getattr(instance, f"{what}_per_period")
+        if total is not None and len(events) > total:
+            violations.append(f"limits: {len(events)} {what} exceed {what}_total {total}")
+        if per_period is not None:
+            for period, count in events.groupby("period").size().items():
+                if count > per_period:
+                    violations.append(f"limits: {count} {what} in {period} exceed {what}_per_period "
+                                      f"{per_period}")

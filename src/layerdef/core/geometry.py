@@ -40,13 +40,30 @@ def initial_bearing_deg(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lo
 SECTOR_EDGE_DEG = 1e-9
 
 
+def angular_offset(angle: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """How far apart two directions are, in degrees [0, 180]."""
+    return np.abs(np.mod(np.asarray(angle, float) - np.asarray(other, float) + 180.0, 360.0) - 180.0)
+
+
 def within_sector(bearing: np.ndarray, heading: np.ndarray, sector: float) -> np.ndarray:
     """Whether `bearing` lies within `sector / 2` of `heading` (degrees), both bounds included;
     a sector of 360 or more sees every direction."""
     if sector >= 360.0:
         return np.ones(np.broadcast(bearing, heading).shape, dtype=bool)
-    off = np.abs(np.mod(np.asarray(bearing) - np.asarray(heading) + 180.0, 360.0) - 180.0)
-    return off <= sector / 2.0 + SECTOR_EDGE_DEG
+    return angular_offset(bearing, heading) <= sector / 2.0 + SECTOR_EDGE_DEG
+
+
+def heading_index(value, degrees: np.ndarray) -> int | None:
+    """The index of a heading given in degrees among `degrees` (`heading_degrees`); -1 when none
+    is given (None, NaN or blank), None when it is not one of them."""
+    if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
+        return -1
+    try:
+        angle = float(value)
+    except (TypeError, ValueError):
+        return None
+    close = np.nonzero(angular_offset(angle, degrees) < 1e-6)[0]
+    return int(close[0]) if len(close) else None
 
 
 def heading_degrees(headings: int) -> np.ndarray:

@@ -187,6 +187,7 @@ class Instance:
         for k in np.nonzero(self.sector_limited)[0]:
             for p in range(P):
                 pattern = cover[k, p]  # (H, S x L x G)
+                pattern = pattern[:, pattern.any(axis=0)]  # what no heading covers tells nothing
                 within = ~(pattern[:, None, :] & ~pattern[None, :, :]).any(axis=2)  # h within h'
                 equal = within & within.T
                 dominated = (within & ~equal).any(axis=1) | np.triu(equal, 1).any(axis=0)

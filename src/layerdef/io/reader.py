@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from layerdef.core.geometry import heading_degrees
+from layerdef.core.geometry import heading_degrees, heading_index
 from layerdef.core.instance import FORMAT_VERSION, Instance
 from layerdef.errors import InstanceError, Problem
 from layerdef.io.catalog import load_catalog
@@ -711,17 +711,13 @@ class _Reader:
         """(U,) each unit's heading index at home; -1 where none is given."""
         out = []
         for row, unit in self.indexed("units", rows):
-            if unit.heading is None:
-                out.append(-1)
-                continue
-            close = np.nonzero(np.abs((unit.heading - headings + 180.0) % 360.0 - 180.0) < 1e-6)[0]
-            if not len(close):
+            found = heading_index(unit.heading, headings)
+            if found is None:
                 self.problem(f"heading {unit.heading:g} is not one of the {len(headings)} headings "
                              f"({', '.join(f'{d:g}' for d in headings)} degrees; set by `headings`)",
                              "units", row, unit.id, "heading")
-                out.append(-1)
-            else:
-                out.append(int(close[0]))
+                found = -1
+            out.append(found)
         return np.array(out, dtype=np.int64)
 
     def cost_range(self, offers: list[SubstituteRow], rows: dict[str, list]) -> None:
@@ -843,18 +839,14 @@ class _Reader:
                     self.problem(f"{value!r} is not a known {name}", "coverage", index, field=name)
                     ok = False
             heading, threat = slice(None), slice(None)
-            if row.get("heading") not in (None, ""):
-                try:
-                    found = np.nonzero(np.abs((float(row["heading"]) - headings + 180.0) % 360.0 - 180.0) < 1e-6)[0]
-                except (TypeError, ValueError):
-                    found = []
-                if not len(found):
-                    self.problem(f"{row['heading']!r} is not one of the headings "
-                                 f"({', '.join(f'{d:g}' for d in headings)} degrees)", "coverage", index,
-                                 field="heading")
-                    ok = False
-                else:
-                    heading = int(found[0])
+            found = heading_index(row.get("heading"), headings)
+            if found is not None and found >= 0:
+                heading = found
+            elif found is None:
+                self.problem(f"{row['heading']!r} is not one of the headings "
+                             f"({', '.join(f'{d:g}' for d in headings)} degrees)", "coverage", index,
+                             field="heading")
+                ok = False
             if row.get("threat") not in (None, ""):
                 if row["threat"] not in threat_index:
                     self.problem(f"{row['threat']!r} is not a launch area of `threats`", "coverage",

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from layerdef.core.geometry import heading_degrees
+from layerdef.core.geometry import angular_offset, heading_degrees
 from layerdef.core.instance import Instance
 from layerdef.core.scoring import coverage_value, covering_units, level_values
 from layerdef.model.blocks import allowed, constraint, defines, objective, variable
@@ -1219,7 +1219,7 @@ def plan_solution(form: Formulation, posture) -> np.ndarray:
     for row in posture.itertuples():
         heading = getattr(row, "heading", None) if has_heading else None
         h = (None if heading is None or heading != heading
-             else int(np.argmin(np.abs((float(heading) - degrees + 180.0) % 360.0 - 180.0))))
+             else int(np.argmin(angular_offset(float(heading), degrees))))
         if row.unit in unit:
             where[unit[row.unit], period[row.period]] = position[row.position]
             headings[unit[row.unit], period[row.period]] = -1 if h is None else h
