@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brute_force import brute_force
+from brute_force import brute_force_turns
 from conftest import load_document
 
 from layerdef.core.evaluate import evaluate
@@ -116,20 +116,25 @@ def test_solver_equals_enumeration_other_shapes(seed, tmp_path):
 
 
 def check_against_enumeration(inst) -> None:
-    expected = brute_force(inst, inst.objective)
+    """The solver's plan against the enumeration: the lexicographic figures (coverage where it
+    is the objective, cost, moves, and turns where units face headings), and the plan's own
+    evaluation."""
+    expected = brute_force_turns(inst, inst.objective)
     if expected is None:
         with pytest.raises(InfeasibleError):
             solve(inst)
         return
     plan = solve(inst)
-    coverage, cost, moves = expected
-    if inst.objective == "coverage":
+    coverage, cost, moves, turns = expected
+    if inst.objective == "coverage":  # min-cost does not maximize coverage
         assert plan.objective["coverage"] == pytest.approx(coverage, abs=1e-6)
     assert plan.objective["substitute_cost"] == pytest.approx(cost, abs=1e-6)
     assert plan.objective["moves"] == moves
+    assert plan.objective.get("turns", 0) == turns
     check = evaluate(inst, plan.posture)
     assert check.feasible, check.violations
     assert check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)
+    assert check.turns_total == plan.objective.get("turns", 0)
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 3))

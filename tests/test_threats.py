@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brute_force import brute_force_turns
 from conftest import load_document
+from test_brute_force import check_against_enumeration
 
 from layerdef import evaluate, solve
 from layerdef.core.geometry import heading_degrees, initial_bearing_deg, within_sector
@@ -104,25 +104,6 @@ def threat_document(seed: int, directory) -> dict:
         "limits": limits, "coverage": "coverage.csv",
     }
     return document
-
-
-def check_against_enumeration(inst) -> None:
-    expected = brute_force_turns(inst, inst.objective)
-    if expected is None:
-        with pytest.raises(InfeasibleError):
-            solve(inst)
-        return
-    plan = solve(inst)
-    coverage, cost, moves, turns = expected
-    if inst.objective == "coverage":  # min-cost does not maximize coverage
-        assert plan.objective["coverage"] == pytest.approx(coverage, abs=1e-6)
-    assert plan.objective["substitute_cost"] == pytest.approx(cost, abs=1e-6)
-    assert plan.objective["moves"] == moves
-    assert plan.objective.get("turns", 0) == turns
-    check = evaluate(inst, plan.posture)
-    assert check.feasible, check.violations
-    assert check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)
-    assert check.turns_total == plan.objective.get("turns", 0)
 
 
 #: 899, 363: HiGHS's presolve called a worse plan optimal (`_start_beats`, `presolve_rule_off`);

@@ -13,7 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from conftest import load_document  # noqa: E402
-from test_threats import check_against_enumeration, threat_document  # noqa: E402
+from test_brute_force import check_against_enumeration  # noqa: E402
+from test_threats import threat_document  # noqa: E402
 
 
 def main() -> int:
