@@ -221,7 +221,7 @@ def test_where_the_root_lp_is_slow_the_lagrangian_bound_is_reported(beyond_root,
     """Korea made to look large, the bound before the root step or instead of its early
     place: the solve reports the Lagrangian bound and the LP bound on stderr and still ends
     with the proven optimum."""
-    solve_module = _korea_made_large(monkeypatch, beyond_root)
+    _korea_made_large(monkeypatch, beyond_root)
     plan = layerdef.solve(load(KOREA), time_limit=60, log=True)
     assert plan.status == "optimal"
     assert plan.objective["coverage"] == pytest.approx(3974.55, abs=1e-6)
@@ -311,3 +311,74 @@ def test_an_objective_with_huge_coefficients_is_scaled_for_highs_and_read_back_u
     assert float(form.objectives[name] @ scaled.solution) == pytest.approx(value, abs=1e-6)
     assert scaled.bound == pytest.approx(64.0 * plain.bound, rel=1e-9)
     assert scaled_backend.trace[-1][1] == pytest.approx(64.0 * value, rel=1e-9)
+
+
+THREATS = KOREA.parent / "korea-2025-threats.yaml"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_rounding_keeps_the_lps_integral_decisions(seed, tmp_path):
+    """The root step's rounding (RENS) returns a plan that meets every row and holds each
+    decision the LP relaxation set to an integer at that integer, and no other column."""
+    from test_threats import threat_document
+
+    inst = load_document(threat_document(seed, tmp_path), tmp_path)
+    form = formulate(inst)
+    start = starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
+    if start is None:
+        pytest.skip("no feasible start")
+    backend = HighsBackend(form, SolverOptions())
+    backend.set_objective(*lexicographic_stages(form)[0])
+    values, _, _ = backend._relaxation(None)
+    rounded = backend._rounding(start, values, 10.0)
+    integral = backend.integer & form.decisions() & (np.abs(values - np.round(values)) <= 1e-6)
+    if rounded.solution is None:
+        return  # no plan keeps them: the root step falls back on RINS from the start
+    assert rows_and_bounds_hold(form, rounded.solution)
+    assert np.allclose(rounded.solution[integral], np.round(values[integral]))
+    lp = backend.highs.getLp()
+    assert np.array_equal(np.array(lp.col_lower_), backend.lower)  # the bounds are put back
+    assert np.array_equal(np.array(lp.col_upper_), backend.upper)
+
+
+def test_decisions_are_where_units_stand_face_and_rotate_in_every_scenario():
+    from layerdef.model.formulation import DECISION_BLOCKS
+    from layerdef.model.scenarios import formulate_hedged
+
+    form = formulate(load(THREATS))
+    mask = form.decisions()
+    for name, block in form.columns.items():
+        assert mask[block.ids].all() == (name in DECISION_BLOCKS) and mask[block.ids].any() == (
+            name in DECISION_BLOCKS and block.size > 0)
+    hedged = formulate_hedged(load(KOREA.parent / "korea-2025-replay.yaml"), "expected")
+    stacked = hedged.form.decisions()
+    assert stacked.sum() == sum(part.decisions().sum() for part in hedged.forms)
+
+
+def test_a_last_stage_already_at_its_best_is_not_solved(monkeypatch, capfd):
+    """Korea with launch areas: the first stage's plan makes no turn, which no plan beats, so
+    the turns stage is not handed to HiGHS (and the plan is still optimal)."""
+    from layerdef.solve import backend as backend_module
+    from layerdef.solve.deterministic import at_its_best
+
+    calls = []
+    run = backend_module.HighsBackend.run
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.objective)
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend_module.HighsBackend, "run", counted)
+    inst = load(THREATS)
+    with progress_on_stderr(True):
+        solution = layerdef.solve(inst)
+    assert solution.status == "optimal" and solution.objective["turns"] == 0
+    assert "turns" not in calls
+    assert "stage 2 (turns): optimal, no plan could do better" in capfd.readouterr().err
+    form = formulate(inst)
+    turns = form.objectives["turns"]
+    assert at_its_best(form, turns, 1, np.zeros(form.n_cols))
+    some = np.zeros(form.n_cols)
+    some[np.nonzero(turns)[0][0]] = 1.0
+    assert not at_its_best(form, turns, 1, some)
+    assert not at_its_best(form, form.objectives["coverage"], -1, np.zeros(form.n_cols))

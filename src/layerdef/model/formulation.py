@@ -93,6 +93,10 @@ def reference_coverage_by_period(instance: Instance) -> np.ndarray:
     return coverage_value(instance, covering_units(instance, standing)).sum(axis=(0, 1, 2))
 
 
+#: the column blocks that hold the plan's choices (`Formulation.decisions`)
+DECISION_BLOCKS = ("z", "z_sub", "facing", "facing_sub", "rotation")
+
+
 @dataclass
 class Block:
     """A named block of columns or rows: `index` holds one tuple of set indices per member."""
@@ -192,6 +196,16 @@ class Formulation:
         found = np.zeros(shape, dtype=bool)
         found[tuple(self.columns[name].index.T)] = True
         return found
+
+    def decisions(self) -> np.ndarray:
+        """Boolean mask of the columns that say where each class and cohort stands, facing
+        which way, and which rotations come (`DECISION_BLOCKS`): the rest follows from them
+        (moves, turns, counts, depth). The root step's rounding fixes these alone."""
+        mask = np.zeros(self.n_cols, dtype=bool)
+        for block in self.columns.values():
+            if block.name in DECISION_BLOCKS:
+                mask[block.ids] = True
+        return mask
 
     def cohorts(self) -> np.ndarray:
         """(offer, arrival) of every rotation cohort, in the order of `rotation`."""

@@ -153,9 +153,6 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
     backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, solver_log()))
-    # HiGHS restarted the replay's root six times, each re-running its cuts and sub-MIPs;
-    # without restarts (and the objective scaled) 75 -> 48 s over three seeds
-    backend.highs.setOptionValue("mip_allow_restart", False)
     options = SolverOptions(time_limit, gap, threads, False)
 
     def evaluated(solution: np.ndarray) -> tuple[float, float, float]:
