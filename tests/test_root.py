@@ -201,9 +201,9 @@ def test_at_the_lp_duals_the_lagrangian_bound_is_the_lp_bound():
 
 
 def _korea_made_large(monkeypatch, beyond_root: bool):
-    """Korea's solve made to look large: coverage in its own stage, its LP "slow" (the early
-    Lagrangian bound before the root step) or, `beyond_root`, above the root step's size (the
-    bound for half the time, then the root LP with all the time left)."""
+    """Korea's solve made to look large: coverage in its own stage, its LP "slow" (the
+    Lagrangian bound beside the root LP) or, `beyond_root`, above the root step's size (the
+    root LP with all the time left, the bound beside it)."""
     import importlib
 
     backend = importlib.import_module("layerdef.solve.backend")
@@ -212,14 +212,13 @@ def _korea_made_large(monkeypatch, beyond_root: bool):
         monkeypatch.setattr(backend, "ROOT_MAX_NONZEROS", 0)
     monkeypatch.setattr(importlib.import_module("layerdef.model.formulation"), "ONE_STAGE_MAX_NONZEROS", 0)
     monkeypatch.setattr(backend, "LAGRANGIAN_SECONDS", 1.0)
-    monkeypatch.setattr(importlib.import_module("layerdef.solve.deterministic"), "EARLY_BOUND_SECONDS", 1.0)
     return backend
 
 
 @pytest.mark.parametrize("beyond_root", [False, True])
 def test_where_the_root_lp_is_slow_the_lagrangian_bound_is_reported(beyond_root, monkeypatch, capfd):
-    """Korea made to look large, the bound before the root step or instead of its early
-    place: the solve reports the Lagrangian bound and the LP bound on stderr and still ends
+    """Korea made to look large, the bound beside the root LP, which gets a share of the time
+    or all of it: the solve reports the Lagrangian bound and the LP bound on stderr and still ends
     with the proven optimum."""
     _korea_made_large(monkeypatch, beyond_root)
     plan = layerdef.solve(load(KOREA), time_limit=60, log=True)

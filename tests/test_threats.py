@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import load_document
+from conftest import INSTANCES, load_document
 from test_brute_force import check_against_enumeration
 
 from layerdef import evaluate, solve
 from layerdef.core.geometry import heading_degrees, initial_bearing_deg, within_sector
 from layerdef.errors import InfeasibleError
+from layerdef.io.reader import load
 
 
 @pytest.mark.parametrize("start, end, expected", [
@@ -336,3 +337,62 @@ def test_hedged_plans_with_headings_equal_the_enumeration(seed, tmp_path):
     assert plan.objective["substitute_cost"] == pytest.approx(cost, abs=1e-6)
     assert plan.objective["moves"] == pytest.approx(moves, abs=1e-6)
     assert plan.objective["turns"] == pytest.approx(turns, abs=1e-6)
+
+
+@pytest.fixture
+def counted_once(monkeypatch):
+    """Units counted once per launch area (`seeing`, `around`) wherever that is exact, not
+    only where it shortens the rows: tiny instances get them too."""
+    from layerdef.model import formulation
+
+    monkeypatch.setattr(formulation, "ONLY_WHERE_SHORTER", False)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_units_counted_once_per_launch_area_keep_the_optimum(seed, tmp_path, counted_once):
+    check_against_enumeration(load_document(threat_document(seed, tmp_path), tmp_path))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_min_cost_and_hedged_plans_with_units_counted_once_equal_the_enumeration(
+        seed, tmp_path, counted_once):
+    test_min_cost_with_threats_equals_enumeration(seed, tmp_path)
+    test_hedged_plans_with_headings_equal_the_enumeration(seed, tmp_path)
+
+
+def test_units_are_counted_once_on_korea_and_on_tiny_instances_when_asked(tmp_path, monkeypatch):
+    """Korea with launch areas counts its Patriots once per launch area and its THAAD and
+    KM-SAM once for both areas that threaten the lower tier; the random tiny instances do
+    only when asked (their rows are short already), and half of them then do."""
+    from layerdef.model import formulation
+
+    korea = formulation.formulate(load(INSTANCES / "korea-2025-threats.yaml"))
+    assert korea.columns["seeing"].size > 0 and korea.columns["around"].size > 0
+    tiny = []
+    for seed in range(12):
+        (tmp_path / str(seed)).mkdir()
+        tiny.append(load_document(threat_document(seed, tmp_path / str(seed)), tmp_path / str(seed)))
+    assert not any(form.columns["seeing"].size for form in map(formulation.formulate, tiny)
+                   if "seeing" in form.columns)
+    monkeypatch.setattr(formulation, "ONLY_WHERE_SHORTER", False)
+    built = list(map(formulation.formulate, tiny))
+    assert sum(form.columns["seeing"].size > 0 for form in built if "seeing" in form.columns) >= 4
+    assert sum(form.columns["around"].size > 0 for form in built if "around" in form.columns) >= 4
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_starting_plans_meet_every_row_of_the_model(seed, tmp_path, counted_once):
+    """The greedy plan and the current posture as column values (what HiGHS starts from)
+    meet every row, the units counted once per launch area (`seeing`, `around`) included;
+    a start that broke them was silently dropped by HiGHS."""
+    from conftest import rows_and_bounds_hold
+
+    from layerdef.model.formulation import formulate, plan_solution, posture_solution
+    from layerdef.solve.heuristic import greedy_plan
+
+    inst = load_document(threat_document(seed, tmp_path), tmp_path)
+    form = formulate(inst)
+    where, rotations = greedy_plan(inst, 1.0, lambda message: None, search=False)
+    if evaluate(inst, inst.current_posture()).feasible:
+        assert rows_and_bounds_hold(form, posture_solution(form, where, rotations))
+        assert rows_and_bounds_hold(form, plan_solution(form, inst.current_posture()))

@@ -1,6 +1,8 @@
 """The threats check on many more random instances than the suite runs: `python
 tests/threats_campaign.py --first 0 --n 300` solves each and compares with the enumeration
-(tests/test_threats.py), printing the seeds that disagree; the README records the last run."""
+(tests/test_threats.py), printing the seeds that disagree; `--counted-once` builds the
+units counted once per launch area (`seeing`, `around`) wherever they are exact; the README
+records the last run."""
 
 from __future__ import annotations
 
@@ -21,7 +23,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--counted-once", action="store_true")
     arguments = parser.parse_args()
+    if arguments.counted_once:
+        from layerdef.model import formulation
+
+        formulation.ONLY_WHERE_SHORTER = False
     started, failed = time.perf_counter(), []
     for seed in range(arguments.first, arguments.first + arguments.n):
         directory = Path(tempfile.mkdtemp(prefix="layerdef-threats-"))

@@ -332,6 +332,10 @@ class Parameters:
     stay: np.ndarray  # (F, T, T) whether a cohort of offer f arrived in a may be on station in t
     value: np.ndarray  # (S, L, G, J) value of each depth level
     oriented: np.ndarray  # (K,) bool: units of the system choose among several headings
+    reach: np.ndarray  # (K, P, S, L, G) bool: some heading at p covers (s, l) against g
+    sees: np.ndarray  # (K, P, H, G) bool: facing h at p covers some site against g
+    factored: np.ndarray  # (K,) bool: oriented, and cover = reach and sees (a disc and a sector)
+    all_round: np.ndarray  # (K,) bool: not oriented, and covers alike against every area that threatens
 
     @property
     def shape(self) -> dict[str, int]:
@@ -371,7 +375,23 @@ def parameters(instance: Instance, classes: list[UnitClass]) -> Parameters:
         class_present=class_present, movable=movable, homes=homes, home_headings=home_headings,
         capacity=instance.capacity.astype(np.int64), fixed_count=fixed_count,
         fixed_units=covering_units(instance, fixed_count), stay=stay, value=level_values(instance),
-        oriented=instance.sector_limited & (H > 1))
+        oriented=instance.sector_limited & (H > 1), **_sight(instance))
+
+
+def _sight(instance: Instance) -> dict[str, np.ndarray]:
+    """Where coverage splits into range and sector: `reach` (some heading covers), `sees`
+    (the heading covers something against g) and, per system, whether `cover` is exactly
+    their conjunction, as the geometry makes it (an explicit coverage table may not)."""
+    cover = instance.cover  # (K, P, H, S, L, G)
+    reach, sees = cover.any(axis=2), cover.any(axis=(3, 4))
+    factored = np.array([bool(np.array_equal(cover[k], reach[k][:, None] & sees[k][:, :, None, None, :]))
+                         for k in range(len(instance.systems))], dtype=bool)
+    alike = np.array([bool(np.array_equal(cover[k], cover[k].any(axis=4, keepdims=True)
+                                          & instance.threatens.T[None, None, None, :, :]))
+                      for k in range(len(instance.systems))], dtype=bool)
+    oriented = instance.sector_limited & (instance.H > 1)
+    return {"reach": reach, "sees": sees, "factored": factored & oriented,
+            "all_round": alike & ~oriented & (instance.G > 1)}
 
 
 def formulate(instance: Instance, objective: str | None = None,
@@ -405,6 +425,10 @@ def formulate(instance: Instance, objective: str | None = None,
         define_turns_sub(form, data)
     if data.instance.downtime.any():
         define_in_action(form, data)
+    if data.factored.any():
+        define_seeing(form, data)
+    if data.all_round.any():
+        define_around(form, data)
 
     define_class_presence(form, data)
     define_rotations_per_offer(form, data)
@@ -431,6 +455,10 @@ def formulate(instance: Instance, objective: str | None = None,
             define_arrivals_from_elsewhere_sub(form, data)
     if data.instance.downtime.any():
         define_in_action_definition(form, data)
+    if data.factored.any():
+        define_seeing_definition(form, data)
+    if data.all_round.any():
+        define_around_definition(form, data)
 
     define_objectives(form, data)
     define_substitute_budget(form, data)
@@ -616,6 +644,22 @@ def define_in_action(form: Formulation, data: Parameters) -> None:
     slowed = data.instance.downtime[units.index[:, 1]] > 0
     form.add_columns("in_action", ("p", "k", "h", "t"), units.index[slowed], 0,
                      data.capacity[units.index[slowed, 0]], False)
+
+
+@defines(variable("seeing", "$v_{p,k,g,t}$",
+                  "units of sector-limited system $k$ at $p$ in action in $t$ facing a heading that sees launch area $g$; the depth and requirement rows count them in place of each heading's $u$ (or $\\alpha$) where that shortens the rows",
+                  "continuous $\\ge 0$"))
+def define_seeing(form: Formulation, data: Parameters) -> None:
+    index = np.argwhere(_seeing_mask(form, data))
+    form.add_columns("seeing", ("p", "k", "g", "t"), index, 0, data.capacity[index[:, 0]], False)
+
+
+@defines(variable("around", "$w_{s,l,t}$",
+                  "units in action in $t$ of systems that see every direction covering $(s,l)$, alike against every launch area that threatens $l$; the rows of each launch area count them once where that shortens the rows",
+                  "continuous $\\ge 0$"))
+def define_around(form: Formulation, data: Parameters) -> None:
+    index = np.argwhere(_around_mask(form, data))
+    form.add_columns("around", ("s", "l", "t"), index, 0, INF, False)
 
 
 # ---------------------------------------------------------------------------- constraints
@@ -899,6 +943,43 @@ def define_in_action_definition(form: Formulation, data: Parameters) -> None:
                   np.concatenate(rows), np.concatenate(cols), np.concatenate(values))
 
 
+@defines(constraint("seeing_definition",
+                    "$v_{p,k,g,t} = \\sum_{h: \\text{facing } h \\text{ at } p \\text{ sees } g} u_{p,k,h,t}$ ($\\alpha_{p,k,h,t}$ for systems with relocation downtime)",
+                    "units that see a launch area, counted once for every row that reaches it"))
+def define_seeing_definition(form: Formulation, data: Parameters) -> None:
+    seeing = form.columns["seeing"]
+    covering = _covering_columns(form, data)
+    member, h = np.nonzero(data.sees[seeing.index[:, 1], seeing.index[:, 0], :, seeing.index[:, 2]])
+    p, k, t = seeing.index[member, 0], seeing.index[member, 1], seeing.index[member, 3]
+    column = covering[p, k, h, t]
+    keep = column >= 0
+    form.add_rows("seeing_definition", ("p", "k", "g", "t"), seeing.index, 0.0, 0.0,
+                  np.concatenate([np.arange(seeing.size), member[keep]]),
+                  np.concatenate([seeing.ids, column[keep]]),
+                  np.concatenate([np.ones(seeing.size), -np.ones(int(keep.sum()))]))
+
+
+@defines(constraint("around_definition",
+                    "$w_{s,l,t} = \\sum_{p,k: k \\text{ sees every direction}} \\mathrm{cover}_{k,p,0,s,l}\\, u_{p,k,0,t}$ ($\\alpha_{p,k,0,t}$ for systems with relocation downtime)",
+                    "units that see every direction, counted once for every launch area's rows"))
+def define_around_definition(form: Formulation, data: Parameters) -> None:
+    around = form.columns["around"]
+    covering = _covering_columns(form, data)[:, :, 0, :]  # (P, K, T)
+    disc = data.instance.cover[:, :, 0, :, :, :].any(axis=4) & data.all_round[:, None, None, None]
+    row_of = _row_of(around.index, _dims(data, "slt"))
+    rows, cols = [np.arange(around.size)], [around.ids]
+    k, p, s, l = np.nonzero(disc)
+    for t in range(data.instance.T):
+        row, column = row_of[s, l, t], covering[p, k, t]
+        keep = (row >= 0) & (column >= 0)
+        rows.append(row[keep])
+        cols.append(column[keep])
+    n = sum(len(part) for part in rows[1:])
+    form.add_rows("around_definition", ("s", "l", "t"), around.index, 0.0, 0.0,
+                  np.concatenate(rows), np.concatenate(cols),
+                  np.concatenate([np.ones(around.size), -np.ones(n)]))
+
+
 # ---------------------------------------------------------------------------- objectives and limits
 
 @defines(objective("coverage", "$\\sum_{s,l,t,j} v_{s,l,j}\\, y_{s,l,t,j}$", "coverage value"),
@@ -1015,22 +1096,72 @@ def _row_of(index: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return table
 
 
-def _coverage_entries(form: Formulation, data: Parameters,
-                      row_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, 1) of cover[k,p,h,s,l,g] x units[p,k,h,t] for the rows `row_of[s, l, g, t]`
-    (in_action in place of units for systems with relocation downtime)."""
+def _covering_columns(form: Formulation, data: Parameters) -> np.ndarray:
+    """(P, K, H, T) the column that counts the units covering from (p, k, h) in t: in_action
+    for systems with relocation downtime, else units; -1 where there is none."""
     covering = form.lookup("units", _dims(data, "pkht"))
     if "in_action" in form.columns:
         in_action = form.lookup("in_action", _dims(data, "pkht"))
         covering = np.where(in_action >= 0, in_action, covering)
+    return covering
+
+
+def _seeing_mask(form: Formulation, data: Parameters) -> np.ndarray:
+    """(P, K, G, T) where a `seeing` column shortens the rows: a factored system, and more
+    entries saved in the rows its (p, k, g) reaches (one per heading but one) than its
+    definition adds (one per heading, and itself)."""
+    covering = _covering_columns(form, data) >= 0  # (P, K, H, T)
+    headings = np.einsum("pkht,kphg->pkgt", covering.astype(np.int64), data.sees.astype(np.int64))
+    reached = data.reach.sum(axis=(2, 3)).transpose(1, 0, 2)[..., None]  # (P, K, G, 1)
+    pays = _shortens(reached * (headings - 1), headings + 1) & (headings >= 1)
+    return pays & data.factored[None, :, None, None]
+
+
+def _around_mask(form: Formulation, data: Parameters) -> np.ndarray:
+    """(S, L, T) where an `around` column shortens the rows: more entries saved in the rows of
+    the launch areas threatening l (one per covering column in each but one) than its
+    definition adds (one per covering column, and itself)."""
+    covering = _covering_columns(form, data)[:, :, 0, :] >= 0  # (P, K, T)
+    disc = data.instance.cover[:, :, 0, :, :, :].any(axis=4) & data.all_round[:, None, None, None]
+    columns = np.einsum("kpsl,pkt->slt", disc.astype(np.int64), covering.astype(np.int64))
+    areas = data.instance.threatens.sum(axis=0)[None, :, None]  # (1, L, 1)
+    return _shortens(columns * (areas - 1), columns + 1) & (columns >= 1)
+
+
+#: count units once per launch area (`seeing`, `around`) only where the rows get shorter;
+#: the tests set it False to build them wherever they are exact, tiny instances included
+ONLY_WHERE_SHORTER = True
+
+
+def _shortens(saved: np.ndarray, added: np.ndarray) -> np.ndarray:
+    """Where counting once saves more matrix entries than it adds (everywhere, when
+    `ONLY_WHERE_SHORTER` is off)."""
+    return saved > added if ONLY_WHERE_SHORTER else np.ones(np.shape(saved), dtype=bool)
+
+
+def _coverage_entries(form: Formulation, data: Parameters,
+                      row_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, 1) of cover[k,p,h,s,l,g] x units[p,k,h,t] for the rows `row_of[s, l, g, t]`
+    (in_action in place of units for systems with relocation downtime; seeing[p,k,g,t] once
+    in place of every heading's where it exists)."""
+    covering = _covering_columns(form, data)
+    seeing, around = (form.lookup(name, _dims(data, sets)) if name in form.columns
+                      else np.full(_dims(data, sets), -1, dtype=np.int64)
+                      for name, sets in (("seeing", "pkgt"), ("around", "slt")))
     k, p, h, s, l, g = np.nonzero(data.instance.cover)
+    reach_k, reach_p, reach_s, reach_l, reach_g = np.nonzero(data.reach & data.factored[:, None, None, None, None])
+    around_s, around_l, around_g = np.nonzero(data.instance.threatens.T[None, :, :]
+                                              & np.ones((data.shape["s"], 1, 1), dtype=bool))
+    replaced = data.all_round[k]
     rows, cols = [], []
     for t in range(data.instance.T):
-        column = covering[p, k, h, t]
-        row = row_of[s, l, g, t]
-        keep = (column >= 0) & (row >= 0)
-        rows.append(row[keep])
-        cols.append(column[keep])
+        for column, row in ((np.where((seeing[p, k, g, t] >= 0) | (replaced & (around[s, l, t] >= 0)),
+                                      -1, covering[p, k, h, t]), row_of[s, l, g, t]),
+                            (seeing[reach_p, reach_k, reach_g, t], row_of[reach_s, reach_l, reach_g, t]),
+                            (around[around_s, around_l, t], row_of[around_s, around_l, around_g, t])):
+            keep = (column >= 0) & (row >= 0)
+            rows.append(row[keep])
+            cols.append(column[keep])
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     return rows, cols, np.ones(len(cols))
 
@@ -1187,6 +1318,7 @@ def posture_solution(form: Formulation, where: np.ndarray, substitutes: list[tup
               "facing": facing, "facing_sub": facing_sub, "moved_facing": moved_facing,
               "moved_facing_sub": moved_facing_sub, "turns": turns, "turns_sub": turns_sub,
               "in_action": in_action}
+    tables.update(_counted_once(instance, in_action))
     for name, table in tables.items():
         if name in form.columns:
             block = form.columns[name]
@@ -1205,6 +1337,16 @@ def posture_solution(form: Formulation, where: np.ndarray, substitutes: list[tup
     solution[block.ids] = (moved_in_sub[p, :, f, a, t].sum(axis=1) if per_unit
                            else np.maximum(z_sub[p, f, a, t] - z_sub[p, f, a, t - 1], 0.0))
     return solution
+
+
+def _counted_once(instance: Instance, in_action: np.ndarray) -> dict[str, np.ndarray]:
+    """The `seeing` (P, K, G, T) and `around` (S, L, T) values of movable units in action
+    `in_action[p, k, h, t]`, as their definitions count them."""
+    sight = _sight(instance)
+    seeing = np.einsum("pkht,kphg->pkgt", in_action, sight["sees"].astype(float))
+    disc = instance.cover[:, :, 0, :, :, :].any(axis=4) & sight["all_round"][:, None, None, None]
+    around = np.einsum("kpsl,pkt->slt", disc.astype(float), in_action[:, :, 0, :])
+    return {"seeing": seeing, "around": around}
 
 
 def _unit_heading(instance: Instance, u: int, p: int, t: int, headings: np.ndarray | None) -> int:

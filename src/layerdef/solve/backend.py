@@ -6,9 +6,10 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -30,6 +31,12 @@ IPM_ABOVE_NONZEROS = 50_000
 RINS_SECONDS = 10.0
 
 
+#: the share of the time left that the root step's LP may take: HiGHS's MIP would begin by
+#: solving the same LP, so an LP that needs more leaves HiGHS no time either (medium with
+#: launch areas: 39 s by interior point, 0.07% from its bound a second after it)
+ROOT_LP_SHARE = 0.8
+
+
 #: the root step's rounding of the LP (RENS) gets as many seconds as the LP took times this,
 #: at least `ROUNDING_SECONDS_AT_LEAST` (and no more than RINS): on Korea with launch areas
 #: it proves its neighbourhood in 0.7 s after an LP of 0.5 s, on the small benchmark it takes
@@ -38,8 +45,9 @@ ROUNDING_PER_LP_SECOND = 4.0
 ROUNDING_SECONDS_AT_LEAST = 1.0
 
 
-#: no root step above this many nonzeros: the large benchmark's LP (5.4 million) is not
-#: solved in 400 s, medium's (690k) in 18 s
+#: no root step before the Lagrangian bound above this many nonzeros: the large benchmark's
+#: LP (5.4 million) is not solved in 400 s, medium's (690k) in 18 s, medium with launch
+#: areas' (1.2 million) in 36-47 s, more than a 60 s run has left after an early bound
 ROOT_MAX_NONZEROS = 2_000_000
 
 
@@ -292,7 +300,7 @@ class HighsBackend:
                                   vector * self.scale)
 
     def sharpen(self, start: np.ndarray, time_limit: float | None,
-                lp_share: float = 0.5) -> np.ndarray | None:
+                lp_share: float = ROOT_LP_SHARE, bound_beside: bool = False) -> np.ndarray | None:
         """The root step before the first stage, from a starting plan: solve the
         LP relaxation once; improve the plan by a sub-MIP over the integer columns whose LP
         value differs from it (RINS); then bound every integer column by its reduced cost, so
@@ -301,10 +309,17 @@ class HighsBackend:
         returns the better plan, or None when the LP is not solved within `lp_share` of
         `time_limit` (or is infeasible). Before RINS, a plan from the LP's rounding
         (`_rounding`) replaces the start when it is better. No columns are fixed when the
-        sub-MIP finds no plan (the start broke a row: min-cost's coverage target)."""
+        sub-MIP finds no plan (the start broke a row: min-cost's coverage target).
+        `bound_beside`: the Lagrangian bound (`bound_from`) runs beside the LP, on the other
+        core, until the LP is solved or its time is up."""
         self.loosen()
         started = time.perf_counter()
-        relaxation = self._relaxation(None if time_limit is None else lp_share * time_limit)
+        lp_budget = None if time_limit is None else lp_share * time_limit
+        finish = self._bound_beside(start, lp_budget) if bound_beside else (lambda: None)
+        try:
+            relaxation = self._relaxation(lp_budget)
+        finally:
+            finish()
         if relaxation is None:
             progress("root: the LP relaxation was not solved in the time it had "
                                "(or is infeasible)")
@@ -356,23 +371,42 @@ class HighsBackend:
         return (self.form.nonzeros > IPM_ABOVE_NONZEROS and "depth" in self.form.rows
                 and lexicographic_stages(self.form)[0] == ("coverage", -1))
 
-    def bound_from(self, start: np.ndarray, time_limit: float | None) -> None:
-        """Bound the first stage's coverage by `depth_bound` within half of `time_limit`
-        (at most `LAGRANGIAN_SECONDS`), from the multipliers the starting plan suggests: what
-        one more covering unit would add at each site, layer and period. The root step's LP
-        bound, when it comes, replaces it (it is never weaker)."""
+    def bound_from(self, start: np.ndarray, time_limit: float | None,
+                   stop: threading.Event | None = None) -> float | None:
+        """Bound the first stage's coverage by `depth_bound` within `time_limit` (at most
+        `LAGRANGIAN_SECONDS`) or until `stop` is set, from the multipliers the starting plan
+        suggests: what one more covering unit would add at each site, layer and period. It
+        works on a model of its own, so it can run beside the root LP (`sharpen`), whose
+        bound is never weaker; without `stop` it is kept as the stage's bound."""
         from layerdef.solve.bound import depth_bound, start_multipliers
 
-        self.set_objective("coverage", -1)
-        seconds = (LAGRANGIAN_SECONDS if time_limit is None
-                   else min(LAGRANGIAN_SECONDS, 0.5 * time_limit))
-        plan_value = float(self.cost @ start)
+        seconds = LAGRANGIAN_SECONDS if time_limit is None else min(LAGRANGIAN_SECONDS, time_limit)
+        coverage = self.form.objectives["coverage"]
+        plan_value = float(coverage @ start)
         with stdout_to_stderr(False):
             bound = depth_bound(self.form, plan_value, start_multipliers(self.form, start), seconds,
                                 lambda message: progress(message),
-                                lambda better: self._record(plan_value, better))
-        if bound is not None:
+                                lambda better: self._record(plan_value, better),
+                                (lambda: False) if stop is None else stop.is_set)
+        if stop is None and bound is not None:
             self.lp_bound = bound
+        return bound
+
+    def _bound_beside(self, start: np.ndarray, time_limit: float | None) -> Callable[[], None]:
+        """Start `bound_from` in a thread beside the root LP (HiGHS's `run` releases the GIL,
+        and interior point uses one core of two); the call returned stops it and keeps its
+        bound until the LP's replaces it."""
+        stop, found = threading.Event(), []
+        thread = threading.Thread(target=lambda: found.append(self.bound_from(start, time_limit, stop)),
+                                  daemon=True)
+        thread.start()
+
+        def finish() -> None:
+            stop.set()
+            thread.join()
+            if found and found[0] is not None:
+                self.lp_bound = found[0]
+        return finish
 
     def loosen(self) -> None:
         """The model's own column bounds back (after the root step)."""
@@ -497,6 +531,10 @@ class HighsBackend:
             return self.run(time_limit, retry=False)
         bound = self._tighter(self.lp_bound,
                               info.mip_dual_bound / self.scale if self.form.n_cols else None)
+        if result == "no_solution" and self._start_holds():
+            # out of time before HiGHS took the start in (0.3 s left after a root LP that
+            # did not finish on medium with launch areas): the start is still a plan
+            result, solution = "time_limit", self.start
         return StageResult(result, solution, bound if np.isfinite(bound) else None, wall)
 
     def _nothing_to_decide(self) -> StageResult:
@@ -515,6 +553,13 @@ class HighsBackend:
             return False
         tolerance = 1e-6 * max(1.0, abs(float(self.cost @ solution)))
         if self.sense * float(self.cost @ start) >= self.sense * float(self.cost @ solution) - tolerance:
+            return False
+        return self._start_holds()
+
+    def _start_holds(self) -> bool:
+        """Whether the start HiGHS was given meets every row and the current column bounds."""
+        start = self.start
+        if start is None or len(start) != self.form.n_cols:
             return False
         lower, upper = self.bounds_now
         inside = np.all(start >= lower - 1e-6) and np.all(start <= upper + 1e-6)

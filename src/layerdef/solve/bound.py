@@ -30,11 +30,13 @@ RED_STEPS = 20  # steps without a better bound before the step size shrinks
 
 def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, seconds: float,
                 report: Callable[[str], None] = lambda message: None,
-                improved: Callable[[float], None] = lambda bound: None) -> float | None:
+                improved: Callable[[float], None] = lambda bound: None,
+                stopped: Callable[[], bool] = lambda: False) -> float | None:
     """The least L(lam) found within `seconds` (None if the inner LP fails), from the
     multipliers `initial` (one per depth row, >= 0: e.g. what one more covering unit would add
     to the starting plan) and stepping towards `plan_value`, the coverage of a known plan.
-    `improved` receives every better bound as it is found, `report` a closing line."""
+    `improved` receives every better bound as it is found, `report` a closing line; it ends
+    early once `stopped()` (the root LP beside it is solved)."""
     import highspy
 
     started = time.perf_counter()
@@ -68,7 +70,7 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
     best, average = first
     improved(best)
     multipliers, step_size, reds, steps = np.maximum(initial, 0.0), 1.0, 0, 0
-    while time.perf_counter() - started < seconds and best > plan_value:
+    while time.perf_counter() - started < seconds and best > plan_value and not stopped():
         direction = residual(average)
         norm = float(direction @ direction)
         if norm < 1e-12:

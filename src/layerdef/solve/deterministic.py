@@ -36,6 +36,7 @@ from layerdef.model.formulation import (
     posture_solution,
 )
 from layerdef.solve.backend import (
+    ROOT_LP_SHARE,
     HighsBackend,
     PyomoBackend,
     SolverOptions,
@@ -54,9 +55,6 @@ STAGE_TOLERANCE_ABS = 1e-6
 STAGE_TOLERANCE_REL = 1e-9
 
 
-#: before a root LP by interior point it gets half of this (or a tenth of the time left):
-#: medium's LP takes 18 s, the Lagrangian bound is within 1% of the greedy plan after 4 s
-EARLY_BOUND_SECONDS = 12.0
 
 
 def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
@@ -217,10 +215,8 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
     (`sharpen_start`); where that cannot run (no back-end given, the Pyomo back-end, a model
     above `ROOT_MAX_NONZEROS`, no LP within half the time) the greedy plan improved by local
     search instead, at worst the current posture. Where the root LP is slow or out of reach,
-    the back-end also gets a Lagrangian bound of our own (`HighsBackend.bound_from`): for a
-    few seconds before the root step or, above `ROOT_MAX_NONZEROS`, for half the time left,
-    after which the root step's LP gets all the rest (when it is not solved, HiGHS's MIP is
-    not started: `HighsBackend.run`)."""
+    the back-end also gets a Lagrangian bound of our own (`HighsBackend.bound_from`), beside
+    the LP (when the LP is not solved, HiGHS's MIP is not started: `HighsBackend.run`)."""
     if not current.feasible:
         return None
     started = time.perf_counter()
@@ -229,22 +225,20 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
     where, rotations = greedy_plan(instance, seconds, lambda message: progress(message),
                                    search=not rooted)
     start = posture_solution(form, where, rotations)
-    if rooted and backend.can_bound:  # a bound within seconds, before an LP that takes long
-        left = time_left(time_limit, started)
-        backend.bound_from(start, EARLY_BOUND_SECONDS if left is None
-                           else min(EARLY_BOUND_SECONDS, 0.2 * left))
+    if backend is None or not (rooted or backend.can_bound):
+        return start
+    # where the LP is slow, the Lagrangian bound runs beside it on the other core; above
+    # ROOT_MAX_NONZEROS the LP gets all the time (HiGHS's MIP would begin with the same LP,
+    # at three times the memory), else ROOT_LP_SHARE of it and the local search the rest
+    backend.set_objective(*lexicographic_stages(form)[0])
+    sharpened = backend.sharpen(start, time_left(time_limit, started),
+                                lp_share=ROOT_LP_SHARE if rooted else 1.0,
+                                bound_beside=backend.can_bound)
+    if sharpened is not None:
+        return sharpened
     if rooted:
-        sharpened = sharpen_start(backend, start, time_left(time_limit, started))
-        if sharpened is not None:
-            return sharpened
         where, rotations = greedy_plan(instance, seconds, lambda message: progress(message))
         start = posture_solution(form, where, rotations)
-    elif backend is not None and backend.can_bound:
-        backend.bound_from(start, time_left(time_limit, started))  # the only bound within reach
-        # the MIP's first step is the root LP: it gets all the time left, at a third of the
-        # memory HiGHS's MIP would hold meanwhile; solved, the root step follows
-        sharpened = backend.sharpen(start, time_left(time_limit, started), lp_share=1.0)
-        start = start if sharpened is None else sharpened
     return start
 
 
