@@ -277,6 +277,26 @@ def test_a_start_that_breaks_no_row_is_returned_when_no_time_is_left():
     assert backend.run(0.0).wall_s > 0.0
 
 
+def test_a_start_that_holds_is_the_plan_when_highs_ends_without_one(monkeypatch):
+    """HiGHS out of time before it took the start in (medium with launch areas, 0.3 s left):
+    a start that meets the model and the bounds comes back as the plan, status time_limit;
+    one that breaks a row does not."""
+    from layerdef.solve import backend as backend_module
+
+    form = formulate(load(KOREA))
+    backend = HighsBackend(form, SolverOptions(time_limit=10))
+    backend.set_objective(*lexicographic_stages(form)[0])
+    plan = backend.run(10).solution
+    monkeypatch.setattr(backend_module, "stage_status", lambda optimal, infeasible, has_solution: "no_solution")
+    backend.start_from(plan)
+    ended = backend.run(0.05, retry=False)
+    assert ended.status == "time_limit" and np.array_equal(ended.solution, plan)
+    broken = plan.copy()
+    broken[form.columns["z"].start] += 0.5
+    backend.start_from(broken)
+    assert backend.run(0.05, retry=False).status == "no_solution"
+
+
 def test_an_objective_with_huge_coefficients_is_scaled_for_highs_and_read_back_unscaled():
     """Korea's weighted objective times 64 (coefficients above `LARGEST_COST`) goes to HiGHS
     scaled by a power of two; the plan is the same and the bound, the objective HiGHS reports,
