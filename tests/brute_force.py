@@ -133,6 +133,9 @@ def period_values(inst, positions: np.ndarray, systems: list[int], headings: np.
         np.add.at(counts, (rows, positions[standing, a], k, headings[standing, a]), weight)
         np.add.at(occupancy, (rows, positions[standing, a]), 1)
     units = np.einsum("npkh,kphslg->nslg", counts, inst.cover.astype(float))
+    if inst.value == "kill-probability":
+        by_system = np.einsum("npkh,kphslg->nkslg", counts, inst.cover.astype(float))
+        return _defeat_values(inst, by_system), units, occupancy
     J = len(inst.depth_weights)
     levels = np.concatenate([[0.0], np.cumsum(inst.depth_weights)])
     clipped = np.minimum(units, J)
@@ -144,6 +147,28 @@ def period_values(inst, positions: np.ndarray, systems: list[int], headings: np.
               * shares[None, None, :] * threatens[None])
     value = weight[None] * filled
     return value.sum(axis=(1, 2, 3)), units, occupancy
+
+
+def _defeat_values(inst, by_system: np.ndarray) -> np.ndarray:
+    """(N,) value with kill probabilities, the product itself: for every site, threat class
+    and launch area, 1 - prod (1 - pk)^n over the systems and the class's layers the area
+    threatens, times site weight, class weight and share."""
+    shares = inst.threat_share if inst.threat_ids else np.ones(1)
+    threatens = inst.threat_layers if inst.threat_ids else np.ones((1, len(inst.layers)), bool)  # (G, L)
+    total = np.zeros(by_system.shape[0])
+    for c in range(len(inst.class_ids)):
+        for g in range(len(shares)):
+            layers = [l for l in range(len(inst.layers)) if inst.class_layers[c, l] and threatens[g, l]]
+            if not layers:
+                continue
+            leak = np.ones(by_system.shape[:1] + by_system.shape[2:3])  # (N, S)
+            for k in range(len(inst.systems)):
+                for l in layers:
+                    pk = inst.system_pk[k, l]
+                    if not np.isnan(pk):
+                        leak = leak * (1.0 - pk) ** by_system[:, k, :, l, g]
+            total += ((1.0 - leak) * inst.site_weight[None, :]).sum(axis=1) * inst.class_weight[c] * shares[g]
+    return total
 
 
 def brute_force(inst, objective: str = "coverage") -> tuple[float, float, int] | None:

@@ -109,7 +109,9 @@ def test_every_block_is_built_by_the_function_that_defines_it(tmp_path):
     facing["limits"] = {"turns_per_period": 1, "turns_total": 2}
     facing["substitutes"][0]["system"] = "PAC-3"
     facing["systems"]["PAC-3"]["relocation_days"] = 6
-    plain = [formulate(inst), formulate(limited), formulate(load_document(facing, tmp_path))]
+    plain = [formulate(inst), formulate(limited), formulate(load_document(facing, tmp_path)),
+             formulate(load(INSTANCES / "korea-2025-threats.yaml")),  # units counted once
+             formulate(load(INSTANCES / "textbook" / "kill-probability-spreads.yaml"))]
     replay = load(INSTANCES / "korea-2025-replay.yaml")
     stacked = [formulate_hedged(replay, risk).form for risk in ("expected", "worst")]
     from test_threats import hedged_threat_document

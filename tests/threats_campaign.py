@@ -1,8 +1,9 @@
 """The threats check on many more random instances than the suite runs: `python
 tests/threats_campaign.py --first 0 --n 300` solves each and compares with the enumeration
 (tests/test_threats.py), printing the seeds that disagree; `--counted-once` builds the
-units counted once per launch area (`seeing`, `around`) wherever they are exact; the README
-records the last run."""
+units counted once per launch area (`seeing`, `around`) wherever they are exact;
+`--kill-probability` draws the kill-probability instances of tests/test_kill_probability.py
+instead; the README records the last run."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from conftest import load_document  # noqa: E402
 from test_brute_force import check_against_enumeration  # noqa: E402
+from test_kill_probability import kill_document  # noqa: E402
 from test_threats import threat_document  # noqa: E402
 
 
@@ -24,7 +26,9 @@ def main() -> int:
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--counted-once", action="store_true")
+    parser.add_argument("--kill-probability", action="store_true")
     arguments = parser.parse_args()
+    document = kill_document if arguments.kill_probability else threat_document
     if arguments.counted_once:
         from layerdef.model import formulation
 
@@ -33,7 +37,7 @@ def main() -> int:
     for seed in range(arguments.first, arguments.first + arguments.n):
         directory = Path(tempfile.mkdtemp(prefix="layerdef-threats-"))
         try:
-            check_against_enumeration(load_document(threat_document(seed, directory), directory))
+            check_against_enumeration(load_document(document(seed, directory), directory))
         except Exception as error:  # noqa: BLE001 - every disagreement is reported
             failed.append(seed)
             print(f"seed {seed}: {type(error).__name__}: {error}", file=sys.stderr)

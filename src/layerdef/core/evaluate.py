@@ -16,7 +16,13 @@ import pandas as pd
 
 from layerdef.core.geometry import heading_degrees, heading_index
 from layerdef.core.instance import Instance
-from layerdef.core.scoring import coverage_value, covering_units
+from layerdef.core.scoring import (
+    coverage_value,
+    covering_units,
+    defeat_value,
+    kill_exponent,
+    units_by_system,
+)
 from layerdef.errors import InstanceError, Problem
 
 POSTURE_COLUMNS = ["period", "unit", "position"]
@@ -59,10 +65,20 @@ class Evaluation:
     substitutes: pd.DataFrame  # SUBSTITUTE_COLUMNS
     violations: list[str] = field(default_factory=list)
     turns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TURN_COLUMNS))
+    #: with `value: kill-probability`: (S, C, G, T) the probability that a missile of class c
+    #: from g aimed at s is defeated, and what that is worth (the plan's value); `value` then
+    #: keeps the depth-weighted coverage per layer, for the coverage table
+    defeat: np.ndarray | None = None
+    defeat_value: np.ndarray | None = None
+
+    @property
+    def scored(self) -> np.ndarray:
+        """The array whose sum is the plan's value: the depth values, or the defeat values."""
+        return self.value if self.defeat_value is None else self.defeat_value
 
     @property
     def value_by_period(self) -> np.ndarray:
-        return self.value.sum(axis=(0, 1, 2))
+        return self.scored.sum(axis=(0, 1, 2))
 
     @property
     def turns_total(self) -> int:
@@ -70,7 +86,7 @@ class Evaluation:
 
     @property
     def total(self) -> float:
-        return float(self.value.sum())
+        return float(self.scored.sum())
 
     @property
     def substitute_cost(self) -> float:
@@ -170,7 +186,12 @@ def evaluate(instance: Instance, posture: pd.DataFrame) -> Evaluation:
     substitutes = _substitutes(instance, rows, violations)
     turns = _turns(instance, rows)
     _check_limits(instance, moves, substitutes, turns, violations)
-    return Evaluation(instance, units, value, shortfall, moves, substitutes, violations, turns)
+    evaluation = Evaluation(instance, units, value, shortfall, moves, substitutes, violations, turns)
+    if instance.kill_probability:
+        exponent = kill_exponent(instance, units_by_system(instance, counts))
+        evaluation.defeat = -np.expm1(-exponent)
+        evaluation.defeat_value = defeat_value(instance, exponent)
+    return evaluation
 
 
 def substitute_index(instance: Instance) -> dict[str, int]:

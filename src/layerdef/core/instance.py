@@ -76,6 +76,12 @@ class Instance:
     unit_heading: np.ndarray | None = None  # (U,) heading index at home (0 for every-direction systems)
     turns_per_period: int | None = None
     turns_total: int | None = None
+    # engagement value (DESIGN.md "Engagement value"): depth weights, or kill probabilities
+    value: str = "depth"
+    class_ids: list[str] = field(default_factory=list)  # threat classes
+    class_layers: np.ndarray | None = None  # (C, L) bool: the layers that engage class c
+    class_weight: np.ndarray | None = None  # (C,)
+    system_pk: np.ndarray | None = None  # (K, L) one engagement's kill probability, nan where none
     scenario_ids: list[str] = field(default_factory=list)
     scenario_probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scenario_present: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), bool))  # (N, U, T)
@@ -106,6 +112,37 @@ class Instance:
             self.system_relocation_days = np.zeros(K)
         if self.unit_heading is None:
             self.unit_heading = np.zeros(U, dtype=np.int64)
+        L = len(self.layers)
+        if self.class_layers is None:  # each layer its own class, with the layer's weight
+            self.class_ids = list(self.layers)
+            self.class_layers = np.eye(L, dtype=bool)
+            self.class_weight = np.asarray(self.layer_weight, float)
+        if self.system_pk is None:
+            self.system_pk = np.full((K, L), np.nan)
+
+    @property
+    def kill_probability(self) -> bool:
+        """The value is the probability that a missile is defeated (else depth weights)."""
+        return self.value == "kill-probability"
+
+    @property
+    def kill_rate(self) -> np.ndarray:
+        """(K, L): -ln(1 - pk), what one engagement adds to the exponent of the leak
+        probability; 0 where the system has no pk."""
+        return np.where(np.isnan(self.system_pk), 0.0, -np.log1p(-np.nan_to_num(self.system_pk)))
+
+    @property
+    def engaging(self) -> np.ndarray:
+        """(C, G, L) bool: layer l engages class c launched from area g (l is one of c's
+        layers, and g threatens it)."""
+        return self.class_layers[:, None, :] & self.threatens[None, :, :]
+
+    @property
+    def class_area_weight(self) -> np.ndarray:
+        """(S, C, G): site weight x class weight x the area's share, what certain defeat of
+        class c from g at s is worth; 0 where no layer engages c from g."""
+        reached = self.engaging.any(axis=2) * self.threat_weight[None, :] * self.class_weight[:, None]
+        return self.site_weight[:, None, None] * reached[None]
 
     @cached_property
     def cover(self) -> np.ndarray:

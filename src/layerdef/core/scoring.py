@@ -57,3 +57,21 @@ def coverage_value(instance: "Instance", units: np.ndarray) -> np.ndarray:
     """(S, L, G, T) value of `units` covering each site in each layer against each launch area:
     site weight x layer weight x share x the depth weights of the levels they fill."""
     return site_layer_weight(instance)[..., None] * depth_value(instance, units)
+
+
+def units_by_system(instance: "Instance", standing: np.ndarray) -> np.ndarray:
+    """(K, S, L, G, T) units of each system covering each site in each layer against each
+    launch area, from `standing[p, k, h, t]` counts."""
+    return np.einsum("kphslg,pkht->kslgt", instance.cover.astype(float), np.asarray(standing, float))
+
+
+def kill_exponent(instance: "Instance", by_system: np.ndarray) -> np.ndarray:
+    """(S, C, G, T): x = sum over systems k and layers l engaging class c from g of
+    -ln(1 - pk[k, l]) n[k, s, l, g, t], so that the leak probability is exp(-x)."""
+    return np.einsum("kl,cgl,kslgt->scgt", instance.kill_rate, instance.engaging.astype(float), by_system)
+
+
+def defeat_value(instance: "Instance", exponent: np.ndarray) -> np.ndarray:
+    """(S, C, G, T) value of the probability of defeat 1 - exp(-x): site weight x class
+    weight x the area's share of it."""
+    return instance.class_area_weight[..., None] * -np.expm1(-exponent)

@@ -34,7 +34,8 @@ OPTIONAL_TABLES = ("substitutes", "threats")
 
 TOP_LEVEL_KEYS = {
     "layerdef", "name", "description", "horizon", "layers", "depth_weights", "systems",
-    *TABLES, "limits", "objective", "target", "coverage", "scenarios", "headings",
+    *TABLES, "limits", "objective", "target", "coverage", "scenarios", "headings", "value",
+    "threat_classes",
 }
 
 
@@ -93,6 +94,14 @@ class SystemSpec(_Row):
     covers: dict[str, Annotated[float, Field(le=MAX_AMOUNT)]] = Field(default_factory=dict)
     sector: float | None = Field(None, gt=0, le=360, description="degrees the radar sees; 360: every direction")
     relocation_days: float | None = Field(None, ge=0, le=MAX_AMOUNT, description="days out of action after a move")
+    pk: dict[str, Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=dict, description="one engagement's kill probability, by layer")
+    note: str | None = None
+
+
+class ThreatClassSpec(_Row):
+    layers: list[str] = Field(min_length=1, description="the layers that engage the class")
+    weight: float = Field(1.0, ge=0, le=MAX_AMOUNT)
     note: str | None = None
 
 
@@ -121,6 +130,7 @@ class Settings(_Row):
     objective: Literal["coverage", "min-cost"] = "coverage"
     target: float = Field(1.0, ge=0, le=10, description="share of the reference coverage")
     headings: int = Field(1, ge=1, le=360, description="orientations of a sector-limited unit")
+    value: Literal["depth", "kill-probability"] = "depth"
 
 
 class ScenarioRow(_TableRow):
@@ -625,6 +635,9 @@ class _Reader:
         self.cost_range(offers, rows)
 
         threats = self.threat_table(rows, layers, layer_index)
+        classes = self.threat_class_table(doc.get("threat_classes"), layers, layer_weight)
+        if settings.value == "kill-probability":
+            self.kill_probabilities(systems, system_names, classes[1], layers, doc.get("systems") or {})
         headings = heading_degrees(settings.headings)
         explicit = None
         if doc.get("coverage") is not None:
@@ -682,7 +695,10 @@ class _Reader:
             system_sector=np.array([systems[k].sector or 360.0 for k in system_names], float),
             system_relocation_days=np.array([systems[k].relocation_days or 0.0 for k in system_names], float),
             period_days=self.period_days, turns_per_period=limits.turns_per_period,
-            turns_total=limits.turns_total,
+            turns_total=limits.turns_total, value=settings.value, class_ids=classes[0],
+            class_layers=classes[1], class_weight=classes[2],
+            system_pk=np.array([[systems[k].pk.get(layer, np.nan) for layer in layers]
+                                for k in system_names], float).reshape(len(system_names), len(layers)),
         )
         given = unit_heading >= 0  # a unit without a heading faces the best one from its home
         defaults = instance.best_heading[instance.unit_system, instance.unit_home]
@@ -690,6 +706,50 @@ class _Reader:
                                          unit_heading, np.where(instance.sector_limited[instance.unit_system],
                                                                 defaults, 0)).astype(np.int64)
         return instance
+
+    def threat_class_table(self, spec: Any, layers: list[str],
+                           layer_weight: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(ids, (C, L) layers that engage each class, (C,) weights); without
+        `threat_classes`, each layer is its own class with the layer's weight."""
+        if spec is None:
+            return list(layers), np.eye(len(layers), dtype=bool), np.asarray(layer_weight, float)
+        if not isinstance(spec, dict) or not spec:
+            self.problem("expected a mapping of class name to {layers: [...], weight: w}",
+                         table="threat_classes")
+            return [], np.zeros((0, len(layers)), bool), np.zeros(0)
+        ids, engaging, weights = [], [], []
+        for name, value in spec.items():
+            threat_class = self.single("threat_classes", ThreatClassSpec, value, field=str(name))
+            if threat_class is None:
+                continue
+            for layer in threat_class.layers:
+                if layer not in layers:
+                    self.problem(f"layer {layer!r} is not defined in `layers` ({', '.join(layers)})",
+                                 table="threat_classes", field=f"{name}.layers")
+            ids.append(str(name))
+            engaging.append([layer in threat_class.layers for layer in layers])
+            weights.append(threat_class.weight)
+        return ids, np.array(engaging, bool).reshape(len(ids), len(layers)), np.array(weights, float)
+
+    def kill_probabilities(self, systems: dict[str, SystemSpec], system_names: list[str],
+                           class_layers: np.ndarray, layers: list[str], given: dict) -> None:
+        """With `value: kill-probability`, every system the instance uses has a `pk` for each
+        layer it covers that engages a class; pk layers of the instance's own systems exist."""
+        engaging = set(np.array(layers)[class_layers.any(axis=0)]) if len(layers) else set()
+        for name in system_names:
+            system = systems[name]
+            for layer in system.covers:
+                if layer in engaging and layer not in system.pk:
+                    self.problem(f"no pk for layer {layer!r}: with `value: kill-probability` every "
+                                 "system that covers a layer engaging a threat class needs one "
+                                 "engagement's kill probability there, in (0, 1)",
+                                 table="systems", field=f"{name}.pk.{layer}")
+        for name in given:
+            system = systems.get(str(name))
+            for layer in (system.pk if system is not None else {}):
+                if layer not in layers:
+                    self.problem(f"layer {layer!r} is not defined in `layers`", table="systems",
+                                 field=f"{name}.pk")
 
     def threat_table(self, rows: dict[str, list], layers: list[str],
                      layer_index: dict[str, int]) -> list[ThreatRow]:

@@ -22,7 +22,13 @@ import numpy as np
 
 from layerdef.core.geometry import angular_offset, heading_degrees
 from layerdef.core.instance import Instance
-from layerdef.core.scoring import coverage_value, covering_units, level_values
+from layerdef.core.scoring import (
+    coverage_value,
+    covering_units,
+    kill_exponent,
+    level_values,
+    units_by_system,
+)
 from layerdef.model.blocks import allowed, constraint, defines, objective, variable
 
 INF = float("inf")
@@ -90,6 +96,9 @@ def reference_coverage_by_period(instance: Instance) -> np.ndarray:
     standing = np.zeros((len(instance.position_ids), len(instance.systems), instance.H, instance.T),
                         dtype=np.int64)
     np.add.at(standing, (instance.unit_home, instance.unit_system, instance.unit_heading), 1)
+    if instance.kill_probability:
+        exponent = kill_exponent(instance, units_by_system(instance, standing))
+        return (instance.class_area_weight[..., None] * -np.expm1(-exponent)).sum(axis=(0, 1, 2))
     return coverage_value(instance, covering_units(instance, standing)).sum(axis=(0, 1, 2))
 
 
@@ -342,6 +351,7 @@ class Parameters:
         """The size of every index set, by its code letter."""
         instance = self.instance
         return {"p": len(instance.position_ids), "c": len(self.classes), "t": instance.T,
+                "m": len(instance.class_ids),
                 "f": len(instance.offer_ids), "a": instance.T, "d": instance.T,
                 "k": len(instance.systems), "s": len(instance.site_ids),
                 "l": len(instance.layers), "j": len(instance.depth_weights),
@@ -374,7 +384,8 @@ def parameters(instance: Instance, classes: list[UnitClass]) -> Parameters:
         class_size=np.array([c.size for c in classes], dtype=np.int64),
         class_present=class_present, movable=movable, homes=homes, home_headings=home_headings,
         capacity=instance.capacity.astype(np.int64), fixed_count=fixed_count,
-        fixed_units=covering_units(instance, fixed_count), stay=stay, value=level_values(instance),
+        fixed_units=covering_units(instance, fixed_count), stay=stay,
+        value=level_values(instance) * (not instance.kill_probability),
         oriented=instance.sector_limited & (H > 1), **_sight(instance))
 
 
@@ -390,8 +401,9 @@ def _sight(instance: Instance) -> dict[str, np.ndarray]:
                                           & instance.threatens.T[None, None, None, :, :]))
                       for k in range(len(instance.systems))], dtype=bool)
     oriented = instance.sector_limited & (instance.H > 1)
-    return {"reach": reach, "sees": sees, "factored": factored & oriented,
-            "all_round": alike & ~oriented & (instance.G > 1)}
+    counted = not instance.kill_probability  # kill rates differ by system and layer
+    return {"reach": reach, "sees": sees, "factored": factored & oriented & counted,
+            "all_round": alike & ~oriented & (instance.G > 1) & counted}
 
 
 def formulate(instance: Instance, objective: str | None = None,
@@ -411,6 +423,9 @@ def formulate(instance: Instance, objective: str | None = None,
     define_z_sub(form, data)
     define_units(form, data)
     define_y(form, data)
+    if data.instance.kill_probability:
+        define_defeat(form, data)
+        define_kill_exponent(form, data)
     define_shortfall(form, data)
     define_move_in(form, data)
     define_move_in_sub(form, data)
@@ -438,6 +453,9 @@ def formulate(instance: Instance, objective: str | None = None,
     define_units_definition(form, data)
     define_capacity(form, data)
     define_depth(form, data)
+    if data.instance.kill_probability:
+        define_kill_exponent_definition(form, data)
+        define_defeat_tangents(form, data)
     define_requirement(form, data)
     define_move_definition(form, data)
     define_move_definition_sub(form, data)
@@ -545,6 +563,20 @@ def define_y(form: Formulation, data: Parameters) -> None:
     mask = ((data.value[:, :, :, None, :] > 0)
             & (np.arange(J)[None, None, None, None, :] < np.ceil(depth_room[..., None] - 1e-9)))
     form.add_columns("y", ("s", "l", "g", "t", "j"), np.argwhere(mask), 0, 1, False)
+
+
+@defines(variable("defeat", "$\\theta_{s,m,g,t}$",
+                  "kill probabilities: the probability that a missile of class $m$ from $g$ aimed at $s$ in $t$ is defeated, $1 - e^{-\\chi}$ at every integer posture (tangent cuts)",
+                  "$[0,1]$"))
+def define_defeat(form: Formulation, data: Parameters) -> None:
+    form.add_columns("defeat", ("s", "m", "g", "t"), _engaged_rows(form, data), 0, 1, False)
+
+
+@defines(variable("kill_exponent", "$\\chi_{s,m,g,t}$",
+                  "kill probabilities: $\\sum_{k,l} -\\ln(1 - pk_{k,l})\\, n_{k,s,l,g,t}$ over the layers engaging $m$ from $g$; the leak probability is $e^{-\\chi}$",
+                  "continuous $\\ge 0$"))
+def define_kill_exponent(form: Formulation, data: Parameters) -> None:
+    form.add_columns("kill_exponent", ("s", "m", "g", "t"), form.columns["defeat"].index, 0, INF, False)
 
 
 @defines(variable("shortfall", "$\\sigma_{s,l,g,t}$", "requirement shortfall against a launch area threatening $l$",
@@ -943,6 +975,53 @@ def define_in_action_definition(form: Formulation, data: Parameters) -> None:
                   np.concatenate(rows), np.concatenate(cols), np.concatenate(values))
 
 
+@defines(constraint("kill_exponent_definition",
+                    "$\\chi_{s,m,g,t} = \\sum_{k,p,h,l \\in m,\\, g \\to l} -\\ln(1 - pk_{k,l})\\, \\mathrm{cover}_{k,p,h,s,l,g}\\, u_{p,k,h,t} + \\bar\\chi_{s,m,g,t}$ ($\\alpha$ for systems with relocation downtime; $\\bar\\chi$ from fixed units)",
+                    "kill probabilities: the exponent of the leak probability"))
+def define_kill_exponent_definition(form: Formulation, data: Parameters) -> None:
+    exponent = form.columns["kill_exponent"]
+    row_of = _row_of(exponent.index, _dims(data, "smgt"))
+    instance = data.instance
+    covering = _covering_columns(form, data)
+    k, p, h, s, l, g = np.nonzero(instance.cover)
+    rate = instance.kill_rate[k, l]
+    rows, cols, values = [np.arange(exponent.size)], [exponent.ids], [np.ones(exponent.size)]
+    for c in range(len(instance.class_ids)):
+        engaged = instance.engaging[c, g, l] & (rate > 0)
+        for t in range(instance.T):
+            row, column = row_of[s[engaged], c, g[engaged], t], covering[p[engaged], k[engaged], h[engaged], t]
+            keep = (row >= 0) & (column >= 0)
+            rows.append(row[keep])
+            cols.append(column[keep])
+            values.append(-rate[engaged][keep])
+    fixed = _fixed_exponent(data)[tuple(exponent.index.T)]
+    # a unit covering s in two layers of the class enters its row once, with both rates
+    pairs, where = np.unique(np.column_stack([np.concatenate(rows), np.concatenate(cols)]), axis=0,
+                             return_inverse=True)
+    summed = np.bincount(where.ravel(), weights=np.concatenate(values), minlength=len(pairs))
+    form.add_rows("kill_exponent_definition", ("s", "m", "g", "t"), exponent.index, fixed, fixed,
+                  pairs[:, 0], pairs[:, 1], summed)
+
+
+@defines(constraint("defeat_tangents",
+                    "$\\theta_{s,m,g,t} \\le 1 - e^{-x_0} + e^{-x_0} (\\chi_{s,m,g,t} - x_0)$ for $x_0$ in $\\bar\\chi + j\\, r$, $r$ each kill rate, $j \\le$ `TANGENTS_PER_RATE`; more at the $\\chi$ of every plan that overstates $\\theta$ (`violated_tangents`)",
+                    "kill probabilities: $\\theta$ below the concave $1 - e^{-\\chi}$, exact at every point cut"))
+def define_defeat_tangents(form: Formulation, data: Parameters) -> None:
+    defeat, exponent = form.columns["defeat"], form.columns["kill_exponent"]
+    rates = np.unique(data.instance.kill_rate[data.instance.kill_rate > 0])
+    fixed = _fixed_exponent(data)[tuple(defeat.index.T)]
+    points = np.concatenate([fixed[:, None], fixed[:, None] + (np.arange(1, TANGENTS_PER_RATE + 1)[None, :, None]
+                                                               * rates[None, None, :]).reshape(1, -1)], axis=1)
+    member = np.repeat(np.arange(defeat.size), points.shape[1])
+    x0 = points.ravel()
+    slope, bound = tangent(x0)
+    n = len(x0)
+    form.add_rows("defeat_tangents", ("s", "m", "g", "t"), defeat.index[member], -INF, bound,
+                  np.concatenate([np.arange(n), np.arange(n)]),
+                  np.concatenate([defeat.ids[member], exponent.ids[member]]),
+                  np.concatenate([np.ones(n), -slope]))
+
+
 @defines(constraint("seeing_definition",
                     "$v_{p,k,g,t} = \\sum_{h: \\text{facing } h \\text{ at } p \\text{ sees } g} u_{p,k,h,t}$ ($\\alpha_{p,k,h,t}$ for systems with relocation downtime)",
                     "units that see a launch area, counted once for every row that reaches it"))
@@ -994,6 +1073,9 @@ def define_objectives(form: Formulation, data: Parameters) -> None:
     y, rotation = form.columns["y"], form.columns["rotation"]
     coverage = np.zeros(form.n_cols)
     coverage[y.ids] = data.value[y.index[:, 0], y.index[:, 1], y.index[:, 2], y.index[:, 4]]
+    if "defeat" in form.columns:
+        defeat = form.columns["defeat"]
+        coverage[defeat.ids] = instance.class_area_weight[tuple(defeat.index[:, :3].T)]
     cost = np.zeros(form.n_cols)
     cost[rotation.ids] = instance.offer_cost[rotation.index[:, 0]]
     moves = np.zeros(form.n_cols)
@@ -1041,19 +1123,24 @@ def define_moves_total(form: Formulation, data: Parameters) -> None:
 
 
 @defines(constraint("coverage_target",
-                    "$\\sum_{s,l,j} v_{s,l,j}\\, y_{s,l,t,j} + \\tau_t \\ge \\theta\\, R_t$",
+                    "$\\sum_{s,l,j} v_{s,l,j}\\, y_{s,l,t,j} + \\tau_t \\ge \\theta\\, R_t$ (kill probabilities: $\\sum w_s \\omega_m \\pi_g\\, \\theta_{s,m,g,t}$ in place of the depth levels)",
                     "min-cost: each period's coverage at least `target` x the reference posture's"))
 def define_coverage_target(form: Formulation, data: Parameters) -> None:
-    instance, y = data.instance, form.columns["y"]
+    instance = data.instance
     target_shortfall = form.columns["target_shortfall"]
     targeted = target_shortfall.index[:, 0]
     target_row = _row_of(targeted[:, None], (instance.T,))
-    in_target = target_row[y.index[:, 3]] >= 0
+    valued = [(form.columns["y"], 3)] + ([(form.columns["defeat"], 3)] if "defeat" in form.columns else [])
+    rows, cols = [np.arange(len(targeted))], [target_shortfall.ids]
+    for block, period in valued:  # depth levels, or probabilities of defeat
+        in_target = target_row[block.index[:, period]] >= 0
+        rows.append(target_row[block.index[in_target, period]])
+        cols.append(block.ids[in_target])
+    cols_all = np.concatenate(cols)
+    values = np.concatenate([np.ones(len(targeted)), form.objectives["coverage"][cols_all[len(targeted):]]])
     reference = reference_coverage_by_period(instance)
     form.add_rows("coverage_target", ("t",), targeted, instance.target * reference[targeted], INF,
-                  np.concatenate([target_row[y.index[in_target, 3]], np.arange(len(targeted))]),
-                  np.concatenate([y.ids[in_target], target_shortfall.ids]),
-                  np.concatenate([form.objectives["coverage"][y.ids[in_target]], np.ones(len(targeted))]))
+                  np.concatenate(rows), cols_all, values)
 
 
 @defines(objective("turns", "$\\sum \\rho$", "turns: the last stage, after moves"))
@@ -1115,6 +1202,57 @@ def _seeing_mask(form: Formulation, data: Parameters) -> np.ndarray:
     reached = data.reach.sum(axis=(2, 3)).transpose(1, 0, 2)[..., None]  # (P, K, G, 1)
     pays = _shortens(reached * (headings - 1), headings + 1) & (headings >= 1)
     return pays & data.factored[None, :, None, None]
+
+
+#: the tangent cuts each (site, class, launch area, period) starts with: at the fixed units'
+#: exponent and at 1 .. this many engagements of each kill rate beyond it; the solve adds the
+#: cut at every plan's own exponent where its probability of defeat is overstated
+TANGENTS_PER_RATE = 2
+
+
+def tangent(x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(slope, right-hand side) of the tangent cut of 1 - exp(-x) at x0:
+    theta - slope chi <= rhs, with slope = exp(-x0) and rhs = 1 - exp(-x0) (1 + x0)."""
+    slope = np.exp(-np.asarray(x0, float))
+    return slope, 1.0 - slope * (1.0 + x0)
+
+
+def defeat_pairs(form: Formulation) -> tuple[np.ndarray, np.ndarray]:
+    """(defeat ids, kill exponent ids) of every (site, class, area, period), in every
+    scenario of a stacked model."""
+    pairs = [(block.ids, form.columns[name[:-len("defeat")] + "kill_exponent"].ids)
+             for name, block in form.columns.items() if block.name == "defeat"]
+    if not pairs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
+
+
+def violated_tangents(form: Formulation, solution: np.ndarray,
+                      tolerance: float = 1e-9) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(defeat id, exponent id, slope, rhs) of the tangent cut at the plan's own exponent
+    wherever its probability of defeat exceeds 1 - exp(-chi): added, they make that plan's
+    value exact; a plan that overstates none is valued exactly already."""
+    defeat, exponent = defeat_pairs(form)
+    chi = np.maximum(solution[exponent], 0.0)
+    over = solution[defeat] > -np.expm1(-chi) + tolerance
+    slope, rhs = tangent(chi[over])
+    return defeat[over], exponent[over], slope, rhs
+
+
+def _engaged_rows(form: Formulation, data: Parameters) -> np.ndarray:
+    """(s, c, g, t) where a probability of defeat is worth something and some unit, fixed or
+    movable, could engage."""
+    instance = data.instance
+    most = form.mask("units", _dims(data, "pkht")) * data.capacity[:, None, None, None]
+    could = units_by_system(instance, most + data.fixed_count)  # (K, S, L, G, T)
+    engaged = np.einsum("kl,cgl,kslgt->scgt", (instance.kill_rate > 0).astype(float),
+                        instance.engaging.astype(float), could) > 0
+    return np.argwhere(engaged & (instance.class_area_weight[..., None] > 0))
+
+
+def _fixed_exponent(data: Parameters) -> np.ndarray:
+    """(S, C, G, T) the kill exponent of the fixed units alone."""
+    return kill_exponent(data.instance, units_by_system(data.instance, data.fixed_count))
 
 
 def _around_mask(form: Formulation, data: Parameters) -> np.ndarray:
@@ -1319,6 +1457,9 @@ def posture_solution(form: Formulation, where: np.ndarray, substitutes: list[tup
               "moved_facing_sub": moved_facing_sub, "turns": turns, "turns_sub": turns_sub,
               "in_action": in_action}
     tables.update(_counted_once(instance, in_action))
+    if instance.kill_probability:
+        exponent = kill_exponent(instance, units_by_system(instance, in_action + fixed))
+        tables.update({"kill_exponent": exponent, "defeat": -np.expm1(-exponent)})
     for name, table in tables.items():
         if name in form.columns:
             block = form.columns[name]
@@ -1459,8 +1600,8 @@ def most_substitute_cost(instance: Instance) -> float:
 def define_coverage_cost_moves(form: Formulation, most_tie_break: float) -> None:
     """The one-stage objective (to minimize), when it is exact and the model is small enough
     (`ONE_STAGE_MAX_NONZEROS`)."""
-    if form.nonzeros > ONE_STAGE_MAX_NONZEROS:
-        return
+    if form.nonzeros > ONE_STAGE_MAX_NONZEROS or form.instance.kill_probability:
+        return  # probabilities of defeat lie on no grid
     weight = coverage_first_weight(form.objectives["coverage"], most_tie_break, form.instance.downtime)
     if weight is None or "cost_then_moves" not in form.objectives:
         return

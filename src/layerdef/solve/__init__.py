@@ -34,6 +34,11 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
 
 def _solve(instance, objective, time_limit, gap, threads, write_model, model, start, risk,
            plan_for, values) -> Solution:
+    if model is not None and instance.kill_probability:
+        raise UsageError([Problem(str(instance.path), "with `value: kill-probability` the plan is "
+                                     "solved by the fast path only, which adds the tangent cuts "
+                                     "plans break as it goes; a Pyomo model holds the first "
+                                     "cuts alone and would overstate the value", "value")])
     if not instance.scenario_ids:
         return solve_deterministic(instance, objective, time_limit, gap, threads, write_model,
                                    model, start)

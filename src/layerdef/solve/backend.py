@@ -15,6 +15,7 @@ import numpy as np
 
 from layerdef.model.formulation import (
     Formulation,
+    violated_tangents,
 )
 from layerdef.solve.lp import LARGEST_COST, _power_of_two_scale, highs_lp
 
@@ -197,12 +198,16 @@ class HighsBackend:
         lp.integrality_ = np.where(integer, highspy.HighsVarType.kInteger,
                                    highspy.HighsVarType.kContinuous).tolist()
         with stdout_to_stderr(self.log):
-            self.highs.passModel(lp)
+            passed = self.highs.passModel(lp)
+        if passed == highspy.HighsStatus.kError:  # else HiGHS holds an empty model, silently
+            raise RuntimeError("HiGHS refused the model (a bug in layerdef's formulation)")
         self.lower, self.upper, self.integer = lower, upper, integer
         self.bounds_now = (lower, upper)  # the column bounds HiGHS holds now (root step, sub-MIP)
         self.sense, self.lp_bound, self.recording = 1, None, True
         self.scale = 1.0  # HiGHS holds the objective times this (`_pass_cost`)
         self.start: np.ndarray | None = None  # the plan of the last `start_from`
+        self.cuts: list[tuple[np.ndarray, ...]] = []  # tangent cuts added as plans broke them (`_cut`)
+        self.cut_at: set[tuple[int, float]] = set()  # (defeat column, exponent) of each
         self.trace: list[tuple[float, float, float]] = []  # (seconds, incumbent, bound)
         self.clock_origin = time.perf_counter()  # the trace's seconds count from here
         self._last_report = 0.0
@@ -369,6 +374,7 @@ class HighsBackend:
         by interior point, above `IPM_ABOVE_NONZEROS`) or out of reach, and the first stage
         maximizes coverage alone."""
         return (self.form.nonzeros > IPM_ABOVE_NONZEROS and "depth" in self.form.rows
+                and self.form.rows["depth"].size > 0  # none with kill probabilities
                 and lexicographic_stages(self.form)[0] == ("coverage", -1))
 
     def bound_from(self, start: np.ndarray, time_limit: float | None,
@@ -488,7 +494,7 @@ class HighsBackend:
         if not self.form.n_cols:
             return self._nothing_to_decide()
         if (time_limit is not None and time_limit <= 0 and self.start is not None
-                and self.form.violation(self.start) <= 1e-6):
+                and self.form.violation(self.start) <= 1e-6 and self._cuts_hold(self.start)):
             bound = self._tighter(self.lp_bound, None)
             return StageResult("time_limit", self.start, bound if np.isfinite(bound) else None, 0.0)
         self.highs.setOptionValue("time_limit",
@@ -529,6 +535,12 @@ class HighsBackend:
             # (seen when presolve solves the stage outright): solve once more from scratch.
             self.highs.clearSolver()
             return self.run(time_limit, retry=False)
+        if solution is not None and self._cut(solution):
+            left = None if time_limit is None else time_limit - wall
+            if left is None or left > 0:
+                return self.run(left, retry)
+            solution = None  # out of time with a plan whose value the cuts would lower
+            result = "no_solution"
         bound = self._tighter(self.lp_bound,
                               info.mip_dual_bound / self.scale if self.form.n_cols else None)
         if result == "no_solution" and self._start_holds():
@@ -556,6 +568,32 @@ class HighsBackend:
             return False
         return self._start_holds()
 
+    def _cut(self, solution: np.ndarray) -> bool:
+        """Add the tangent cuts the plan violates (kill probabilities: its probability of
+        defeat above 1 - exp(-chi), `violated_tangents`) and start again from the plan with
+        its probabilities brought down to the curve; whether any was added."""
+        defeat, exponent, slope, rhs = violated_tangents(self.form, solution)
+        points = np.round(solution[exponent], 9)
+        new = np.array([(d, x) not in self.cut_at for d, x in zip(defeat.tolist(), points.tolist())], bool)
+        if not new.any():
+            return False  # broken only within HiGHS's feasibility tolerance of cuts it has
+        defeat, exponent, slope, rhs = defeat[new], exponent[new], slope[new], rhs[new]
+        self.cut_at.update(zip(defeat.tolist(), points[new].tolist()))
+        n = len(defeat)
+        self.highs.addRows(n, np.full(n, -np.inf), rhs, 2 * n, np.arange(0, 2 * n, 2, dtype=np.int32),
+                           np.column_stack([defeat, exponent]).ravel().astype(np.int32),
+                           np.column_stack([np.ones(n), -slope]).ravel())
+        self.cuts.append((defeat, exponent, slope, rhs))
+        repaired = solution.copy()
+        repaired[defeat] = np.minimum(solution[defeat], -np.expm1(-np.maximum(solution[exponent], 0.0)))
+        self.start_from(repaired)
+        return True
+
+    def _cuts_hold(self, values: np.ndarray) -> bool:
+        """Whether `values` meets every tangent cut added so far (`_cut`)."""
+        return all(np.all(values[defeat] - slope * values[exponent] <= rhs + 1e-7)
+                   for defeat, exponent, slope, rhs in self.cuts)
+
     def _start_holds(self) -> bool:
         """Whether the start HiGHS was given meets every row and the current column bounds."""
         start = self.start
@@ -563,7 +601,7 @@ class HighsBackend:
             return False
         lower, upper = self.bounds_now
         inside = np.all(start >= lower - 1e-6) and np.all(start <= upper + 1e-6)
-        return bool(inside) and self.form.violation(start) <= 1e-6
+        return bool(inside) and self.form.violation(start) <= 1e-6 and self._cuts_hold(start)
 
     def _consistent(self, solution: np.ndarray, reported: float) -> bool:
         achieved = float(self.cost @ solution) if self.form.n_cols else 0.0

@@ -1,0 +1,117 @@
+"""Kill probabilities (DESIGN.md "Engagement value"): validation, the textbook instance where
+multiplying the layers and adding them choose different positions, the depth model it equals
+with one system and one layer per class, and random instances against the enumeration (which
+computes the product itself)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from conftest import INSTANCES, load_document
+from test_brute_force import check_against_enumeration, random_document
+
+from layerdef import evaluate, solve
+from layerdef.errors import InstanceError
+from layerdef.io.reader import load, loads
+
+SPREADS = INSTANCES / "textbook" / "kill-probability-spreads.yaml"
+
+
+def kill_document(seed: int, directory) -> dict:
+    """A random tiny instance (`random_document`) valued by kill probabilities: random pk per
+    system and layer, and on odd seeds one class engaged by both layers."""
+    rng = np.random.default_rng(5000 + seed)
+    document = random_document(seed, directory)
+    document["value"] = "kill-probability"
+    document["systems"] = {name: {"covers": {"lower": 40, "air": 60},
+                                  "pk": {"lower": float(rng.choice([0.3, 0.5, 0.7, 0.9])),
+                                         "air": float(rng.choice([0.4, 0.6, 0.8]))}}
+                           for name in ("PAC-3", "KM-SAM")}
+    if seed % 2:
+        document["threat_classes"] = {"missile": {"layers": ["lower", "air"], "weight": 1.0}}
+    return document
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_solver_equals_enumeration_with_kill_probabilities(seed, tmp_path):
+    check_against_enumeration(load_document(kill_document(seed, tmp_path), tmp_path))
+
+
+def test_multiplying_the_layers_sends_the_patriot_where_adding_them_does_not(tmp_path):
+    plan = solve(load(SPREADS))
+    assert plan.status == "optimal"
+    assert plan.objective["coverage"] == pytest.approx(13.0, abs=1e-9)
+    assert plan.objective["moves"] == 1
+    posture = plan.posture.set_index("unit")
+    assert posture.loc["pac", "position"] == "p-port"
+    check = evaluate(load(SPREADS), plan.posture)
+    assert check.total == pytest.approx(13.0, abs=1e-9)
+    assert check.defeat is not None and check.defeat.max() == pytest.approx(0.9)
+    text = SPREADS.read_text().replace("value: kill-probability", "value: depth")
+    depth = solve(loads(text, tmp_path / "depth.yaml"))
+    assert depth.objective["coverage"] == pytest.approx(20.0)
+    assert depth.posture.set_index("unit").loc["pac", "position"] == "p-capital"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_system_and_one_layer_per_class_is_the_depth_model(seed, tmp_path):
+    """With one system of pk p and each layer its own class, the value at every integer
+    posture is the depth model's with weights p (1 - p)^(j-1): the optima agree."""
+    rng = np.random.default_rng(seed)
+    pk = float(rng.choice([0.3, 0.6, 0.85]))
+    document = random_document(seed, tmp_path)
+    for unit in document["units"]:
+        unit["system"] = "PAC-3"
+    document["substitutes"][0]["system"] = "PAC-3"
+    document["objective"] = "coverage"
+    document["systems"] = {"PAC-3": {"covers": {"lower": 40, "air": 60}, "pk": {"lower": pk, "air": pk}}}
+    document["depth_weights"] = [pk * (1 - pk) ** j for j in range(6)]
+    depth = load_document(document, tmp_path)
+    document["value"] = "kill-probability"
+    kill = load_document(document, tmp_path)
+    if not evaluate(depth, depth.current_posture()).feasible:
+        pytest.skip("the current posture breaks a requirement")
+    by_depth, by_kill = solve(depth), solve(kill)
+    assert by_kill.objective["coverage"] == pytest.approx(by_depth.objective["coverage"], rel=1e-7)
+    assert evaluate(kill, by_depth.posture).total == pytest.approx(by_depth.objective["coverage"], rel=1e-9)
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["systems"]["PAC-3"].pop("pk"), "systems.PAC-3.pk.lower"),
+    (lambda d: d["systems"]["PAC-3"]["pk"].update(lower=1.0), "systems.PAC-3.pk.lower"),
+    (lambda d: d["systems"]["PAC-3"]["pk"].update(lower=0), "systems.PAC-3.pk.lower"),
+    (lambda d: d["systems"]["PAC-3"]["pk"].update(sea=0.5), "systems.PAC-3.pk"),
+    (lambda d: d.update(value="leakage"), "value"),
+    (lambda d: d["threat_classes"]["ballistic"].update(layers=["space"]), "threat_classes.ballistic.layers"),
+    (lambda d: d["threat_classes"]["ballistic"].update(layers=[]), "threat_classes.ballistic.layers"),
+    (lambda d: d["threat_classes"]["ballistic"].update(weight=-1), "threat_classes.ballistic.weight"),
+])
+def test_kill_probability_fields_are_validated_and_located(mutate, expected, tmp_path):
+    document = yaml.safe_load(SPREADS.read_text())
+    mutate(document)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(InstanceError) as raised:
+        load(path)
+    assert expected in str(raised.value)
+
+
+def test_a_pyomo_model_with_kill_probabilities_is_refused():
+    from layerdef.errors import UsageError
+    from layerdef.model.formulation import build_model
+
+    inst = load(SPREADS)
+    with pytest.raises(UsageError):
+        solve(inst, model=build_model(inst))
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("risk", ["expected", "worst"])
+def test_hedged_plans_with_kill_probabilities_equal_the_enumeration(seed, risk, tmp_path):
+    from test_hedge import check_against_hedged_enumeration, random_scenario_document
+
+    document = random_scenario_document(seed, tmp_path)
+    document.update({key: value for key, value in kill_document(seed, tmp_path).items()
+                     if key in ("value", "systems", "threat_classes")})
+    check_against_hedged_enumeration(load_document(document, tmp_path), risk)
