@@ -115,3 +115,21 @@ def test_hedged_plans_with_kill_probabilities_equal_the_enumeration(seed, risk, 
     document.update({key: value for key, value in kill_document(seed, tmp_path).items()
                      if key in ("value", "systems", "threat_classes")})
     check_against_hedged_enumeration(load_document(document, tmp_path), risk)
+
+
+def test_the_korea_kill_instance_sources_its_classes_and_kill_probabilities():
+    """Korea valued by kill probabilities: two classes, each with a note; every system it uses
+    has a pk in (0, 1) on every layer it covers, sourced in the catalog or the instance."""
+    from layerdef.io.catalog import load_catalog
+
+    inst = load(INSTANCES / "korea-2025-kill.yaml")
+    assert inst.kill_probability and inst.class_ids == ["ballistic", "air"]
+    document = yaml.safe_load((INSTANCES / "korea-2025-kill.yaml").read_text())
+    assert all(entry.get("note") for entry in document["threat_classes"].values())
+    covered = ~np.isnan(inst.system_radius)
+    assert np.all((inst.system_pk[covered] > 0) & (inst.system_pk[covered] < 1))
+    catalog_text = (INSTANCES.parent / "src" / "layerdef" / "io" / "catalog.yaml").read_text()
+    for name in inst.systems:
+        assert "pk" in load_catalog()[name]
+        assert name in document["systems"] or f"{name}:" in catalog_text
+    assert catalog_text.count("\n  # pk:") == len(load_catalog())  # each sourced beside it

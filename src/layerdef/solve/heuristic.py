@@ -45,7 +45,8 @@ def greedy_plan(instance: Instance, seconds: float = 5.0,
     started = time.perf_counter()
     where, state = _relocate(instance, 0.5 * seconds, report)
     rotations = _request(state, 0.6 * seconds - (time.perf_counter() - started))
-    report(f"start: greedy plan, coverage {state.total():.8g} ({time.perf_counter() - started:.1f} s)")
+    scale = " by depth weights" if instance.kill_probability else ""  # its search scores by them
+    report(f"start: greedy plan, coverage{scale} {state.total():.8g} ({time.perf_counter() - started:.1f} s)")
     if not search:
         return where, rotations
     where, rotations = improve_plan(instance, where, rotations, state,
