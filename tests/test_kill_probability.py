@@ -133,3 +133,35 @@ def test_the_korea_kill_instance_sources_its_classes_and_kill_probabilities():
         assert "pk" in load_catalog()[name]
         assert name in document["systems"] or f"{name}:" in catalog_text
     assert catalog_text.count("\n  # pk:") == len(load_catalog())  # each sourced beside it
+
+
+def test_the_solution_carries_defeat_probabilities_and_leakers(tmp_path):
+    """The textbook plan: leakers per 100 missiles 100 x (1 - 13/15) against the current
+    posture's 100 x (1 - 9/15); the defeat table per site and class, in the JSON (read back
+    through the schema), the CSV files, `show` and `compare`."""
+    from click.testing import CliRunner
+
+    from layerdef.cli import main
+    from layerdef.io.solution import Solution
+
+    plan = solve(load(SPREADS))
+    assert plan.objective["leakers_per_100"] == pytest.approx(100 * 2 / 15)
+    assert plan.current["leakers_per_100"] == pytest.approx(100 * 6 / 15)
+    defeat = plan.tables["defeat"].set_index("site")
+    assert defeat.loc["capital", "defeat"] == pytest.approx(0.9)
+    assert defeat.loc["port", "leakers_per_100"] == pytest.approx(20.0)
+    path = tmp_path / "plan.json"
+    plan.write(path)
+    again = Solution.read(path)
+    assert list(again.tables["defeat"].columns) == ["period", "site", "class", "defeat",
+                                                    "leakers_per_100", "value", "most"]
+    written = plan.write_csv(tmp_path / "csv")
+    assert any(p.name == "defeat.csv" for p in written)
+    shown = CliRunner().invoke(main, ["show", str(path)])
+    assert "leakers per 100 missiles 13.33: 26.67 fewer than the current posture" in shown.output
+    assert "probability of defeat by site" in shown.output
+    compared = CliRunner().invoke(main, ["compare", str(SPREADS), str(path)])
+    assert "leakers_per_100" in compared.output
+    reported = CliRunner().invoke(main, ["report", str(path), "-o", str(tmp_path / "report.html")])
+    assert reported.exit_code == 0
+    assert "probability of defeat" in (tmp_path / "report.html").read_text()

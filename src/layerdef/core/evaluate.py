@@ -104,6 +104,8 @@ class Evaluation:
                    "moves": float(self.moves_total)}
         if self.instance.has_turns:
             figures["turns"] = float(self.turns_total)
+        if self.defeat is not None:
+            figures["leakers_per_100"] = self.leakers_per_100
         return figures
 
     @property
@@ -127,20 +129,36 @@ class Evaluation:
         s, l, g = np.nonzero(relevant)
         T = inst.T
         count = (lambda a: a) if inst.downtime.any() else (lambda a: a.astype(int))
-        table = {
-            "period": np.repeat(inst.periods, len(s)),
-            "site": np.tile(np.array(inst.site_ids, dtype=object)[s], T),
-            "layer": np.tile(np.array(inst.layers, dtype=object)[l], T),
-        }
-        if inst.threat_ids:
-            table["threat"] = np.tile(np.array(inst.threat_ids, dtype=object)[g], T)
         return pd.DataFrame({
-            **table,
+            **_period_rows(inst, s, ("layer", inst.layers, l), g),
             "units": count(self.units[s, l, g, :].T.ravel()),
             "value": self.value[s, l, g, :].T.ravel(),
             "required": np.tile(inst.requirement[s, l], T).astype(int),
             "shortfall": count(self.shortfall[s, l, g, :].T.ravel()),
         })
+
+    @property
+    def leakers_per_100(self) -> float | None:
+        """With kill probabilities: of 100 missiles, spread over the sites, classes, launch
+        areas and periods by their weights, how many get through every layer (100 x (1 - the
+        value against the most possible)); None with depth weights."""
+        if self.defeat is None:
+            return None
+        most = self.instance.class_area_weight.sum() * self.instance.T
+        return float(100.0 * (1.0 - self.defeat_value.sum() / most)) if most > 0 else 0.0
+
+    @property
+    def defeat_table(self) -> pd.DataFrame:
+        """With kill probabilities: per period, site, threat class (and launch area) that some
+        layer engages, the probability of defeat, leakers per 100 missiles there, the value and
+        the most it could be (certain defeat)."""
+        inst = self.instance
+        s, m, g = np.nonzero(inst.class_area_weight > 0)
+        T = inst.T
+        defeat = self.defeat[s, m, g, :].T.ravel()
+        return pd.DataFrame({**_period_rows(inst, s, ("class", inst.class_ids, m), g), "defeat": defeat, "leakers_per_100": 100.0 * (1.0 - defeat),
+                             "value": self.defeat_value[s, m, g, :].T.ravel(),
+                             "most": np.tile(inst.class_area_weight[s, m, g], T)})
 
     @property
     def unmet(self) -> pd.DataFrame:
@@ -152,6 +170,20 @@ class Evaluation:
         return {"coverage": self.total, "substitute_cost": self.substitute_cost,
                 "moves": self.moves_total, "unmet_requirements": int((self.shortfall > SHORT).sum()),
                 "violations": len(self.violations)}
+
+
+def _period_rows(inst: Instance, s: np.ndarray, middle: tuple[str, list[str], np.ndarray],
+                 g: np.ndarray) -> dict[str, np.ndarray]:
+    """The key columns of a table with a row per period and (site, `middle`, launch area):
+    period, site, the middle column (layer or class), and threat where there are launch areas."""
+    name, labels, index = middle
+    T = inst.T
+    table = {"period": np.repeat(inst.periods, len(s)),
+             "site": np.tile(np.array(inst.site_ids, dtype=object)[s], T),
+             name: np.tile(np.array(labels, dtype=object)[index], T)}
+    if inst.threat_ids:
+        table["threat"] = np.tile(np.array(inst.threat_ids, dtype=object)[g], T)
+    return table
 
 
 def evaluate(instance: Instance, posture: pd.DataFrame) -> Evaluation:

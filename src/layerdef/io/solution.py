@@ -29,7 +29,7 @@ TABLE_NAMES = ("summary", "assignments", "substitutes", "moves", "coverage")
 
 
 #: tables a solution has only where units may face more than one heading
-OPTIONAL_TABLES = ("turns",)
+OPTIONAL_TABLES = ("turns", "defeat")  # defeat: with kill probabilities
 
 
 #: Column order of every table, also the contract for empty tables.
@@ -41,12 +41,13 @@ TABLE_COLUMNS = {
     "moves": ["period", "unit", "from", "to"],
     "coverage": ["period", "site", "layer", "units", "value", "required", "shortfall"],
     "turns": ["period", "unit", "position", "from_heading", "to_heading"],
+    "defeat": ["period", "site", "class", "defeat", "leakers_per_100", "value", "most"],
 }
 
 
 #: columns a table has only with launch areas and headings, each after the column named
 OPTIONAL_COLUMNS = {"assignments": [("heading", "position")], "coverage": [("threat", "layer")],
-                    "summary": [("turns", "moves")]}
+                    "summary": [("turns", "moves")], "defeat": [("threat", "class")]}
 
 
 def table_columns(name: str, present) -> list[str]:
@@ -69,6 +70,7 @@ class ObjectiveFigures(_Strict):
     substitute_cost: float
     moves: float
     turns: float | None = None  # where units may face more than one heading
+    leakers_per_100: float | None = None  # with kill probabilities: missiles of 100 that leak
 
 
 class PostureDigest(_Strict):
@@ -78,6 +80,7 @@ class PostureDigest(_Strict):
     substitute_cost: float
     moves: float
     turns: float | None = None
+    leakers_per_100: float | None = None
     by_period: list[float]
     unmet: list[dict[str, Any]]
     by_scenario: list[dict[str, Any]] | None = None
@@ -110,7 +113,7 @@ class SolutionDocument(_Strict):
     risk: Literal["expected", "worst"] | None = None
     scenarios: list[dict[str, Any]] | None = None
     values: dict[str, Any] | None = None
-    tables: dict[Literal["summary", "assignments", "substitutes", "moves", "coverage", "turns"],
+    tables: dict[Literal["summary", "assignments", "substitutes", "moves", "coverage", "turns", "defeat"],
                  list[dict[str, Any]]]
 
 
@@ -212,6 +215,9 @@ class Solution:
         if instance.has_turns:
             tables["turns"] = plan.turns.reset_index(drop=True)
             objective["turns"] = plan.turns_total
+        if instance.kill_probability:
+            tables["defeat"] = plan.defeat_table
+            objective["leakers_per_100"] = plan.leakers_per_100
         return cls(
             status=status, objective_kind=objective_kind,
             objective=objective,
@@ -369,6 +375,7 @@ def evaluation_digest(instance: "Instance", evaluation: "Evaluation") -> dict[st
         "substitute_cost": evaluation.substitute_cost,
         "moves": evaluation.moves_total,
         **({"turns": evaluation.turns_total} if instance.has_turns else {}),
+        **({"leakers_per_100": evaluation.leakers_per_100} if instance.kill_probability else {}),
         "by_period": [float(v) for v in evaluation.value_by_period],
         "unmet": _records(unmet[[*where, "required", "units", "shortfall"]]),
     }
@@ -378,7 +385,7 @@ def _expected_digest(ids: list[str], probability, digests: list[dict[str, Any]])
     """Expected figures of a comparison posture over the scenarios; its unmet requirements
     listed with their scenario."""
     by_period = expected([dict(enumerate(d["by_period"])) for d in digests], probability)
-    figures = [k for k in ("coverage", "substitute_cost", "moves", "turns") if k in digests[0]]
+    figures = [k for k in ("coverage", "substitute_cost", "moves", "turns", "leakers_per_100") if k in digests[0]]
     return {**expected([{k: d[k] for k in figures} for d in digests],
                        probability),
             "by_period": list(by_period.values()),

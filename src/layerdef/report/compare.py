@@ -79,6 +79,8 @@ class Comparison:
             rows.append({
                 "posture": name, "coverage": evaluation.total,
                 "share_of_reference": evaluation.total / reference_total if reference_total else 1.0,
+                **({"leakers_per_100": evaluation.leakers_per_100}
+                   if self.instance.kill_probability else {}),
                 "requirements_met": f"{required - unmet}/{required}",
                 "substitute_cost": evaluation.substitute_cost, "moves": evaluation.moves_total,
                 **({"turns": evaluation.turns_total} if self.instance.has_turns else {}),

@@ -115,8 +115,14 @@ def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, peri
         axes.annotate(f"{threat} ({instance.threat_share[g]:.0%})",
                       (instance.threat_lon[g], instance.threat_lat[g]), fontsize=6,
                       xytext=(4, -8), textcoords="offset points", color="#b2182b", zorder=5)
-    best = level_values(instance).sum(axis=(1, 2, 3))  # (S,): every depth level filled
-    share = plan.value[..., period].sum(axis=(1, 2)) / np.maximum(best, 1e-12)
+    if plan.defeat_value is None:
+        best = level_values(instance).sum(axis=(1, 2, 3))  # (S,): every depth level filled
+        share = plan.value[..., period].sum(axis=(1, 2)) / np.maximum(best, 1e-12)
+        label = "site coverage (share of the most possible)"
+    else:  # the value-weighted probability of defeat over classes and launch areas
+        best = instance.class_area_weight.sum(axis=(1, 2))
+        share = plan.defeat_value[..., period].sum(axis=(1, 2)) / np.maximum(best, 1e-12)
+        label = "probability of defeat (value-weighted over classes and launch areas)"
     points = axes.scatter(instance.site_lon, instance.site_lat, s=12 + 14 * instance.site_weight,
                           c=share, cmap="RdYlGn", vmin=0, vmax=1, edgecolors="black",
                           linewidths=0.4, zorder=3)
@@ -130,7 +136,7 @@ def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, peri
     for l, layer in enumerate(instance.layers):
         axes.plot([], [], linestyle="--", color=LAYER_COLOURS[l % len(LAYER_COLOURS)], label=f"{layer} ring")
     axes.legend(loc="lower right", fontsize=7)
-    figure.colorbar(points, ax=axes, shrink=0.6, label="site coverage (share of the most possible)")
+    figure.colorbar(points, ax=axes, shrink=0.6, label=label)
     axes.set_xlim(west, east)
     axes.set_ylim(south, north)
     axes.set_title(f"{instance.name}, {label}: plan (squares: positions and units; {NOTICE})", fontsize=8)

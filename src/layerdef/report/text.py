@@ -58,6 +58,7 @@ def solution_summary(plan: "Solution") -> str:
         f"reference ({reference:.4g}); current posture {current:.4g} ({_share(current, reference)})",
         f"substitute cost {objective['substitute_cost']:g}, moves {objective['moves']}"
         + (f", turns {objective['turns']:g}" if "turns" in objective else ""),
+        *_leakage_lines(plan),
         "",
         format_table(plan.summary[["period", "plan", "current", "reference", "share_of_reference",
                                    "substitute_cost", "moves",
@@ -67,6 +68,9 @@ def solution_summary(plan: "Solution") -> str:
         lines += ["", "substitutes requested:", format_table(plan.substitutes, "text")]
     if len(plan.moves):
         lines += ["", "moves:", format_table(plan.moves, "text")]
+    if "defeat" in plan.tables and len(plan.tables["defeat"]):
+        lines += ["", "probability of defeat by site (over periods, classes and launch areas; "
+                  "leakers per 100 missiles aimed there):", format_table(_defeat_by_site(plan.tables["defeat"]), "text")]
     if "turns" in plan.tables and len(plan.tables["turns"]):
         lines += ["", "turns (headings in degrees from north):", format_table(plan.tables["turns"], "text")]
     if "heading" in plan.assignments:
@@ -215,3 +219,24 @@ def _share(value: float, reference: float) -> str:
     """A share of the reference coverage; with nothing in the reference there is no share
     ("100.0% of the reference (0)" said a plan of 0 was whole)."""
     return f"{value / reference:.1%}" if reference else "n/a"
+
+
+def _leakage_lines(plan) -> list[str]:
+    """With kill probabilities: leakers per 100 missiles, the plan against the current and the
+    reference posture."""
+    leak = plan.objective.get("leakers_per_100")
+    if leak is None:
+        return []
+    current, reference = plan.current.get("leakers_per_100"), plan.reference.get("leakers_per_100")
+    return [f"leakers per 100 missiles {leak:.2f}: {current - leak:.2f} fewer than the current "
+            f"posture ({current:.2f}), {reference - leak:.2f} fewer than the reference ({reference:.2f})"]
+
+
+def _defeat_by_site(table) -> "pd.DataFrame":
+    """Per site: the least probability of defeat over periods, classes and launch areas, and
+    the value-weighted mean leakers per 100."""
+    weighted = table.assign(leaked=table["most"] - table["value"])
+    grouped = weighted.groupby("site", sort=False)
+    out = grouped.agg(least_defeat=("defeat", "min"), leaked=("leaked", "sum"), most=("most", "sum"))
+    out["leakers_per_100"] = 100.0 * out["leaked"] / out["most"].where(out["most"] > 0)
+    return out[["least_defeat", "leakers_per_100"]].round(3).reset_index()
