@@ -165,3 +165,33 @@ def test_the_solution_carries_defeat_probabilities_and_leakers(tmp_path):
     reported = CliRunner().invoke(main, ["report", str(path), "-o", str(tmp_path / "report.html")])
     assert reported.exit_code == 0
     assert "probability of defeat" in (tmp_path / "report.html").read_text()
+
+
+def test_a_plan_that_overstates_its_defeat_probability_is_cut_and_never_returned_as_is():
+    """`HighsBackend.run` with kill probabilities: a plan whose probability of defeat lies
+    above 1 - exp(-chi) gets the tangent cut at its chi; out of time then, the plan comes back
+    with its probabilities on the curve (exact value), not as HiGHS gave it."""
+    import time
+
+    from layerdef.model.formulation import defeat_pairs, formulate
+    from layerdef.solve.backend import HighsBackend, SolverOptions, StageResult
+
+    form = formulate(load(SPREADS))
+    backend = HighsBackend(form, SolverOptions())
+    backend.set_objective("coverage", -1)
+    plan = backend.run(None).solution
+    defeat, exponent = defeat_pairs(form)
+    assert np.allclose(plan[defeat], -np.expm1(-plan[exponent]), atol=1e-6)
+    overstated = plan.copy()
+    overstated[defeat[0]] = min(1.0, plan[defeat[0]] + 0.05)
+
+    def slow_and_wrong(time_limit, retry=True):
+        time.sleep(0.02)
+        return StageResult("optimal", overstated.copy(), None, 0.02)
+
+    backend._run_once = slow_and_wrong
+    before = len(backend.cuts)
+    ended = backend.run(0.01)
+    assert len(backend.cuts) == before + 1
+    assert ended.status == "time_limit"
+    assert ended.solution[defeat[0]] == pytest.approx(-np.expm1(-plan[exponent[0]]))
