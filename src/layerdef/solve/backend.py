@@ -46,9 +46,10 @@ ROUNDING_PER_LP_SECOND = 4.0
 ROUNDING_SECONDS_AT_LEAST = 1.0
 
 
-#: no root step before the Lagrangian bound above this many nonzeros: the large benchmark's
+#: above this many nonzeros the root LP is likely out of reach: the plan is searched first
+#: and the LP gets all the time left (the Lagrangian bound beside it); the large benchmark's
 #: LP (5.4 million) is not solved in 400 s, medium's (690k) in 18 s, medium with launch
-#: areas' (1.2 million) in 36-47 s, more than a 60 s run has left after an early bound
+#: areas' (1.2 million) in 39-55 s
 ROOT_MAX_NONZEROS = 2_000_000
 
 
