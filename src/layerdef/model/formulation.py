@@ -456,6 +456,7 @@ def formulate(instance: Instance, objective: str | None = None,
     if data.instance.kill_probability:
         define_kill_exponent_definition(form, data)
         define_defeat_tangents(form, data)
+        define_defeat_first_secant(form, data)
     define_requirement(form, data)
     define_move_definition(form, data)
     define_move_definition_sub(form, data)
@@ -1019,6 +1020,29 @@ def define_defeat_tangents(form: Formulation, data: Parameters) -> None:
     form.add_rows("defeat_tangents", ("s", "m", "g", "t"), defeat.index[member], -INF, bound,
                   np.concatenate([np.arange(n), np.arange(n)]),
                   np.concatenate([defeat.ids[member], exponent.ids[member]]),
+                  np.concatenate([np.ones(n), -slope]))
+
+
+@defines(constraint("defeat_first_secant",
+                    "$\\theta_{s,m,g,t} \\le f(\\bar\\chi) + \\frac{f(\\bar\\chi + \\underline r) - f(\\bar\\chi)}{\\underline r} (\\chi_{s,m,g,t} - \\bar\\chi)$, $f(x) = 1 - e^{-x}$, $\\underline r_{s,m,g}$ the least exponent one unit adds there ($r_{k,l} (1 - \\delta_k)$)",
+                    "kill probabilities: no plan's exponent lies between the fixed units' and one unit more, so the chord over that gap holds for every plan and is tighter than the tangent at $\\bar\\chi$ (the LP's first fractional unit)"))
+def define_defeat_first_secant(form: Formulation, data: Parameters) -> None:
+    defeat, exponent = form.columns["defeat"], form.columns["kill_exponent"]
+    instance = data.instance
+    step = instance.kill_rate * (1.0 - instance.downtime)[:, None]  # (K, L): one unit, at least
+    reaches = instance.cover.any(axis=(1, 2))  # (K, S, L, G)
+    engaged = reaches[:, :, None, :, :] & instance.engaging.transpose(0, 2, 1)[None, None]  # (K, S, M, L, G)
+    least = np.where(engaged & (step > 0)[:, None, None, :, None], step[:, None, None, :, None], np.inf).min(axis=(0, 3))
+    a = _fixed_exponent(data)[tuple(defeat.index.T)]
+    gap = least[defeat.index[:, 0], defeat.index[:, 1], defeat.index[:, 2]]
+    chosen = np.isfinite(gap) & (gap > 0)
+    a, gap = a[chosen], gap[chosen]
+    slope = (np.expm1(-a) - np.expm1(-(a + gap))) / gap
+    n = int(chosen.sum())
+    form.add_rows("defeat_first_secant", ("s", "m", "g", "t"), defeat.index[chosen], -INF,
+                  -np.expm1(-a) - slope * a,
+                  np.concatenate([np.arange(n), np.arange(n)]),
+                  np.concatenate([defeat.ids[chosen], exponent.ids[chosen]]),
                   np.concatenate([np.ones(n), -slope]))
 
 
