@@ -1008,26 +1008,21 @@ def define_kill_exponent_definition(form: Formulation, data: Parameters) -> None
                     "$\\theta_{s,m,g,t} \\le 1 - e^{-x_0} + e^{-x_0} (\\chi_{s,m,g,t} - x_0)$ for $x_0$ in $\\bar\\chi + j\\, r$, $r$ each kill rate, $j \\le$ `TANGENTS_PER_RATE`; more at the $\\chi$ of every plan that overstates $\\theta$ (`violated_tangents`)",
                     "kill probabilities: $\\theta$ below the concave $1 - e^{-\\chi}$, exact at every point cut"))
 def define_defeat_tangents(form: Formulation, data: Parameters) -> None:
-    defeat, exponent = form.columns["defeat"], form.columns["kill_exponent"]
+    defeat = form.columns["defeat"]
     rates = np.unique(data.instance.kill_rate[data.instance.kill_rate > 0])
     fixed = _fixed_exponent(data)[tuple(defeat.index.T)]
     points = np.concatenate([fixed[:, None], fixed[:, None] + (np.arange(1, TANGENTS_PER_RATE + 1)[None, :, None]
                                                                * rates[None, None, :]).reshape(1, -1)], axis=1)
     member = np.repeat(np.arange(defeat.size), points.shape[1])
     x0 = points.ravel()
-    slope, bound = tangent(x0)
-    n = len(x0)
-    form.add_rows("defeat_tangents", ("s", "m", "g", "t"), defeat.index[member], -INF, bound,
-                  np.concatenate([np.arange(n), np.arange(n)]),
-                  np.concatenate([defeat.ids[member], exponent.ids[member]]),
-                  np.concatenate([np.ones(n), -slope]))
+    _defeat_lines(form, "defeat_tangents", member, *tangent(x0))
 
 
 @defines(constraint("defeat_first_secant",
                     "$\\theta_{s,m,g,t} \\le f(\\bar\\chi) + \\frac{f(\\bar\\chi + \\underline r) - f(\\bar\\chi)}{\\underline r} (\\chi_{s,m,g,t} - \\bar\\chi)$, $f(x) = 1 - e^{-x}$, $\\underline r_{s,m,g}$ the least exponent one unit adds there ($r_{k,l} (1 - \\delta_k)$)",
                     "kill probabilities: no plan's exponent lies between the fixed units' and one unit more, so the chord over that gap holds for every plan and is tighter than the tangent at $\\bar\\chi$ (the LP's first fractional unit)"))
 def define_defeat_first_secant(form: Formulation, data: Parameters) -> None:
-    defeat, exponent = form.columns["defeat"], form.columns["kill_exponent"]
+    defeat = form.columns["defeat"]
     instance = data.instance
     step = instance.kill_rate * (1.0 - instance.downtime)[:, None]  # (K, L): one unit, at least
     reaches = instance.cover.any(axis=(1, 2))  # (K, S, L, G)
@@ -1038,11 +1033,18 @@ def define_defeat_first_secant(form: Formulation, data: Parameters) -> None:
     chosen = np.isfinite(gap) & (gap > 0)
     a, gap = a[chosen], gap[chosen]
     slope = (np.expm1(-a) - np.expm1(-(a + gap))) / gap
-    n = int(chosen.sum())
-    form.add_rows("defeat_first_secant", ("s", "m", "g", "t"), defeat.index[chosen], -INF,
-                  -np.expm1(-a) - slope * a,
+    _defeat_lines(form, "defeat_first_secant", np.nonzero(chosen)[0], slope, -np.expm1(-a) - slope * a)
+
+
+def _defeat_lines(form: Formulation, name: str, member: np.ndarray, slope: np.ndarray,
+                  rhs: np.ndarray) -> None:
+    """Rows theta - slope chi <= rhs, one per entry of `member` (a defeat column's position),
+    for the lines that bound the probability of defeat from above."""
+    defeat, exponent = form.columns["defeat"], form.columns["kill_exponent"]
+    n = len(member)
+    form.add_rows(name, ("s", "m", "g", "t"), defeat.index[member], -INF, rhs,
                   np.concatenate([np.arange(n), np.arange(n)]),
-                  np.concatenate([defeat.ids[chosen], exponent.ids[chosen]]),
+                  np.concatenate([defeat.ids[member], exponent.ids[member]]),
                   np.concatenate([np.ones(n), -slope]))
 
 
