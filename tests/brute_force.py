@@ -120,6 +120,14 @@ def period_values(inst, positions: np.ndarray, systems: list[int], headings: np.
     """For joint choices (N, A) of positions (and headings, and whether each unit moved in) in
     one period: coverage value (N,), units covering each (site, layer, launch area) (N, S, L, G)
     and occupancy (N, P)."""
+    cells, units, occupancy = period_cells(inst, positions, systems, headings, moved)
+    return cells.sum(axis=(1, 2, 3)), units, occupancy
+
+
+def period_cells(inst, positions: np.ndarray, systems: list[int], headings: np.ndarray | None = None,
+                 moved: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As `period_values`, with the value per site, layer (threat class) and launch area
+    (N, S, L or C, G)."""
     P, K, H = len(inst.position_ids), len(inst.systems), inst.headings
     headings = np.zeros_like(positions) if headings is None else headings
     moved = np.zeros_like(positions) if moved is None else moved
@@ -145,17 +153,16 @@ def period_values(inst, positions: np.ndarray, systems: list[int], headings: np.
     threatens = (inst.threat_layers if inst.threat_ids else np.ones((1, len(inst.layers)), bool)).T  # (L, G)
     weight = (inst.site_weight[:, None, None] * inst.layer_weight[None, :, None]
               * shares[None, None, :] * threatens[None])
-    value = weight[None] * filled
-    return value.sum(axis=(1, 2, 3)), units, occupancy
+    return weight[None] * filled, units, occupancy
 
 
 def _defeat_values(inst, by_system: np.ndarray) -> np.ndarray:
-    """(N,) value with kill probabilities, the product itself: for every site, threat class
-    and launch area, 1 - prod (1 - pk)^n over the systems and the class's layers the area
-    threatens, times site weight, class weight and share."""
+    """(N, S, C, G) value with kill probabilities, the product itself: for every site, threat
+    class and launch area, 1 - prod (1 - pk)^n over the systems and the class's layers the
+    area threatens, times site weight, class weight and share."""
     shares = inst.threat_share if inst.threat_ids else np.ones(1)
     threatens = inst.threat_layers if inst.threat_ids else np.ones((1, len(inst.layers)), bool)  # (G, L)
-    total = np.zeros(by_system.shape[0])
+    total = np.zeros((by_system.shape[0], by_system.shape[2], len(inst.class_ids), len(shares)))
     for c in range(len(inst.class_ids)):
         for g in range(len(shares)):
             layers = [l for l in range(len(inst.layers)) if inst.class_layers[c, l] and threatens[g, l]]
@@ -167,7 +174,7 @@ def _defeat_values(inst, by_system: np.ndarray) -> np.ndarray:
                     pk = inst.system_pk[k, l]
                     if not np.isnan(pk):
                         leak = leak * (1.0 - pk) ** by_system[:, k, :, l, g]
-            total += ((1.0 - leak) * inst.site_weight[None, :]).sum(axis=1) * inst.class_weight[c] * shares[g]
+            total[:, :, c, g] = (1.0 - leak) * inst.site_weight[None, :] * inst.class_weight[c] * shares[g]
     return total
 
 
@@ -216,7 +223,7 @@ def feasible_choices(inst, objective: str = "coverage"):
     moves_by_period = np.zeros((N, T), dtype=int)
     cost = np.zeros(N)
     systems = [a.system for a in agents]
-    reference = reference_values(inst)
+    reference = reference_cells(inst)
     for a, agent in enumerate(agents):
         moves_by_period += agent.moves[choice[:, a]]
         cost += agent.cost[choice[:, a]]
@@ -229,12 +236,16 @@ def feasible_choices(inst, objective: str = "coverage"):
         positions = np.stack([agent.options[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
         headings = np.stack([agent.headings[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
         moved = np.stack([agent.moves[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
-        value, units, occupancy = period_values(inst, positions, systems, headings, moved)
+        cells, units, occupancy = period_cells(inst, positions, systems, headings, moved)
+        value = cells.sum(axis=(1, 2, 3))
         coverage += value
         feasible &= (occupancy <= inst.capacity[None, :]).all(axis=1)
         feasible &= (units >= required[None] - 1e-9).all(axis=(1, 2, 3))
         if objective == "min-cost":
-            feasible &= value >= inst.target * reference[t] - 1e-9
+            if inst.target_scope == "site":
+                feasible &= (cells >= inst.target * reference - 1e-9).all(axis=(1, 2, 3))
+            else:
+                feasible &= value >= inst.target * reference.sum() - 1e-9
     if inst.substitute_budget is not None:
         feasible &= cost <= inst.substitute_budget + 1e-9
     if inst.moves_per_period is not None:
@@ -249,12 +260,12 @@ def feasible_choices(inst, objective: str = "coverage"):
     return agents, choice[feasible], coverage[feasible], cost[feasible], moves[feasible]
 
 
-def reference_values(inst) -> np.ndarray:
-    """(T,) coverage of every unit at home, none away."""
+def reference_cells(inst) -> np.ndarray:
+    """(S, L or C, G) coverage of every unit at home, none away (the same in every period)."""
     homes = np.tile(inst.unit_home[None, :], (1, 1))
-    value, _, _ = period_values(inst, homes, [int(k) for k in inst.unit_system],
-                                inst.unit_heading[None, :].astype(int))
-    return np.full(inst.T, value[0])
+    cells, _, _ = period_cells(inst, homes, [int(k) for k in inst.unit_system],
+                               inst.unit_heading[None, :].astype(int))
+    return cells[0]
 
 
 def brute_force_hedged(inst, risk: str = "expected", with_turns: bool = False) -> tuple | None:

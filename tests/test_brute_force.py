@@ -83,6 +83,8 @@ def random_document(seed: int, directory) -> dict:
     if rng.random() < 0.25:
         document["objective"] = "min-cost"
         document["target"] = float(rng.choice([0.8, 1.0, 1.1]))
+        if rng.random() < 0.5:
+            document["target_scope"] = "site"
     return document
 
 

@@ -21,6 +21,8 @@ OPTIMA = {
     "substitute-worth": (21.0, 2.0, 0),
     "min-cost-needs-substitute": (24.0, 1.5, 0),
     "min-cost-no-substitute": (21.0, 0.0, 0),
+    "min-cost-no-gap-total": (21.0, 0.0, 1),
+    "min-cost-no-gap-site": (16.0, 1.5, 0),
     "move-limit": (10.0, 0.0, 1),
     "hosts": (24.0, 0.0, 2),
     "threats-must-turn": (30.0, 0.0, 0),
@@ -85,6 +87,21 @@ def test_min_cost_target_out_of_reach_is_explained(tmp_path):
     text = "\n".join(caught.value.explanation)
     assert "coverage target not met: period 2, short by 3" in text
     assert "raising substitute_budget" in text
+
+
+def test_a_site_left_bare_is_explained_per_site(tmp_path):
+    """Site scope with no budget: site b, layer lower, period 1 falls short by its whole
+    reference coverage (3), and the budget is what binds."""
+    text = (TEXTBOOK / "min-cost-no-gap-site.yaml").read_text()
+    text = text.replace("coverage: min-cost-no-gap.coverage.csv",
+                        f"coverage: {TEXTBOOK / 'min-cost-no-gap.coverage.csv'}")
+    path = tmp_path / "no-budget.yaml"
+    path.write_text(text + "limits: {substitute_budget: 0}\n")
+    result = CliRunner().invoke(main, ["solve", "-q", str(path)])
+    assert result.exit_code == 3
+    assert "coverage target not met: site b, layer lower, periods 1: short by up to 3 " in result.output
+    assert "raising substitute_budget" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_the_battery_turns_once_and_not_at_all_when_turns_are_not_allowed(tmp_path):

@@ -303,6 +303,16 @@ def test_min_cost_with_threats_equals_enumeration(seed, tmp_path):
     check_against_enumeration(load_document(document, tmp_path))
 
 
+@pytest.mark.parametrize("seed", [*range(60, 72), 227, 237, 239, 255])  # the last four: site and total differ
+def test_min_cost_site_scope_with_threats_equals_enumeration(seed, tmp_path):
+    """`target_scope: site`: every site, layer, launch area and period keeps `target` x its
+    reference coverage, against the enumeration (with headings and downtime)."""
+    document = threat_document(seed, tmp_path)
+    document["objective"], document["target"] = "min-cost", [0.5, 0.8, 1.0][seed % 3]
+    document["target_scope"] = "site"
+    check_against_enumeration(load_document(document, tmp_path))
+
+
 def hedged_threat_document(seed: int, directory) -> dict:
     """A threats instance whose second unit is away in some scenarios: two scenarios that
     agree until the last period or differ from the first."""

@@ -63,6 +63,7 @@ class Instance:
     objective: str
     target: float
     explicit_coverage: np.ndarray | None = None  # (K, P, H, S, L, G) bool from a coverage CSV
+    target_scope: str = "total"  # min-cost: "total" per period, or "site" per site, layer, area, period
     # launch areas (DESIGN.md "Threats"); none: one threat from every direction, all layers
     threat_ids: list[str] = field(default_factory=list)
     threat_lat: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -85,6 +86,9 @@ class Instance:
     scenario_ids: list[str] = field(default_factory=list)
     scenario_probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scenario_present: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), bool))  # (N, U, T)
+    #: periods ahead that a scenario is known: decisions of t are shared by the scenarios whose
+    #: presence agrees up to t + notice (`layerdef stress --notice`)
+    scenario_notice: int = 0
     sources: list[Path] = field(default_factory=list)  # the YAML file and every CSV it names
 
     def in_scenario(self, scenario: str) -> "Instance":

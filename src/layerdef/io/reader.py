@@ -34,7 +34,7 @@ OPTIONAL_TABLES = ("substitutes", "threats")
 
 TOP_LEVEL_KEYS = {
     "layerdef", "name", "description", "horizon", "layers", "depth_weights", "systems",
-    *TABLES, "limits", "objective", "target", "coverage", "scenarios", "headings", "value",
+    *TABLES, "limits", "objective", "target", "target_scope", "coverage", "scenarios", "headings", "value",
     "threat_classes",
 }
 
@@ -129,6 +129,9 @@ class Settings(_Row):
     description: str | None = None
     objective: Literal["coverage", "min-cost"] = "coverage"
     target: float = Field(1.0, ge=0, le=10, description="share of the reference coverage")
+    target_scope: Literal["total", "site"] = Field(
+        "total", description="min-cost: the target holds for each period's total, or for every site, "
+                             "layer (or threat class), launch area and period")
     headings: int = Field(1, ge=1, le=360, description="orientations of a sector-limited unit")
     value: Literal["depth", "kill-probability"] = "depth"
 
@@ -684,6 +687,7 @@ class _Reader:
             offer_lead=np.array([f.lead for f in offers], np.int64),
             substitute_budget=limits.substitute_budget, moves_per_period=limits.moves_per_period,
             moves_total=limits.moves_total, objective=settings.objective, target=settings.target,
+            target_scope=settings.target_scope,
             explicit_coverage=explicit, scenario_ids=scenarios[0],
             scenario_probability=scenarios[1], scenario_present=scenarios[2],
             threat_ids=[t.id for t in threats], threat_lat=np.array([t.lat for t in threats], float),

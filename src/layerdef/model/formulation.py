@@ -90,16 +90,35 @@ def classes_in_worlds(instance: Instance, presence: np.ndarray) -> list[list[Uni
             for n in range(len(presence))]
 
 
-def reference_coverage_by_period(instance: Instance) -> np.ndarray:
-    """(T,) coverage value of the reference posture (every unit at home, none away), the
-    yardstick of the `min-cost` target."""
+def reference_coverage_cells(instance: Instance) -> np.ndarray:
+    """(S, L, G, T) coverage value of the reference posture (every unit at home, none away)
+    by site, layer, launch area and period; with kill probabilities (S, C, G, T), by threat
+    class: the yardstick of the `min-cost` target."""
     standing = np.zeros((len(instance.position_ids), len(instance.systems), instance.H, instance.T),
                         dtype=np.int64)
     np.add.at(standing, (instance.unit_home, instance.unit_system, instance.unit_heading), 1)
     if instance.kill_probability:
         exponent = kill_exponent(instance, units_by_system(instance, standing))
-        return (instance.class_area_weight[..., None] * -np.expm1(-exponent)).sum(axis=(0, 1, 2))
-    return coverage_value(instance, covering_units(instance, standing)).sum(axis=(0, 1, 2))
+        return instance.class_area_weight[..., None] * -np.expm1(-exponent)
+    return coverage_value(instance, covering_units(instance, standing))
+
+
+def reference_coverage_by_period(instance: Instance) -> np.ndarray:
+    """(T,) coverage value of the reference posture."""
+    return reference_coverage_cells(instance).sum(axis=(0, 1, 2))
+
+
+def target_cells(instance: Instance) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """(index sets, index, least value) of the `min-cost` target's rows: one per period
+    (`target_scope: total`), or one per site, layer (threat class), launch area and period
+    that the reference covers (`target_scope: site`)."""
+    cells = instance.target * reference_coverage_cells(instance)
+    if instance.target_scope == "site":
+        index = np.argwhere(cells > 0)
+        return ("s", "m" if instance.kill_probability else "l", "g", "t"), index, cells[tuple(index.T)]
+    by_period = cells.sum(axis=(0, 1, 2))
+    index = np.nonzero(by_period > 0)[0][:, None]
+    return ("t",), index, by_period[index[:, 0]]
 
 
 #: the column blocks that hold the plan's choices (`Formulation.decisions`)
@@ -607,11 +626,12 @@ def define_move_in_sub(form: Formulation, data: Parameters) -> None:
     form.add_columns("move_in_sub", ("p", "f", "a", "t"), z_sub[z_sub[:, 3] > z_sub[:, 2]], 0, INF, True)
 
 
-@defines(variable("target_shortfall", "$\\tau_t$", "min-cost: coverage target shortfall",
+@defines(variable("target_shortfall", "$\\tau_t$ (site scope: $\\tau_{s,l,g,t}$)",
+                  "min-cost: coverage target shortfall, per period or per site, layer (threat class), launch area and period",
                   "$[0,0]$ (elastic: free)"))
 def define_target_shortfall(form: Formulation, data: Parameters) -> None:
-    targeted = np.nonzero(data.instance.target * reference_coverage_by_period(data.instance) > 0)[0]
-    form.add_columns("target_shortfall", ("t",), targeted, 0, 0, False)
+    sets, index, _ = target_cells(data.instance)
+    form.add_columns("target_shortfall", sets, index, 0, 0, False)
 
 
 @defines(variable("facing", "$\\phi_{p,h,c,t}$",
@@ -1149,24 +1169,24 @@ def define_moves_total(form: Formulation, data: Parameters) -> None:
 
 
 @defines(constraint("coverage_target",
-                    "$\\sum_{s,l,j} v_{s,l,j}\\, y_{s,l,t,j} + \\tau_t \\ge \\theta\\, R_t$ (kill probabilities: $\\sum w_s \\omega_m \\pi_g\\, \\theta_{s,m,g,t}$ in place of the depth levels)",
-                    "min-cost: each period's coverage at least `target` x the reference posture's"))
+                    "$\\sum_{s,l,g,j} v_{s,l,g,t,j}\\, y_{s,l,g,t,j} + \\tau_t \\ge \\theta\\, R_t$; site scope: $\\sum_j v_{s,l,g,t,j}\\, y_{s,l,g,t,j} + \\tau_{s,l,g,t} \\ge \\theta\\, R_{s,l,g,t}$ wherever $R_{s,l,g,t} > 0$ (kill probabilities: $w_s \\omega_m \\pi_g\\, \\theta_{s,m,g,t}$ in place of the depth levels)",
+                    "min-cost: each period's coverage at least `target` x the reference posture's (`target_scope: total`), or every site's, layer's (threat class's), launch area's and period's (`target_scope: site`: no gap anywhere)"))
 def define_coverage_target(form: Formulation, data: Parameters) -> None:
     instance = data.instance
     target_shortfall = form.columns["target_shortfall"]
-    targeted = target_shortfall.index[:, 0]
-    target_row = _row_of(targeted[:, None], (instance.T,))
-    valued = [(form.columns["y"], 3)] + ([(form.columns["defeat"], 3)] if "defeat" in form.columns else [])
+    sets, targeted, least = target_cells(instance)
+    shape = _dims(data, "".join(sets))
+    key = slice(0, 4) if len(sets) > 1 else slice(3, 4)  # y and defeat begin (s, l|m, g, t)
+    target_row = _row_of(targeted, shape)
+    valued = [form.columns["y"]] + ([form.columns["defeat"]] if "defeat" in form.columns else [])
     rows, cols = [np.arange(len(targeted))], [target_shortfall.ids]
-    for block, period in valued:  # depth levels, or probabilities of defeat
-        in_target = target_row[block.index[:, period]] >= 0
-        rows.append(target_row[block.index[in_target, period]])
-        cols.append(block.ids[in_target])
+    for block in valued:  # depth levels, or probabilities of defeat
+        row = target_row[tuple(block.index[:, key].T)]
+        rows.append(row[row >= 0])
+        cols.append(block.ids[row >= 0])
     cols_all = np.concatenate(cols)
     values = np.concatenate([np.ones(len(targeted)), form.objectives["coverage"][cols_all[len(targeted):]]])
-    reference = reference_coverage_by_period(instance)
-    form.add_rows("coverage_target", ("t",), targeted, instance.target * reference[targeted], INF,
-                  np.concatenate(rows), cols_all, values)
+    form.add_rows("coverage_target", sets, targeted, least, INF, np.concatenate(rows), cols_all, values)
 
 
 @defines(objective("turns", "$\\sum \\rho$", "turns: the last stage, after moves"))

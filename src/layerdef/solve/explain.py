@@ -24,7 +24,8 @@ RELAXATIONS = (
 
 
 def elastic_shortfall(instance: Instance, objective: str, options) -> tuple[dict, dict]:
-    """Least total shortfall: ({(s, l, g, t): units short}, {t: coverage value short})."""
+    """Least total shortfall: ({(s, l, g, t): units short}, {target cell: coverage value
+    short}), a target cell being (t,) or, under `target_scope: site`, (s, l or class, g, t)."""
     from layerdef.solve.backend import HighsBackend
 
     form = formulate(instance, objective)
@@ -43,7 +44,8 @@ def elastic_shortfall(instance: Instance, objective: str, options) -> tuple[dict
         return {}, {}
     units = {tuple(int(i) for i in key): _count(v)
              for key, v in zip(shortfall.index, form.values(result.solution, "shortfall")) if v > 1e-6}
-    value = ({int(key[0]): float(v) for key, v in zip(target.index, form.values(result.solution, "target_shortfall"))
+    value = ({tuple(int(i) for i in key): float(v)
+              for key, v in zip(target.index, form.values(result.solution, "target_shortfall"))
               if v > 1e-6} if target is not None else {})
     return units, value
 
@@ -65,9 +67,7 @@ def explain_infeasibility(instance: Instance, objective: str, options) -> list[s
                          f"{instance.layers[l]} from any position")
         elif instance.threat_ids:
             lines += _why_against(instance, s, l, areas)
-    for t, short in sorted(value.items()):
-        lines.append(f"coverage target not met: period {instance.periods[t]}, short by "
-                     f"{short:.4g} (target {instance.target:g} x reference coverage)")
+    lines += _target_lines(instance, value)
     total = sum(units.values()) + sum(value.values())
     for name, words, change in RELAXATIONS:
         if getattr(instance, name) is None:
@@ -97,6 +97,26 @@ def explain_infeasibility(instance: Instance, objective: str, options) -> list[s
         lines.append("  binding: no single limit or absence; lifting each one alone (budget, move "
                      "limits, capacities, hosts, fixed units, units away) leaves the shortfall")
         lines += _what_would_help(instance, units)
+    return lines
+
+
+def _target_lines(instance: Instance, value: dict) -> list[str]:
+    """The coverage target's shortfalls: per period, or per site, layer (threat class) and
+    launch area with the runs of periods where it falls short."""
+    if all(len(key) == 1 for key in value):
+        return [f"coverage target not met: period {instance.periods[t]}, short by {short:.4g} "
+                f"(target {instance.target:g} x reference coverage)" for (t,), short in sorted(value.items())]
+    kind, names = ("threat class", instance.class_ids) if instance.kill_probability else ("layer", instance.layers)
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for s, x, g, t in sorted(value):
+        groups.setdefault((s, x, g), []).append(t)
+    lines = []
+    for (s, x, g), periods in groups.items():
+        area = f", launch area {instance.threat_ids[g]}" if instance.threat_ids else ""
+        short = max(value[(s, x, g, t)] for t in periods)
+        lines.append(f"coverage target not met: site {instance.site_ids[s]}, {kind} {names[x]}{area}, "
+                     f"periods {_span(instance, periods)}: short by up to {short:.4g} of its "
+                     f"reference coverage (target {instance.target:g} x reference, target_scope: site)")
     return lines
 
 
