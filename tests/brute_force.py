@@ -352,7 +352,8 @@ def _subtree(inst, tables, members: list[int], parent: int | None) -> dict:
         entries = list(merged.values())
     keyed: dict = {}
     for n, row, value in entries:
-        key = () if parent is None else _decisions(inst, tables[n], row, parent)
+        # decisions are shared through the common history less the notice (known that early)
+        key = () if parent is None else _decisions(inst, tables[n], row, parent - inst.scenario_notice)
         if key not in keyed or _rounded(value) > _rounded(keyed[key][2]):
             keyed[key] = (n, row, value)
     return keyed
@@ -366,7 +367,7 @@ def _decisions(inst, table, row: int, h: int) -> tuple:
     picked = [agent.options[choice[row, a]] for a, agent in enumerate(agents)]
     facing = [agent.headings[choice[row, a]] for a, agent in enumerate(agents)]
     units = len(inst.unit_ids)
-    key: list = [tuple(path[:h + 1].tolist()) + tuple(heading[:h + 1].tolist())
+    key: list = [tuple(path[:max(h + 1, 0)].tolist()) + tuple(heading[:max(h + 1, 0)].tolist())
                  for path, heading in zip(picked[:units], facing[:units])]
     first = units
     for f in range(len(inst.offer_ids)):
@@ -379,3 +380,41 @@ def _decisions(inst, table, row: int, h: int) -> tuple:
                                       if path[t] >= 0)) for t in range(h + 1)))
         key.append(tuple(arrivals.count(t) for t in range(min(inst.T, h + int(inst.offer_lead[f]) + 1))))
     return tuple(key)
+
+
+def reaction_value(world, posture, announced: int) -> float | None:
+    """The best coverage in `world` (units withdrawn) over per-unit plans that decide as the
+    posture (period, unit, position) does before `announced`: every unit's positions, the
+    substitutes on station and the rotations requested before then (arriving by announced - 1
+    + lead). None when no such plan meets every requirement and limit."""
+    agents, choice, coverage, _, _ = feasible_choices(world)
+    if not len(choice):
+        return None
+    planned = _posture_choice(world, agents, posture)
+    wanted = _decisions(world, (agents, planned[None], None), 0, announced - 1)
+    matching = [row for row in range(len(choice))
+                if _decisions(world, (agents, choice, None), row, announced - 1) == wanted]
+    return float(coverage[matching].max()) if matching else None
+
+
+def _posture_choice(world, agents, posture) -> np.ndarray:
+    """The agents' option indices of a posture (positions only; headings all 0). Units absent
+    from the world keep whatever option is theirs there (their only one: absent)."""
+    period = {label: t for t, label in enumerate(world.periods)}
+    position = {name: p for p, name in enumerate(world.position_ids)}
+    paths: dict[str, np.ndarray] = {}
+    for row in posture.itertuples():
+        paths.setdefault(row.unit, np.full(world.T, -1))[period[row.period]] = position[row.position]
+    picked = []
+    for a, unit in enumerate(world.unit_ids):
+        path = np.where(world.present[a], paths.get(unit, np.full(world.T, -1)), -1)
+        picked.append(int(np.nonzero((agents[a].options == path).all(axis=1))[0][0]))
+    first = len(world.unit_ids)
+    for f, offer in enumerate(world.offer_ids):
+        names = sorted(name for name in paths if name.startswith(f"{offer}#"))
+        options = agents[first].options
+        chosen = sorted(int(np.nonzero((options == paths[name]).all(axis=1))[0][0]) for name in names)
+        chosen = [0] * (int(world.offer_count[f]) - len(chosen)) + chosen
+        picked += sorted(chosen)
+        first += int(world.offer_count[f])
+    return np.array(picked)

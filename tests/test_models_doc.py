@@ -122,9 +122,15 @@ def test_every_block_is_built_by_the_function_that_defines_it(tmp_path):
         added["columns"] |= set(form.columns)
         added["rows"] |= set(form.rows)
         added["objectives"] |= set(form.objectives)
+    from layerdef.model.formulation import plan_solution
+    from layerdef.model.scenarios import define_kept_decisions
+
+    reaction = formulate(inst)  # a reaction to a withdrawal: the plan's first period kept
+    define_kept_decisions(reaction, plan_solution(reaction, inst.current_posture()), 1)
     for form in stacked:
         added["hedged"] |= {name for name in (*form.columns, *form.rows) if ":" not in name}
         added["hedged_objectives"] |= set(form.objectives) - {"coverage_cost_moves"}
+    added["hedged"] |= reaction.fixed_by
     assert added == declared
     functions = {d.function for found in REGISTRY.values() for d in found}
     assert all(name.startswith("define_") for name in functions)

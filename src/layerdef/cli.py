@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import click
 
-from layerdef.errors import InfeasibleError, InstanceError, NoSolutionError
+from layerdef.errors import InfeasibleError, InstanceError, NoSolutionError, UsageError
 
 EXIT_BUG, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 1, 2, 3, 4
 #: the shell's convention: 128 + SIGINT (Ctrl-C)
@@ -399,6 +399,58 @@ def sweep(instance: Path, output: Path, vary: tuple[str, ...], cases_file: Path 
     click.echo(format_table(summary[columns], "text"))
     if not quiet:
         click.echo(f"wrote {output / 'summary.csv'} and {output / 'results.parquet'}", err=True)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--lose", type=click.IntRange(0), required=True,
+              help="Withdraw up to this many further units (0: the plain plan).")
+@click.option("--eligible", help="Unit ids (comma-separated) or an owner; default: every movable organic unit.")
+@click.option("--from", "first", help="Period the units leave (default: the second period).")
+@click.option("--for", "periods", type=click.IntRange(1), help="Periods they stay away (default: to the end).")
+@click.option("--notice", type=click.IntRange(0), default=0, show_default=True,
+              help="Periods before leaving that the withdrawal is known.")
+@click.option("--max-sets", type=click.IntRange(1), default=500, show_default=True,
+              help="Beyond this many sets, criticality lists single units and the sets the robust search finds.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Local worker processes.")
+@click.option("--scheduler", help="Address of a Dask distributed scheduler (tcp://host:8786).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds per solve.")
+@click.option("--gap", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@handles_errors
+def stress(instance: Path, lose: int, eligible: str | None, first: str | None, periods: int | None,
+           notice: int, max_sets: int, output: Path, workers: int, scheduler: str | None,
+           time_limit: float | None, gap: float, quiet: bool) -> None:
+    """Which further withdrawals hurt most (DIR/criticality.csv), and the plan that holds up
+    best whichever come (DIR/robust.json); resumable."""
+    from layerdef.io.reader import load
+    from layerdef.studies.stress import (
+        eligible_units,
+        summary_lines,
+        withdrawal_sets,
+        withdrawal_window,
+    )
+    from layerdef.studies.stress import stress as run_stress
+
+    inst = load(instance)
+    problems = []
+    for check in (lambda: withdrawal_window(inst, first, periods, notice),
+                  lambda: withdrawal_sets(inst, eligible_units(inst, eligible), lose)):
+        try:
+            check()
+        except UsageError as error:
+            problems += error.problems
+    if problems:
+        raise UsageError(problems)
+    outputs = [output / "criticality.csv", output / "robust.json", output / "robust-scenarios.yaml"]
+    check_outputs(outputs, False, inst.sources, owned=True)
+    result = run_stress(inst, lose, withdrawal_window(inst, first, periods, notice),
+                        eligible_units(inst, eligible), output, {"time_limit": time_limit, "gap": gap},
+                        workers=workers, scheduler=scheduler, max_sets=max_sets)
+    click.echo("\n".join(summary_lines(result, inst)))
+    if not quiet:
+        click.echo(f"wrote {', '.join(str(path) for path in outputs)}", err=True)
 
 
 @main.command()

@@ -166,6 +166,7 @@ class Formulation:
     tie_break_step: float = 1.0  # two plans' `cost_then_moves` differ by 0 or at least this
     n_cols: int = 0
     n_rows: int = 0
+    fixed_by: set[str] = field(default_factory=set)  # rules that fixed columns (`fix`)
 
     # -- assembly helpers
 
@@ -202,6 +203,16 @@ class Formulation:
                              np.broadcast_to(np.asarray(value, float), row.shape).copy()))
         self.n_rows += n
         return block
+
+    def fix(self, rule: str, ids: np.ndarray, values: np.ndarray) -> None:
+        """Columns fixed at values by a rule that adds no block (a reaction's kept decisions),
+        applied by the `define_*` function defining the rule."""
+        allowed(rule)
+        self.fixed_by.add(rule)
+        for block_lower, block_upper, block in zip(self.col_lower, self.col_upper, self.columns.values()):
+            inside = (ids >= block.start) & (ids < block.start + block.size)
+            block_lower[ids[inside] - block.start] = values[inside]
+            block_upper[ids[inside] - block.start] = values[inside]
 
     def set_objective(self, name: str, vector: np.ndarray) -> None:
         """A stage objective over all columns, set by the `define_*` function defining it."""

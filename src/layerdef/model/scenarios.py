@@ -17,6 +17,7 @@ import numpy as np
 from layerdef.core.instance import Instance
 from layerdef.model.blocks import defines, hedged_objective, hedged_rule
 from layerdef.model.formulation import (
+    DECISION_BLOCKS,
     Block,
     Formulation,
     UnitClass,
@@ -132,7 +133,7 @@ def _columns(hedged: Hedged, n: int, name: str, shape: tuple[int, ...]) -> np.nd
 
 @defines(
     hedged_rule("nonanticipativity",
-                "$z^\\sigma_{p,c,t} = z^{\\sigma'}_{p,c,t}$, $x^\\sigma_{p,f,a,t} = x^{\\sigma'}_{p,f,a,t}$ ($a \\le t$), $r^\\sigma_{f,a,t} = r^{\\sigma'}_{f,a,t}$ ($a < t$), and the headings $\\phi^\\sigma = \\phi^{\\sigma'}$ in $t$, whenever $h_\\sigma(t) = h_{\\sigma'}(t)$",
+                "$z^\\sigma_{p,c,t} = z^{\\sigma'}_{p,c,t}$, $x^\\sigma_{p,f,a,t} = x^{\\sigma'}_{p,f,a,t}$ ($a \\le t$), $r^\\sigma_{f,a,t} = r^{\\sigma'}_{f,a,t}$ ($a < t$), and the headings $\\phi^\\sigma = \\phi^{\\sigma'}$ in $t$, whenever $h_\\sigma(t) = h_{\\sigma'}(t)$ (the history up to $t + \\nu$ with a notice of $\\nu$ periods, `scenario_notice`)",
                 "decisions of period $t$ (where units stand and which way they face, stays and stops of substitutes) are the same in scenarios that look alike up to $t$; moves and turns follow"),
     hedged_rule("nonanticipativity",
                 "$r^\\sigma_{f,t,t} = r^{\\sigma'}_{f,t,t}$ whenever $h_\\sigma(t-\\ell_f) = h_{\\sigma'}(t-\\ell_f)$",
@@ -156,10 +157,12 @@ def define_nonanticipativity(hedged: Hedged, instance: Instance) -> None:
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def groups(until: int) -> list[list[int]]:
-        """Scenarios with the same presence of every unit in periods 0..until."""
+        """Scenarios with the same presence of every unit in periods 0..until (and as far
+        ahead as the notice reaches)."""
         found: dict[bytes, list[int]] = {}
+        known = max(0, until + 1 + instance.scenario_notice)
         for n in range(N):
-            found.setdefault(present[n, :, :until + 1].tobytes() if until >= 0 else b"", []).append(n)
+            found.setdefault(present[n, :, :known].tobytes(), []).append(n)
         return [members for members in found.values() if len(members) > 1]
 
     for t in range(T):
@@ -188,6 +191,27 @@ def define_nonanticipativity(hedged: Hedged, instance: Instance) -> None:
     local = np.arange(len(left))
     form.add_rows("nonanticipativity", ("i",), local, 0.0, 0.0, np.concatenate([local, local]),
                   np.concatenate([left, right]), np.concatenate([np.ones(len(left)), -np.ones(len(left))]))
+
+
+@defines(hedged_rule("kept_decisions",
+                     "$z_{p,c,t} = \\bar z_{p,c,t}$, $\\phi_{p,h,c,t} = \\bar\\phi_{p,h,c,t}$, $x_{p,f,a,t} = \\bar x_{p,f,a,t}$, $r_{f,a,t} = \\bar r_{f,a,t}$ for $t < A$, and $r_{f,a,a} = \\bar r_{f,a,a}$ for $a - \\ell_f < A$",
+                     "a reaction to a withdrawal announced in $A$ (`layerdef stress`) keeps the plan's decisions before $A$, and every rotation requested before $A$: the deterministic model of the withdrawn world with the plan's trunk fixed, as the hedged model's non-anticipativity would tie it"))
+def define_kept_decisions(form: Formulation, plan: np.ndarray, until: int) -> None:
+    """Fix the decision columns (`DECISION_BLOCKS`) of the periods before `until` at the
+    plan's column values, and the arrivals requested before it."""
+    lead = form.instance.offer_lead
+    kept_ids = []
+    for block in form.columns.values():
+        if block.name not in DECISION_BLOCKS or not block.size:
+            continue
+        period = block.index[:, block.sets.index("t")]
+        kept = period < until
+        if block.name == "rotation":
+            offer, arrival = block.index[:, 0], block.index[:, 1]
+            kept |= (arrival == period) & (arrival - lead[offer] < until)
+        kept_ids.append(block.ids[kept])
+    ids = np.concatenate(kept_ids) if kept_ids else np.zeros(0, np.int64)
+    form.fix("kept_decisions", ids, plan[ids])
 
 
 #: columns that follow from the decisions up to their period (depth levels, unit counts, moves):

@@ -21,19 +21,20 @@ from layerdef.solve.hedged import solve_scenarios
 def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
           gap: float = 0.0, threads: int | None = None, log: bool = False,
           write_model: str | None = None, model=None, start: pd.DataFrame | None = None,
-          risk: str = "expected", plan_for: str | None = None, values: bool = True) -> Solution:
+          risk: str = "expected", plan_for: str | None = None, values: bool = True,
+          keep_until: int | None = None) -> Solution:
     """The checked plan of an instance: lexicographic (coverage, then cost, then moves; or
     cost then moves for `min-cost`), or with scenarios the hedged plan (`risk` "expected" or
     "worst"; `plan_for` and `values` for the value of the stochastic solution). `model`,
-    `start` and `write_model`: see `layerdef.solve.deterministic.solve`. Progress goes to the
+    `start`, `keep_until` and `write_model`: see `layerdef.solve.deterministic.solve`. Progress goes to the
     `layerdef` logger; `log=True` shows it on stderr for this call, where no handler is set."""
     with progress_on_stderr(log):
         return _solve(instance, objective, time_limit, gap, threads, write_model, model, start,
-                      risk, plan_for, values)
+                      risk, plan_for, values, keep_until)
 
 
 def _solve(instance, objective, time_limit, gap, threads, write_model, model, start, risk,
-           plan_for, values) -> Solution:
+           plan_for, values, keep_until) -> Solution:
     if model is not None and instance.kill_probability:
         raise UsageError([Problem(str(instance.path), "with `value: kill-probability` the plan is "
                                      "solved by the fast path only, which adds the tangent cuts "
@@ -41,7 +42,7 @@ def _solve(instance, objective, time_limit, gap, threads, write_model, model, st
                                      "cuts alone and would overstate the value", "value")])
     if not instance.scenario_ids:
         return solve_deterministic(instance, objective, time_limit, gap, threads, write_model,
-                                   model, start)
+                                   model, start, keep_until)
     kind = objective or instance.objective
     if model is not None or start is not None or write_model or kind != "coverage":
         raise UsageError([Problem(str(instance.path), "with scenarios, solve makes a hedged "

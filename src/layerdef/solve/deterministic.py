@@ -35,6 +35,7 @@ from layerdef.model.formulation import (
     plan_solution,
     posture_solution,
 )
+from layerdef.model.scenarios import define_kept_decisions
 from layerdef.solve.backend import (
     ROOT_LP_SHARE,
     HighsBackend,
@@ -59,20 +60,26 @@ STAGE_TOLERANCE_REL = 1e-9
 
 def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
           gap: float = 0.0, threads: int | None = None,
-          write_model: str | None = None, model=None, start: pd.DataFrame | None = None) -> Solution:
+          write_model: str | None = None, model=None, start: pd.DataFrame | None = None,
+          keep_until: int | None = None) -> Solution:
     """Solve an instance without scenarios lexicographically and return the checked plan with
     its comparisons.
 
     `model`: a Pyomo model from `build_model(instance)`, possibly extended; solved through
     Pyomo instead of the fast path. `start`: a posture (period, unit, position) to start
     from instead of the greedy plan, e.g. the plan of a neighbouring study point.
+    `keep_until`: the start's decisions before this period are kept (a reaction to news
+    that arrives then; `define_kept_decisions`).
     """
     started = time.perf_counter()
     options = SolverOptions(time_limit, gap, threads, solver_log())
     if model is not None:
         backend = PyomoBackend(model, options)
     else:
-        backend = HighsBackend(formulate(instance, objective), options)
+        form = formulate(instance, objective)
+        if keep_until is not None:
+            define_kept_decisions(form, plan_solution(form, start), keep_until)
+        backend = HighsBackend(form, options)
     form = backend.form
     build_s = time.perf_counter() - started
     progress(f"model: {form.n_rows} rows, {form.n_cols} columns, "
@@ -90,6 +97,9 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     def explain() -> list[str]:
         from layerdef.solve.explain import explain_infeasibility
 
+        if keep_until is not None:
+            return [f"{instance.name}: with the plan's decisions before "
+                    f"{instance.periods[min(keep_until, instance.T - 1)]} kept, no reaction meets every requirement"]
         return explain_infeasibility(instance, form.objective_kind, options)
 
     def evaluated(solution: np.ndarray) -> tuple[float, float, float]:

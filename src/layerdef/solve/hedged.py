@@ -130,6 +130,19 @@ def _played(world: Instance, plan: pd.DataFrame) -> pd.DataFrame:
     return posture
 
 
+def _better_start(hedged: Hedged, risk: str, start: np.ndarray | None,
+                  postures: list[pd.DataFrame]) -> np.ndarray | None:
+    """The given postures as one start where each meets its scenario's requirements and limits
+    and together they score better than `start`."""
+    if not all(evaluate(world, posture).feasible for world, posture in zip(hedged.scenarios, postures)):
+        return start
+    given = _stacked(hedged, risk, [plan_solution(form, posture) for form, posture in zip(hedged.forms, postures)])
+    if start is None or _start_value(hedged, given, risk) > _start_value(hedged, start, risk):
+        progress(f"start: the given plans, {risk} coverage {_start_value(hedged, given, risk):.8g}")
+        return given
+    return start
+
+
 def _stacked(hedged: Hedged, risk: str, parts: list[np.ndarray]) -> np.ndarray:
     """One start vector from each scenario's column values (and the worst coverage's column)."""
     start = np.zeros(hedged.form.n_cols)
@@ -147,9 +160,11 @@ def _start_value(hedged: Hedged, start: np.ndarray, risk: str) -> float:
 
 
 def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float | None = None,
-                 gap: float = 0.0, threads: int | None = None) -> HedgedPlan:
+                 gap: float = 0.0, threads: int | None = None,
+                 starts: list[pd.DataFrame] | None = None) -> HedgedPlan:
     """One posture per scenario, lexicographic over (expected or worst) coverage, expected cost,
-    expected moves; each scenario's posture is checked by the evaluator."""
+    expected moves; each scenario's posture is checked by the evaluator. `starts`: one
+    non-anticipative posture per scenario to start from where it beats the usual start."""
     started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
     backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, solver_log()))
@@ -163,6 +178,8 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
 
     seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
     start = hedged_start(instance, hedged, risk, seconds, lambda message: progress(message))
+    if starts is not None:
+        start = _better_start(hedged, risk, start, starts)
     if start is not None:
         sharpened = sharpen_start(backend, start, time_left(time_limit, started))
         start = start if sharpened is None else sharpened
@@ -186,13 +203,15 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
 
 def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: float | None = None,
                     gap: float = 0.0, threads: int | None = None,
-                    plan_for: str | None = None, values: bool = True) -> Solution:
+                    plan_for: str | None = None, values: bool = True,
+                    starts: list[pd.DataFrame] | None = None) -> Solution:
     """The hedged plan as a Solution (tables with a `scenario` column, expected figures), with
-    the value of the stochastic solution and of perfect information unless `values` is False."""
+    the value of the stochastic solution and of perfect information unless `values` is False;
+    `starts` as `solve_hedged` takes them."""
     started = time.perf_counter()
     alone = _Alone(instance, time_limit, gap, threads) if values else None
     try:
-        plan = solve_hedged(instance, risk, time_limit, gap, threads)
+        plan = solve_hedged(instance, risk, time_limit, gap, threads, starts)
         hedged_s = time.perf_counter() - started
         information = (None if alone is None else
                        values_of_information(instance, plan, alone.result(hedged_s),

@@ -80,10 +80,17 @@ class Worker:
         self.process.wait()
 
 
-def run_in_workers(function: Callable, calls: Sequence[tuple], workers: int) -> Iterator[tuple[int, bool, Any]]:
+class Skipped:
+    """The answer of a call that `wanted` turned down when its turn came."""
+
+
+def run_in_workers(function: Callable, calls: Sequence[tuple], workers: int,
+                   wanted: Callable[[int], bool] | None = None) -> Iterator[tuple[int, bool, Any]]:
     """`function(*args)` for every args of `calls` on up to `workers` worker processes;
     yields (index, True, result) or (index, False, error) as each finishes. A worker that
-    dies fails its call only; the next call gets a new one. Closing the iterator early (an
+    dies fails its call only; the next call gets a new one. `wanted(index)`, asked when a
+    call's turn comes, may turn it down: (index, True, Skipped()) then, with nothing run (a
+    search that prunes by what the answers so far say). Closing the iterator early (an
     error, Ctrl-C) ends every worker."""
     todo: queue.Queue = queue.Queue()
     for index, args in enumerate(calls):
@@ -99,6 +106,9 @@ def run_in_workers(function: Callable, calls: Sequence[tuple], workers: int) -> 
                 index, args = todo.get_nowait()
             except queue.Empty:
                 break
+            if wanted is not None and not wanted(index):
+                done.put((index, True, Skipped()))
+                continue
             try:
                 if worker is None:
                     worker = Worker()

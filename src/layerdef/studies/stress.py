@@ -1,0 +1,426 @@
+"""Further withdrawals (DESIGN.md "Resilience", `layerdef stress`).
+
+A withdrawal takes a set W of eligible units away from period `first` through `last`, known
+`notice` periods before. A plan reacts to it from the announcement on, its decisions before
+kept (`define_kept_decisions`): the reaction is the best plan of the withdrawn world with the
+plan's trunk fixed. Criticality is every set's reaction value against the plan with nothing
+withdrawn, and the current posture's loss from the same set. The robust plan maximizes the
+worst reaction value over every set of at most K (none withdrawn included), found exactly by
+column-and-constraint generation: a hedged master (`risk worst`) over the sets found so far,
+an oracle that solves every set's reaction to the master's trunk (pruned where a set's
+unreacted value already beats the worst found, which bounds its reaction from below), and the
+worst set joining the master, until the oracle's worst meets the master's bound."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerdef.core.evaluate import evaluate
+from layerdef.core.instance import Instance
+from layerdef.core.replay import replay_posture
+from layerdef.errors import Problem, UsageError
+from layerdef.io.solution import Solution
+from layerdef.solve.backend import progress
+from layerdef.solve.workers import Skipped, can_start_workers, run_in_workers
+from layerdef.studies.bar import StudyProgress
+
+#: criticality.csv's columns, in this order
+CRITICALITY_COLUMNS = ["withdrawn", "coverage", "loss", "current_coverage", "current_loss", "status", "gap"]
+DEFAULT_MAX_SETS = 500
+#: the oracle's worst may fall short of the master's bound by this share (solver tolerances)
+ROBUST_TOLERANCE = 1e-6
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """Units leave in period `first` and stay away through `last`, known `notice` periods
+    before (never before the horizon's start)."""
+
+    first: int
+    last: int
+    notice: int
+
+    @property
+    def announced(self) -> int:
+        return max(0, self.first - self.notice)
+
+
+def withdrawal_window(instance: Instance, first: str | None, periods: int | None,
+                      notice: int) -> Withdrawal:
+    """The window from `--from` (default: the second period), `--for` (default: to the end)
+    and `--notice`; every problem at once, located by option."""
+    problems = []
+    if first is None:
+        start = 1 if instance.T > 1 else 0
+    elif first in instance.periods:
+        start = instance.periods.index(first)
+    else:
+        start = 0
+        problems.append(Problem("--from", f"period {first!r} is not in the horizon "
+                                f"({instance.periods[0]} .. {instance.periods[-1]})"))
+    last = instance.T - 1 if periods is None else start + periods - 1
+    if periods is not None and last > instance.T - 1:
+        problems.append(Problem("--for", f"{periods} periods from {instance.periods[start]} run past "
+                                f"the horizon's end ({instance.periods[-1]}); at most {instance.T - start}"))
+    if problems:
+        raise UsageError(problems)
+    return Withdrawal(start, last, notice)
+
+
+def eligible_units(instance: Instance, spec: str | None) -> list[int]:
+    """Units that may be withdrawn: every movable organic unit (no spec), an owner's movable
+    organic units, or comma-separated unit ids."""
+    movable = [u for u in range(len(instance.unit_ids)) if not instance.unit_fixed[u]]
+    if spec is None:
+        return movable
+    if spec in instance.owners:
+        return [u for u in movable if instance.owners[instance.unit_owner[u]] == spec]
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in instance.unit_ids]
+    if unknown or not names:
+        raise UsageError([Problem("--eligible", f"unit {name!r} does not exist (units: "
+                                  f"{', '.join(instance.unit_ids)}; owners: {', '.join(instance.owners)})")
+                          for name in unknown or [spec]])
+    return sorted(dict.fromkeys(instance.unit_ids.index(name) for name in names))
+
+
+def withdrawal_sets(instance: Instance, eligible: list[int], lose: int) -> list[tuple[int, ...]]:
+    """Every set of 1 .. `lose` eligible units, smallest first, each in id order."""
+    if lose > len(eligible):
+        raise UsageError([Problem("--lose", f"{lose} is more than the {len(eligible)} eligible "
+                                  f"unit(s) ({', '.join(instance.unit_ids[u] for u in eligible)})")])
+    ordered = sorted(eligible, key=lambda u: instance.unit_ids[u])
+    return [units for size in range(1, lose + 1) for units in itertools.combinations(ordered, size)]
+
+
+def withdrawn_world(instance: Instance, units: Sequence[int], window: Withdrawal) -> Instance:
+    """The instance with `units` away through the window (units already away stay away)."""
+    present = instance.present.copy()
+    present[list(units), window.first:window.last + 1] = False
+    return dataclasses.replace(instance, present=present)
+
+
+def label(instance: Instance, units: Sequence[int], separator: str = ";") -> str:
+    """The unit ids of a set in id order (`none` for the empty set)."""
+    return separator.join(sorted(instance.unit_ids[u] for u in units)) or NONE
+
+
+# ---------------------------------------------------------------------------- reactions
+
+def react(instance: Instance, units: tuple[int, ...], plan: pd.DataFrame, window: Withdrawal,
+          options: dict[str, Any]) -> dict[str, Any]:
+    """The plan's reaction to one withdrawal (in a worker process or on Dask): its coverage,
+    status and gap, and the current posture's coverage in the same world; errors as data."""
+    from layerdef.errors import InfeasibleError, NoSolutionError
+    from layerdef.solve import solve
+
+    world = withdrawn_world(instance, units, window)
+    outcome: dict[str, Any] = {"current_coverage": evaluate(world, world.current_posture()).total}
+    try:
+        reaction = solve(world, objective="coverage", start=replay_posture(world, plan),
+                         keep_until=window.announced, **options)
+    except InfeasibleError as error:
+        return {**outcome, "status": "infeasible", "error": " | ".join(error.explanation)}
+    except NoSolutionError as error:
+        return {**outcome, "status": "no_solution", "error": str(error)}
+    return {**outcome, "status": reaction.status, "coverage": reaction.objective["coverage"],
+            "gap": reaction.gap, "wall_s": reaction.wall_s,
+            "posture": reaction.posture.astype(object).where(reaction.posture.notna(), None).to_dict("records")}
+
+
+def unreacted_value(instance: Instance, units: tuple[int, ...], plan: pd.DataFrame,
+                    window: Withdrawal) -> float:
+    """The plan's coverage played in the withdrawn world without reacting: a lower bound on
+    the reaction's where it meets every requirement (else -inf)."""
+    world = withdrawn_world(instance, units, window)
+    played = evaluate(world, replay_posture(world, plan))
+    return played.total if played.feasible else -np.inf
+
+
+class Reactions:
+    """Reactions of plans to withdrawal sets, kept in `folder` (one JSON per set and plan, so
+    a rerun skips what is solved), on local worker processes or a Dask scheduler."""
+
+    def __init__(self, instance: Instance, window: Withdrawal, options: dict[str, Any],
+                 folder: Path, workers: int = 1, scheduler: str | None = None):
+        self.instance, self.window, self.options = instance, window, options
+        self.folder, self.workers, self.scheduler = folder, workers, scheduler
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def key(self, plan: pd.DataFrame, units: tuple[int, ...]) -> str:
+        digest = hashlib.sha256()
+        for part in (self.instance.sha256, plan.to_csv(index=False), label(self.instance, units),
+                     json.dumps([self.window.first, self.window.last, self.window.notice]),
+                     json.dumps(self.options, sort_keys=True)):
+            digest.update(part.encode())
+        return digest.hexdigest()[:16]
+
+    def solve(self, plan: pd.DataFrame, sets: list[tuple[int, ...]], what: str,
+              wanted: Callable[[tuple[int, ...], dict], bool] | None = None) -> dict[tuple[int, ...], dict]:
+        """{set: outcome} for every set (`wanted(set, outcomes so far)`, asked in the sets'
+        order, may skip some)."""
+        outcomes: dict[tuple[int, ...], dict] = {}
+        todo = []
+        for units in sets:
+            path = self.folder / f"{self.key(plan, units)}.json"
+            if path.exists():
+                outcomes[units] = json.loads(path.read_text(encoding="utf-8"))
+            else:
+                todo.append(units)
+        progress(f"{what}: {len(sets)} sets, {len(sets) - len(todo)} already solved, {len(todo)} to run")
+        shown = StudyProgress(what, len(todo))
+        done = 0
+        for index, outcome in self._run(plan, todo, (lambda i: wanted(todo[i], outcomes)) if wanted else None):
+            done += 1
+            if isinstance(outcome, Skipped):
+                shown.step(f"{done}/{len(todo)}: {label(self.instance, todo[index])} skipped")
+                continue
+            outcomes[todo[index]] = outcome
+            self._store(self.key(plan, todo[index]), outcome)
+            shown.step(f"{done}/{len(todo)}: {label(self.instance, todo[index])} "
+                       f"{outcome.get('coverage', outcome['status'])}")
+        shown.close()
+        return outcomes
+
+    def _run(self, plan: pd.DataFrame, todo: list[tuple[int, ...]],
+             wanted: Callable[[int], bool] | None) -> Iterator[tuple[int, Any]]:
+        calls = [(self.instance, units, plan, self.window, self.options) for units in todo]
+        if self.scheduler:
+            yield from _on_dask(self.scheduler, calls, self.instance.sha256)
+        elif self.workers > 1 and len(todo) > 1 and can_start_workers():
+            for index, solved, outcome in run_in_workers(react, calls, self.workers, wanted):
+                yield index, (outcome if solved else {"status": "failed", "error": f"{type(outcome).__name__}: {outcome}"})
+        else:
+            for index, args in enumerate(calls):
+                yield index, (react(*args) if wanted is None or wanted(index) else Skipped())
+
+    def _store(self, key: str, outcome: dict[str, Any]) -> None:
+        temporary = self.folder / f".{key}.json.tmp"
+        temporary.write_text(json.dumps(outcome, default=float), encoding="utf-8")
+        os.replace(temporary, self.folder / f"{key}.json")
+
+
+def _on_dask(scheduler: str, calls: list[tuple], tag: str) -> Iterator[tuple[int, Any]]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise UsageError([Problem("--scheduler", "Dask is not installed: pip install 'layerdef[dask]'")])
+    with Client(scheduler) as client:
+        futures = {client.submit(react, *args, key=f"layerdef-stress-{tag[:8]}-{index}-{time.time_ns()}",
+                                 pure=False): index for index, args in enumerate(calls)}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as error:  # noqa: BLE001 - a lost worker fails one set only
+                yield futures[future], {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+
+
+# ---------------------------------------------------------------------------- criticality
+
+def criticality_table(instance: Instance, outcomes: dict[tuple[int, ...], dict], plan_coverage: float,
+                      current_coverage: float) -> pd.DataFrame:
+    """One row per withdrawal set, worst first: the reaction's coverage and loss against the
+    plan with nothing withdrawn, and the current posture's."""
+    rows = []
+    for units, outcome in outcomes.items():
+        coverage = outcome.get("coverage")
+        rows.append({"withdrawn": label(instance, units), "coverage": coverage,
+                     "loss": None if coverage is None else plan_coverage - coverage,
+                     "current_coverage": outcome["current_coverage"],
+                     "current_loss": current_coverage - outcome["current_coverage"],
+                     "status": outcome["status"], "gap": outcome.get("gap")})
+    table = pd.DataFrame(rows, columns=CRITICALITY_COLUMNS)
+    unmet = table["coverage"].isna()
+    return (table.assign(_order=np.where(unmet, np.inf, table["loss"].fillna(0.0)))
+            .sort_values(["_order", "withdrawn"], ascending=[False, True], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
+
+
+# ---------------------------------------------------------------------------- robust plan
+
+def scenario_instance(instance: Instance, sets: list[tuple[int, ...]], window: Withdrawal) -> Instance:
+    """The instance with one scenario per withdrawal set (the first: none withdrawn), equally
+    likely, known `notice` periods ahead: the robust search's master."""
+    present = np.stack([withdrawn_world(instance, units, window).present for units in sets])
+    return dataclasses.replace(instance, objective="coverage",
+                               scenario_ids=[label(instance, units, "+") for units in sets],
+                               scenario_probability=np.full(len(sets), 1.0 / len(sets)),
+                               scenario_present=present, scenario_notice=window.notice)
+
+
+@dataclass
+class RobustPlan:
+    """The robust plan (a hedged solution over the binding sets), its worst coverage over
+    every set (the oracle's), the master's bound, and its coverage with nothing withdrawn."""
+
+    solution: Solution
+    master: Instance
+    worst: float
+    worst_set: tuple[int, ...]
+    bound: float
+    unwithdrawn: float
+    rounds: int
+    reactions: dict[tuple[int, ...], dict]
+
+
+def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdrawal,
+                reactions: Reactions, options: dict[str, Any],
+                first: list[tuple[int, ...]] = ()) -> RobustPlan:
+    """Column-and-constraint generation: master over the sets found (none withdrawn, and
+    `first`), oracle over every set, until the oracle's worst meets the master's bound."""
+    from layerdef.solve.hedged import solve_scenarios
+
+    candidates = [(), *sets]
+    found = [(), *[units for units in first if units]]
+    starts = None
+    for rounds in itertools.count(1):
+        master = scenario_instance(instance, found, window)
+        solution = solve_scenarios(master, "worst", values=False, starts=starts, **options)
+        bound = solution.bound if solution.bound is not None else solution.objective["coverage"]
+        trunk = solution.in_scenario(NONE).posture
+        worst_set, worst, outcomes = _oracle(instance, candidates, trunk, window, reactions, rounds)
+        progress(f"robust: round {rounds}, {len(found)} sets in the master, bound {bound:.6g}, "
+                 f"worst {worst:.6g} ({label(instance, worst_set)})")
+        if worst >= bound - ROBUST_TOLERANCE * max(1.0, abs(bound)) or worst_set in found:
+            unwithdrawn = outcomes[()].get("coverage", np.nan)
+            return RobustPlan(solution, master, worst, worst_set, bound, unwithdrawn, rounds, outcomes)
+        found.append(worst_set)
+        # the next master starts where this one ended, the new set reacting as the oracle found
+        starts = [solution.in_scenario(name).posture for name in master.scenario_ids]
+        starts.append(pd.DataFrame(outcomes[worst_set]["posture"]))
+
+
+def _oracle(instance: Instance, candidates: list[tuple[int, ...]], trunk: pd.DataFrame,
+            window: Withdrawal, reactions: Reactions, rounds: int) -> tuple[tuple[int, ...], float, dict]:
+    """The worst set for the trunk: reactions in the order of their unreacted value, each
+    skipped when that value (a lower bound on its reaction) is no worse than the worst found."""
+    bounds = {units: unreacted_value(instance, units, trunk, window) for units in candidates}
+    order = sorted(candidates, key=lambda units: (bounds[units], len(units)))
+    order.remove(())
+    order.insert(0, ())  # nothing withdrawn always: the price of robustness needs it
+
+    def wanted(units: tuple[int, ...], outcomes: dict) -> bool:
+        solved = [o["coverage"] for o in list(outcomes.values()) if o.get("coverage") is not None]
+        return not units or not solved or bounds[units] < min(solved)
+
+    outcomes = reactions.solve(trunk, order, f"robust round {rounds}", wanted)
+    unmet = [units for units, outcome in outcomes.items() if outcome.get("coverage") is None]
+    if unmet:
+        outcome = outcomes[unmet[0]]
+        raise UsageError([Problem("stress", f"withdrawing {label(instance, unmet[0])}: the robust "
+                                  f"search needs every set's reaction, and this one is "
+                                  f"{outcome['status']}: {outcome.get('error', '')}")])
+    worst_set = min(outcomes, key=lambda units: (outcomes[units]["coverage"], len(units)))
+    return worst_set, float(outcomes[worst_set]["coverage"]), outcomes
+
+
+# ---------------------------------------------------------------------------- the study
+
+@dataclass
+class StressResult:
+    plan: Solution
+    criticality: pd.DataFrame
+    robust: RobustPlan
+    lose: int
+    sets: int
+
+
+def stress(instance: Instance, lose: int, window: Withdrawal, eligible: list[int], output: Path,
+           options: dict[str, Any], workers: int = 1, scheduler: str | None = None,
+           max_sets: int = DEFAULT_MAX_SETS) -> StressResult:
+    """The plain plan, the criticality of every withdrawal set (all of them up to `max_sets`;
+    beyond, the single units and the sets the robust search finds) and the robust plan; writes
+    `criticality.csv`, `robust.json` and `robust-scenarios.yaml` into `output`."""
+    from layerdef.solve import solve
+
+    if instance.scenario_ids:
+        raise UsageError([Problem(str(instance.path), "stress withdraws units from a plan made for "
+                                  "one world; this instance has scenarios of return dates "
+                                  "(remove them, or keep the one that stands)", "scenarios")])
+    sets = withdrawal_sets(instance, eligible, lose)
+    plain = solve(instance, objective="coverage", **options)
+    reactions = Reactions(instance, window, options, output / "sets", workers, scheduler)
+    listed = sets if len(sets) <= max_sets else [units for units in sets if len(units) == 1]
+    outcomes = reactions.solve(plain.posture, listed, "criticality")
+    plan_coverage, current_coverage = plain.objective["coverage"], plain.current["coverage"]
+    table = criticality_table(instance, outcomes, plan_coverage, current_coverage)
+    worst = [_units(instance, name) for name in table["withdrawn"][table["coverage"].notna()][:1]]
+    robust = robust_plan(instance, sets, window, reactions, options, first=worst)
+    found = [_units(instance, name) for name in robust.master.scenario_ids[1:]]
+    missing = [units for units in found if units not in outcomes]
+    if missing:
+        outcomes.update(reactions.solve(plain.posture, missing, "criticality of the sets found"))
+        table = criticality_table(instance, outcomes, plan_coverage, current_coverage)
+    table.to_csv(output / "criticality.csv", index=False)
+    robust.solution.write(output / "robust.json")
+    (output / "robust-scenarios.yaml").write_text(scenario_document(instance, robust.master, output),
+                                                 encoding="utf-8")
+    return StressResult(plain, table, robust, lose, len(sets))
+
+
+def _units(instance: Instance, name: str) -> tuple[int, ...]:
+    if name == NONE:
+        return ()
+    return tuple(sorted((instance.unit_ids.index(unit) for unit in name.replace("+", ";").split(";")),
+                        key=lambda u: instance.unit_ids[u]))
+
+
+def scenario_document(instance: Instance, master: Instance, output: Path) -> str:
+    """The instance's YAML with the robust plan's scenarios (each unit's whole absence where a
+    set withdraws it), for `validate`, `replay` and `solve`; tables inline."""
+    from layerdef.io.reader import dump_document, inline_document
+
+    document = inline_document(instance.path)
+    document["scenarios"] = [
+        {"id": name, "probability": float(probability),
+         "away": {instance.unit_ids[u]: _away_ranges(instance, master.scenario_present[n, u])
+                  for u in np.nonzero((master.scenario_present[n] != instance.present).any(axis=1))[0]}}
+        for n, (name, probability) in enumerate(zip(master.scenario_ids, master.scenario_probability))]
+    note = (f"layerdef stress: the robust plan's withdrawal sets as scenarios (notice "
+            f"{master.scenario_notice} period(s), which scenarios of return dates do not carry)")
+    document["description"] = f"{document.get('description', '')} [{note}]".strip()
+    return dump_document(document, output, instance.path.parent)
+
+
+def _away_ranges(instance: Instance, present: np.ndarray) -> list[list[str]]:
+    """Runs of absence as inclusive [first, last] period labels."""
+    ranges, start = [], None
+    for t, here in enumerate([*present, True]):
+        if not here and start is None:
+            start = t
+        elif here and start is not None:
+            ranges.append([instance.periods[start], instance.periods[t - 1]])
+            start = None
+    return ranges
+
+
+def summary_lines(result: StressResult, instance: Instance) -> list[str]:
+    """What a planner reads first: the worst sets, and what the robust plan gives and costs."""
+    plan, robust, table = result.plan, result.robust, result.criticality
+    lines = [f"{instance.name}: further withdrawals of up to {result.lose} unit(s), {result.sets} sets "
+             f"(notional data). Plan with nothing withdrawn: {plan.objective['coverage']:.6g}; "
+             f"current posture: {plan.current['coverage']:.6g}."]
+    for row in table.head(5).itertuples():
+        lines.append(f"  {row.withdrawn}: " + (f"plan {row.coverage:.6g} (loses {row.loss:.4g}), "
+                                              if row.coverage == row.coverage and row.coverage is not None
+                                              else f"{row.status}, ")
+                     + f"current posture {row.current_coverage:.6g} (loses {row.current_loss:.4g})")
+    price = plan.objective["coverage"] - robust.unwithdrawn
+    lines.append(f"robust plan: worst {robust.worst:.6g} ({label(instance, robust.worst_set)}), bound "
+                 f"{robust.bound:.6g}, {robust.rounds} round(s), {len(robust.master.scenario_ids) - 1} "
+                 f"binding set(s); with nothing withdrawn {robust.unwithdrawn:.6g}, a price of "
+                 f"robustness of {price:.4g} against the plain plan")
+    return lines

@@ -1,0 +1,187 @@
+"""Further withdrawals (`layerdef stress`): criticality and the robust plan against an
+enumeration over plans, withdrawal sets and reactions (tests/brute_force.py, which shares no
+code with the model or the search), hand-worked textbook cases, and the options' checks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import yaml
+from brute_force import brute_force_hedged, reaction_value
+from click.testing import CliRunner
+from conftest import INSTANCES
+from test_brute_force import load_document, random_document
+
+from layerdef.cli import main
+from layerdef.io.reader import load
+from layerdef.solve import solve
+from layerdef.studies.stress import (
+    eligible_units,
+    stress,
+    withdrawal_sets,
+    withdrawal_window,
+    withdrawn_world,
+)
+
+TEXTBOOK = INSTANCES / "textbook"
+
+
+def withdrawal_scenarios(document: dict, units: list[str], lose: int, first: int) -> dict:
+    """The document with one scenario per set of at most `lose` of `units` (none included),
+    each set away from period `first` to the end on top of its own absences: written here
+    from DESIGN.md, not by the study's code."""
+    import itertools
+
+    labels = document["horizon"]["labels"]
+    by_id = {unit["id"]: unit for unit in document["units"]}
+    scenarios = []
+    for size in range(lose + 1):
+        for chosen in itertools.combinations(sorted(units), size):
+            away = {}
+            for name in chosen:
+                own = [t for span in by_id[name].get("away", [])
+                       for t in range(labels.index(span[0]), labels.index(span[1]) + 1)]
+                periods = sorted(set(own) | set(range(first, len(labels))))
+                away[name] = [[labels[t], labels[t]] for t in periods]
+            scenarios.append({"id": "+".join(chosen) or "none", "probability": 0.0, "away": away})
+    for scenario in scenarios:
+        scenario["probability"] = 1.0 / len(scenarios)
+    return {**document, "scenarios": scenarios}
+
+
+def tiny(seed: int, tmp_path):
+    document = random_document(seed, tmp_path)
+    document["objective"] = "coverage"
+    document.pop("target", None)
+    document.pop("target_scope", None)
+    return document, load_document(document, tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_criticality_and_the_robust_plan_equal_the_enumeration(seed, tmp_path):
+    """Every criticality row's reaction, and the robust plan's worst coverage, against the
+    enumeration: K = 1 or 2, notice 0 or 1 (withdrawals from the second period)."""
+    document, inst = tiny(seed, tmp_path)
+    eligible = eligible_units(inst, None)
+    if not eligible:
+        pytest.skip("no movable unit to withdraw")
+    lose, notice = min(1 + seed % 2, len(eligible)), (seed // 2) % 2
+    window = withdrawal_window(inst, None, None, notice)
+    try:
+        result = stress(inst, lose, window, eligible, tmp_path / "out", {})
+    except Exception as error:  # a set no reaction survives: the enumeration must agree
+        from layerdef.errors import InfeasibleError, UsageError
+
+        assert isinstance(error, (InfeasibleError, UsageError))
+        hedged = load_document(withdrawal_scenarios(document, [inst.unit_ids[u] for u in eligible],
+                                                    lose, 1), tmp_path)
+        assert brute_force_hedged(dataclasses.replace(hedged, scenario_notice=notice), "worst") is None
+        return
+    for row in result.criticality.itertuples():
+        units = tuple(inst.unit_ids.index(name) for name in row.withdrawn.split(";"))
+        world = withdrawn_world(inst, units, window)
+        expected = reaction_value(world, result.plan.posture, window.announced)
+        if expected is None:
+            assert row.status == "infeasible"
+        else:
+            assert row.coverage == pytest.approx(expected, abs=1e-6), row.withdrawn
+    hedged = load_document(withdrawal_scenarios(document, [inst.unit_ids[u] for u in eligible], lose, 1),
+                           tmp_path)
+    robust = brute_force_hedged(dataclasses.replace(hedged, scenario_notice=notice), "worst")
+    assert result.robust.worst == pytest.approx(robust[0], abs=1e-6)
+    assert result.robust.bound >= result.robust.worst - 1e-6
+    # the robust plan holds up at least as well as the plain plan whatever is withdrawn
+    plain_worst = min([result.plan.objective["coverage"], *result.criticality["coverage"].dropna()])
+    assert result.robust.worst >= plain_worst - 1e-6
+
+
+@pytest.mark.parametrize("seed", [1, 4, 11])
+def test_the_worst_coverage_never_rises_with_k_and_lose_0_is_solve(seed, tmp_path):
+    _, inst = tiny(seed, tmp_path)
+    eligible = eligible_units(inst, None)
+    window = withdrawal_window(inst, None, None, 0)
+    plain = solve(inst, objective="coverage")
+    nothing = stress(inst, 0, window, eligible, tmp_path / "k0", {})
+    assert nothing.criticality.empty
+    assert nothing.robust.worst == pytest.approx(plain.objective["coverage"], abs=1e-6)
+    worst = [nothing.robust.worst]
+    for lose in range(1, min(2, len(eligible)) + 1):
+        worst.append(stress(inst, lose, window, eligible, tmp_path / f"k{lose}", {}).robust.worst)
+    assert all(later <= earlier + 1e-6 for earlier, later in zip(worst, worst[1:]))
+
+
+def test_a_rerun_skips_the_solved_sets(tmp_path, caplog):
+    inst = load(TEXTBOOK / "stress-reaction-halves-loss.yaml")
+    window = withdrawal_window(inst, None, None, 0)
+    first = stress(inst, 1, window, eligible_units(inst, None), tmp_path, {})
+    with caplog.at_level("INFO", logger="layerdef"):
+        again = stress(inst, 1, window, eligible_units(inst, None), tmp_path, {})
+    assert "criticality: 2 sets, 2 already solved, 0 to run" in caplog.text
+    assert again.criticality.equals(first.criticality)
+
+
+def test_a_reaction_by_moves_halves_the_loss(tmp_path):
+    """instances/textbook/README.md: losing u1 from period 2 costs 8 unreacted (the current
+    posture's loss); u2 moving to pa takes it to 4."""
+    inst = load(TEXTBOOK / "stress-reaction-halves-loss.yaml")
+    result = stress(inst, 1, withdrawal_window(inst, None, None, 0), eligible_units(inst, None),
+                    tmp_path, {})
+    table = result.criticality.set_index("withdrawn")
+    assert result.plan.objective["coverage"] == pytest.approx(18.0)
+    assert table.loc["u1", ["coverage", "loss", "current_loss"]].tolist() == pytest.approx([14.0, 4.0, 8.0])
+    assert table.loc["u2", ["coverage", "loss", "current_loss"]].tolist() == pytest.approx([14.0, 4.0, 4.0])
+    assert result.criticality["loss"].is_monotonic_decreasing  # worst first
+    assert result.robust.worst == pytest.approx(14.0)
+
+
+def test_a_move_limit_forbids_the_reaction(tmp_path):
+    """The same case with moves_total 0: no reaction, the loss stays 8."""
+    inst = load(TEXTBOOK / "stress-reaction-halves-loss.yaml")
+    inst = dataclasses.replace(inst, moves_total=0)
+    result = stress(inst, 1, withdrawal_window(inst, None, None, 0), eligible_units(inst, None),
+                    tmp_path, {})
+    table = result.criticality.set_index("withdrawn")
+    assert table.loc["u1", ["coverage", "loss"]].tolist() == pytest.approx([10.0, 8.0])
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    (["--lose", "1", "--eligible", "nobody"], "--eligible: unit 'nobody' does not exist"),
+    (["--lose", "3"], "--lose: 3 is more than the 2 eligible unit(s)"),
+    (["--lose", "1", "--from", "9"], "--from: period '9' is not in the horizon"),
+    (["--lose", "1", "--for", "5"], "--for: 5 periods from 2 run past the horizon's end"),
+])
+def test_bad_options_are_located_exit_2(arguments, expected, tmp_path):
+    result = CliRunner().invoke(main, ["stress", str(TEXTBOOK / "stress-reaction-halves-loss.yaml"),
+                                       *arguments, "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_cli_writes_criticality_and_a_robust_plan_that_show_and_replay_read(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["stress", str(TEXTBOOK / "stress-reaction-halves-loss.yaml"),
+                                       "--lose", "1", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "u1: plan 14 (loses 4), current posture 10 (loses 8)" in result.output
+    header = (out / "criticality.csv").read_text().splitlines()[0]
+    assert header == "withdrawn,coverage,loss,current_coverage,current_loss,status,gap"
+    shown = CliRunner().invoke(main, ["show", str(out / "robust.json")])
+    assert shown.exit_code == 0, shown.output
+    scenarios = yaml.safe_load((out / "robust-scenarios.yaml").read_text())["scenarios"]
+    assert scenarios[0]["id"] == "none"
+    replayed = CliRunner().invoke(main, ["replay", str(out / "robust-scenarios.yaml"), str(out / "robust.json"),
+                                         "--scenario", scenarios[-1]["id"]])
+    assert replayed.exit_code == 0, replayed.output
+
+
+def test_withdrawal_sets_are_every_set_up_to_k_in_id_order():
+    inst = load(TEXTBOOK / "stress-reaction-halves-loss.yaml")
+    sets = withdrawal_sets(inst, eligible_units(inst, None), 2)
+    assert [[inst.unit_ids[u] for u in units] for units in sets] == [["u1"], ["u2"], ["u1", "u2"]]
+    assert eligible_units(inst, "US") == [0, 1] and eligible_units(inst, "u2") == [1]
+    world = withdrawn_world(inst, (0,), withdrawal_window(inst, "2", 1, 0))
+    assert world.present[0].tolist() == [True, False, True]
+    assert np.array_equal(world.present[1], inst.present[1])
