@@ -181,6 +181,24 @@ def timeline_figure(instance: Instance, solution: Solution):
     return figure
 
 
+def criticality_figure(table: pd.DataFrame, most: int = 15):
+    """Bars of the loss of each withdrawal set, worst first: the plan reacting, and the
+    current posture (nobody acts)."""
+    plt = _pyplot()
+    shown = table.head(most)
+    figure, axes = plt.subplots(figsize=(8, 0.8 + 0.3 * max(len(shown), 1)))
+    y = np.arange(len(shown))
+    axes.barh(y - 0.2, shown["loss"].fillna(0.0), height=0.4, color="#2c7bb6", label="plan, reacting")
+    axes.barh(y + 0.2, shown["current_loss"], height=0.4, color="#d7191c", label="current posture")
+    axes.set_yticks(y, shown["withdrawn"].str.replace(";", " + "), fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlabel("coverage lost")
+    axes.legend(fontsize=8)
+    axes.set_title(f"Further withdrawals, worst first ({NOTICE})", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
 def _systems_of(instance: Instance) -> dict[str, int]:
     systems = {u: int(k) for u, k in zip(instance.unit_ids, instance.unit_system)}
     return systems | {unit: int(instance.offer_system[f]) for unit, f in instance.substitute_offer.items()}
@@ -226,14 +244,25 @@ def write_report(path: Path, instance: Instance, solution: Solution, solution_pa
     if scenario is not None:
         instance = instance.in_scenario(scenario)
     drawn = figures(instance, solution, comparison)
-    write_html(path, instance, solution, comparison, drawn, hedged, scenario)
+    criticality = _criticality_beside(solution_path)
+    if criticality is not None:
+        drawn["criticality"] = criticality_figure(criticality)
+    write_html(path, instance, solution, comparison, drawn, hedged, scenario, criticality)
     written = write_pngs(png_dir, instance, drawn) if png_dir is not None else []
     _pyplot().close("all")
     return written
 
 
+def _criticality_beside(solution_path: str) -> pd.DataFrame | None:
+    """`criticality.csv` in the folder of the solution (`layerdef stress` writes it beside
+    robust.json), for the report's chart of further withdrawals."""
+    path = Path(solution_path).parent / "criticality.csv"
+    return pd.read_csv(path) if path.is_file() else None
+
+
 def write_html(path: Path, instance: Instance, solution: Solution, comparison: Comparison,
-               drawn: dict, hedged: Solution | None = None, scenario: str | None = None) -> None:
+               drawn: dict, hedged: Solution | None = None, scenario: str | None = None,
+               criticality: pd.DataFrame | None = None) -> None:
     """The self-contained report (report.html.j2, every value escaped; the figures and tables
     are markup of our own): nothing in it refers to anything outside the file."""
     from layerdef.report.text import scenario_table, value_lines
@@ -245,6 +274,8 @@ def write_html(path: Path, instance: Instance, solution: Solution, comparison: C
         maps=[Markup(_svg(figure)) for figure in drawn["maps"]],
         coverage=Markup(_svg(drawn["coverage"])), timeline=Markup(_svg(drawn["timeline"])),
         moves=Markup(_table(solution.moves)) if len(solution.moves) else "",
+        criticality=Markup(_svg(drawn["criticality"]) + _table(criticality.head(15)))
+        if criticality is not None else "",
         postures=Markup(_table(comparison.plans)), by_period=Markup(_table(comparison.by_period)),
         by_site=Markup(_table(comparison.by_site)))
     Path(path).write_text(page + "\n", encoding="utf-8")

@@ -30,6 +30,7 @@ from layerdef.model.scenarios import Hedged, formulate_hedged
 from layerdef.solve.backend import (
     HighsBackend,
     SolverOptions,
+    lexicographic_stages,
     progress,
     solver_log,
     time_left,
@@ -40,6 +41,7 @@ from layerdef.solve.deterministic import (
     lexicographic_status,
     restore_posture,
     run_lexicographic,
+    run_stages,
     sharpen_start,
 )
 from layerdef.solve.explain import explain_infeasibility
@@ -161,10 +163,12 @@ def _start_value(hedged: Hedged, start: np.ndarray, risk: str) -> float:
 
 def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float | None = None,
                  gap: float = 0.0, threads: int | None = None,
-                 starts: list[pd.DataFrame] | None = None) -> HedgedPlan:
+                 starts: list[pd.DataFrame] | None = None, first_stage_only: bool = False) -> HedgedPlan:
     """One posture per scenario, lexicographic over (expected or worst) coverage, expected cost,
     expected moves; each scenario's posture is checked by the evaluator. `starts`: one
-    non-anticipative posture per scenario to start from where it beats the usual start."""
+    non-anticipative posture per scenario to start from where it beats the usual start.
+    `first_stage_only`: coverage alone (a robust search's master, whose later stages the
+    reactions settle)."""
     started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
     backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, solver_log()))
@@ -183,9 +187,12 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     if start is not None:
         sharpened = sharpen_start(backend, start, time_left(time_limit, started))
         start = start if sharpened is None else sharpened
-    first, solution, finished = run_lexicographic(
-        backend, start, time_limit, started,
-        lambda: explain_hedged_infeasibility(instance, options), evaluated)
+    explain = lambda: explain_hedged_infeasibility(instance, options)  # noqa: E731
+    if first_stage_only:
+        first, solution, finished = run_stages(backend, lexicographic_stages(hedged.form)[:1], start,
+                                               time_limit, started, explain)
+    else:
+        first, solution, finished = run_lexicographic(backend, start, time_limit, started, explain, evaluated)
     status = lexicographic_status(first, finished)
     postures, evaluations = [], []
     for n, (world, part) in enumerate(zip(hedged.scenarios, hedged.forms)):
@@ -194,7 +201,7 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
         # a scenario of probability 0 weighs nothing in the expected moves: its model may
         # count more moves than its posture makes (the evaluation's count is reported)
         check_plan(part, hedged.part(solution, n), evaluation, None,
-                   finished and instance.scenario_probability[n] > 0)
+                   finished and not first_stage_only and instance.scenario_probability[n] > 0)
         postures.append(posture)
         evaluations.append(evaluation)
     return HedgedPlan(status, list(instance.scenario_ids), instance.scenario_probability, postures,

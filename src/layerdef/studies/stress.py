@@ -280,27 +280,54 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
                 reactions: Reactions, options: dict[str, Any],
                 first: list[tuple[int, ...]] = ()) -> RobustPlan:
     """Column-and-constraint generation: master over the sets found (none withdrawn, and
-    `first`), oracle over every set, until the oracle's worst meets the master's bound."""
-    from layerdef.solve.hedged import solve_scenarios
+    `first`), oracle over every set, until the oracle's worst meets the master's bound. The
+    master settles the trunk (coverage alone); the robust plan's scenarios are the oracle's
+    reactions to it, each lexicographic (coverage, cost, moves)."""
+    from layerdef.solve.hedged import solve_hedged
 
+    started = time.perf_counter()
     candidates = [(), *sets]
     found = [(), *[units for units in first if units]]
     starts = None
     for rounds in itertools.count(1):
         master = scenario_instance(instance, found, window)
-        solution = solve_scenarios(master, "worst", values=False, starts=starts, **options)
-        bound = solution.bound if solution.bound is not None else solution.objective["coverage"]
-        trunk = solution.in_scenario(NONE).posture
+        plan = solve_hedged(master, "worst", starts=starts, first_stage_only=True, **options)
+        achieved = plan.risk_value
+        bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
+        trunk = plan.postures[0]  # nothing withdrawn: every scenario's plan before the announcement
         worst_set, worst, outcomes = _oracle(instance, candidates, trunk, window, reactions, rounds)
         progress(f"robust: round {rounds}, {len(found)} sets in the master, bound {bound:.6g}, "
                  f"worst {worst:.6g} ({label(instance, worst_set)})")
         if worst >= bound - ROBUST_TOLERANCE * max(1.0, abs(bound)) or worst_set in found:
-            unwithdrawn = outcomes[()].get("coverage", np.nan)
-            return RobustPlan(solution, master, worst, worst_set, bound, unwithdrawn, rounds, outcomes)
+            solution = _robust_solution(instance, master, window, found, outcomes, plan, bound, worst,
+                                        time.perf_counter() - started)
+            return RobustPlan(solution, master, worst, worst_set, bound, outcomes[()]["coverage"],
+                              rounds, outcomes)
         found.append(worst_set)
         # the next master starts where this one ended, the new set reacting as the oracle found
-        starts = [solution.in_scenario(name).posture for name in master.scenario_ids]
-        starts.append(pd.DataFrame(outcomes[worst_set]["posture"]))
+        starts = [*plan.postures, pd.DataFrame(outcomes[worst_set]["posture"])]
+
+
+def _robust_solution(instance: Instance, master: Instance, window: Withdrawal, found: list[tuple[int, ...]],
+                     outcomes: dict[tuple[int, ...], dict], plan, bound: float, worst: float,
+                     wall_s: float) -> Solution:
+    """The robust plan as a hedged solution over the master's scenarios: in each, the oracle's
+    reaction to the trunk, evaluated in its world."""
+    solver = {"name": "highs", "interface": "highspy", "version": plan.solver_version,
+              "options": {"robust_tolerance": ROBUST_TOLERANCE}}
+    statuses = {outcomes[units]["status"] for units in found} | {plan.status}
+    status = "optimal" if statuses == {"optimal"} else "time_limit"
+    parts = []
+    for units in found:
+        world = withdrawn_world(instance, units, window)
+        posture = pd.DataFrame(outcomes[units]["posture"])
+        parts.append(Solution.from_evaluations(
+            instance=world, objective_kind="coverage", status=outcomes[units]["status"], bound=None,
+            gap=None, solver=solver, wall_s=wall_s, build_s=None, plan=evaluate(world, posture),
+            posture=posture, current=evaluate(world, world.current_posture()),
+            reference=evaluate(world, world.reference_posture())))
+    return Solution.from_scenarios(master, parts, "worst", status, bound,
+                                   abs(bound - worst) / max(abs(worst), 1e-9), solver, wall_s, None, None)
 
 
 def _oracle(instance: Instance, candidates: list[tuple[int, ...]], trunk: pd.DataFrame,
@@ -365,9 +392,12 @@ def stress(instance: Instance, lose: int, window: Withdrawal, eligible: list[int
         outcomes.update(reactions.solve(plain.posture, missing, "criticality of the sets found"))
         table = criticality_table(instance, outcomes, plan_coverage, current_coverage)
     table.to_csv(output / "criticality.csv", index=False)
+    scenarios = scenario_document(instance, robust.master, output)
+    (output / "robust-scenarios.yaml").write_text(scenarios, encoding="utf-8")
+    # the robust plan names the instance its scenarios are in, so report and replay find them
+    robust.solution.instance = {"name": instance.name, "sha256": hashlib.sha256(scenarios.encode()).hexdigest(),
+                                "path": str((output / "robust-scenarios.yaml").resolve())}
     robust.solution.write(output / "robust.json")
-    (output / "robust-scenarios.yaml").write_text(scenario_document(instance, robust.master, output),
-                                                 encoding="utf-8")
     return StressResult(plain, table, robust, lose, len(sets))
 
 
