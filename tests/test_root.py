@@ -257,20 +257,26 @@ def test_a_root_lp_that_takes_all_the_time_returns_the_start_with_the_lagrangian
     assert plan.gap == pytest.approx((plan.bound - plan.objective["coverage"]) / plan.objective["coverage"])
 
 
+def korea_and_its_searched_plan() -> tuple[object, np.ndarray]:
+    """Korea's model and the greedy plan the solve starts from (it meets every row)."""
+    inst = load(KOREA)
+    form = formulate(inst)
+    return form, starting_plan(inst, form, None, evaluate(inst, inst.current_posture()))
+
+
 def test_a_start_that_breaks_no_row_is_returned_when_no_time_is_left():
     """`HighsBackend.run` out of time: a start that meets the model comes back as the plan
     (`Formulation.violation` 0, as the tests' own check says); one that breaks a row does
     not, and HiGHS runs for its least time instead."""
-    form = formulate(load(KOREA))
+    form, first = korea_and_its_searched_plan()
     backend = HighsBackend(form, SolverOptions(time_limit=10))
     backend.set_objective(*lexicographic_stages(form)[0])
-    first = backend.run(10)
-    assert rows_and_bounds_hold(form, first.solution) and form.violation(first.solution) <= 1e-6
-    backend.start_from(first.solution)
+    assert rows_and_bounds_hold(form, first) and form.violation(first) <= 1e-6
+    backend.start_from(first)
     again = backend.run(0.0)
     assert again.status == "time_limit" and again.wall_s == 0.0
-    assert np.array_equal(again.solution, first.solution)
-    broken = first.solution.copy()
+    assert np.array_equal(again.solution, first)
+    broken = first.copy()
     broken[form.columns["z"].start] += 0.5
     assert form.violation(broken) >= 0.5 and not rows_and_bounds_hold(form, broken)
     backend.start_from(broken)
@@ -278,15 +284,14 @@ def test_a_start_that_breaks_no_row_is_returned_when_no_time_is_left():
 
 
 def test_a_start_that_holds_is_the_plan_when_highs_ends_without_one(monkeypatch):
-    """HiGHS out of time before it took the start in (medium with launch areas, 0.3 s left):
+    """HiGHS out of time before it took the start in (Korea's searched plan, 0.05 s left):
     a start that meets the model and the bounds comes back as the plan, status time_limit;
     one that breaks a row does not."""
     from layerdef.solve import backend as backend_module
 
-    form = formulate(load(KOREA))
+    form, plan = korea_and_its_searched_plan()
     backend = HighsBackend(form, SolverOptions(time_limit=10))
     backend.set_objective(*lexicographic_stages(form)[0])
-    plan = backend.run(10).solution
     monkeypatch.setattr(backend_module, "stage_status", lambda optimal, infeasible, has_solution: "no_solution")
     backend.start_from(plan)
     ended = backend.run(0.05, retry=False)
@@ -317,18 +322,19 @@ def test_an_objective_with_huge_coefficients_is_scaled_for_highs_and_read_back_u
         lp = backend.highs.getLp()
         bounds = np.array(lp.col_lower_), np.array(lp.col_upper_)
         backend.loosen()
-        results.append((backend.run(60), backend, bounds))
-    (plain, plain_backend, plain_bounds), (scaled, scaled_backend, scaled_bounds) = results
+        results.append((backend, bounds))
+    (plain_backend, plain_bounds), (scaled_backend, scaled_bounds) = results
     assert scaled_backend.scale < 1.0 == plain_backend.scale
     assert scaled_backend.lp_bound == pytest.approx(64.0 * plain_backend.lp_bound, rel=1e-9)
     lower, upper, _ = form.bounds()
     fixed = [int(np.sum((low == up) & (lower < upper))) for low, up in (plain_bounds, scaled_bounds)]
     assert fixed[0] > 1000 and abs(fixed[0] - fixed[1]) <= 0.05 * fixed[0]  # 2,019 and 2,013:
     # the LP is degenerate, and its two solves may end at different duals
-    assert plain.status == scaled.status == "optimal"
-    value = float(form.objectives[name] @ plain.solution)
-    assert float(form.objectives[name] @ scaled.solution) == pytest.approx(value, abs=1e-6)
-    assert scaled.bound == pytest.approx(64.0 * plain.bound, rel=1e-9)
+    scaled = scaled_backend.run(60)  # only the scaled MIP: Korea's optimum is known, 3974.55
+    assert scaled.status == "optimal"
+    assert abs(float(form.objectives["coverage"] @ scaled.solution)) == pytest.approx(3974.55, abs=1e-6)
+    value = float(form.objectives[name] @ scaled.solution)
+    assert scaled.bound == pytest.approx(64.0 * value, rel=1e-4)
     assert scaled_backend.trace[-1][1] == pytest.approx(64.0 * value, rel=1e-9)
 
 
