@@ -1,12 +1,13 @@
 """The benchmark suite: Korea and generated theaters at three sizes, our class-count model
-against the per-unit baseline in the same run, figures as ratios against the baseline.
+against the per-unit baseline and the peer solvers (HiGHS alone and SCIP on the same model,
+`peers.py`) in the same run, figures as ratios against the baseline and the best peer.
 
     python benchmarks/run.py                 # full: limits 60 s (small, medium, Korea), 300 s (large)
     python benchmarks/run.py --quick         # 10 s limits, large left out (a smoke run)
     python benchmarks/run.py --only korea,medium
     python benchmarks/run.py --only korea,korea-replay -o out/hedged   # the hedged plan (3-5 min)
 
-Writes benchmarks/results/latest.csv and latest.md (a --quick or --only run: latest-<quick|names>.*, never
+Writes benchmarks/results/latest.csv, latest-peers.csv and latest.md (a --quick or --only run: latest-<quick|names>.*, never
 over the full run) and prints the markdown table.
 Each case runs in its own process (benchmarks/case.py), so peak memory is per case.
 Progress goes to stderr.
@@ -63,6 +64,28 @@ def run_case(path: Path, formulation: str, time_limit: float) -> dict:
                           capture_output=True, text=True, timeout=time_limit * 3 + 120)
     if done.returncode != 0:
         return {"instance": path.stem, "formulation": formulation, "status": "error",
+                "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def peers_available() -> dict[str, str | None]:
+    """Each peer solver, and why it cannot run here (None when it can)."""
+    try:
+        import pyscipopt  # noqa: F401
+        scip = None
+    except ImportError:
+        scip = "pyscipopt is not installed (pip install -e '.[bench]')"
+    return {"highs": None, "scip": scip}
+
+
+def run_peer(path: Path, solver: str, time_limit: float) -> dict:
+    print(f"benchmark: {path.stem} / peer {solver} (limit {time_limit:g} s) ...", file=sys.stderr,
+          flush=True)
+    done = subprocess.run([sys.executable, str(HERE / "peers.py"), str(path), "--solver", solver,
+                           "--time-limit", str(time_limit)],
+                          capture_output=True, text=True, timeout=time_limit * 3 + 120)
+    if done.returncode != 0:
+        return {"instance": path.stem, "solver": solver, "status": "error",
                 "error": done.stderr.strip().splitlines()[-1:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -130,6 +153,33 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def peer_table(rows: list[dict], peers: list[dict]) -> str:
+    """Each case's peers beside ours (the `classes` row): status, gap, times to 1% and to
+    optimality, and the best peer's time over ours."""
+    lines = ["| instance | solver | status | gap | to 1% s | to optimal s | peak MB | "
+             "to 1%: best peer/ours | to optimal: best peer/ours |", "|---|---|---|---|---|---|---|---|---|"]
+    for ours in (row for row in rows if row.get("formulation") == "classes"):
+        mine = [p for p in peers if p["instance"] == ours["instance"]]
+        optimal = ours.get("solve_s") if ours.get("status") == "optimal" else None
+        limit = ours.get("time_limit_s")
+
+        def best(key: str, values: list[dict]) -> float | None:
+            found = [v.get(key) for v in values if v.get(key) is not None]
+            return min(found) if found else None
+
+        lines.append("| " + " | ".join([
+            ours["instance"], "layerdef", ours.get("status", "-"), fmt(ours.get("gap"), ".4%"),
+            fmt(ours.get("time_to_1pct_s")), fmt(optimal), fmt(ours.get("peak_mb"), ".0f"),
+            ratio(best("time_to_1pct_s", mine), ours.get("time_to_1pct_s"), limit),
+            ratio(best("time_to_optimal_s", mine), optimal, limit)]).replace("baseline", "no peer") + " |")
+        for peer in mine:
+            lines.append("| " + " | ".join([
+                ours["instance"], peer["solver"] + (" alone" if peer["solver"] == "highs" else ""),
+                peer.get("status", "-"), fmt(peer.get("gap"), ".4%"), fmt(peer.get("time_to_1pct_s")),
+                fmt(peer.get("time_to_optimal_s")), fmt(peer.get("peak_mb"), ".0f"), "", ""]) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s limits, no large instance")
@@ -143,7 +193,9 @@ def main() -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     generated = args.output / "instances"
     generated.mkdir(exist_ok=True)
-    rows, notes, korea_seconds = [], [], None
+    available = peers_available()
+    rows, peers, korea_seconds = [], [], None
+    notes = [f"{solver}: {missing}; its rows are left out." for solver, missing in available.items() if missing]
     for name in names:
         path = instance_path(name, generated)
         if name == "korea-replay":
@@ -153,6 +205,7 @@ def main() -> None:
                                          if name.removesuffix("-threats") in SIZES else 60.0)
         for formulation in ("per-unit", "classes"):
             rows.append(run_case(path, formulation, limit))
+        peers += [run_peer(path, solver, limit) for solver, missing in available.items() if missing is None]
         if name == "korea-threats":
             seconds, status = whole_process_seconds(path)
             notes.append(f"Korea with three launch areas and eight headings, whole `layerdef solve -q` "
@@ -175,10 +228,19 @@ def main() -> None:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+    with open(args.output / f"{stem}-peers.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=sorted({key for peer in peers for key in peer}))
+        writer.writeheader()
+        writer.writerows(peers)
     machine = (f"{platform.node() or 'machine'}: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
                f"Python {platform.python_version()}")
     text = "\n\n".join([f"Benchmark run {time.strftime('%Y-%m-%d %H:%M')} on {machine}"
-                        f"{' (quick)' if args.quick else ''}.", table(rows), *notes, TARGETS])
+                        f"{' (quick)' if args.quick else ''}.", table(rows),
+                        "Peers: the same model (the stage that decides the plan) written as MPS before any start, "
+                        "root step or bound of ours, solved from the file with the same time limit and gap 0; "
+                        "HiGHS alone on every core as ours, SCIP on one (`benchmarks/peers.py`). Times count "
+                        "from the hand-over (ours, its start included) or from the file read (peers).",
+                        peer_table(rows, peers), *notes, TARGETS])
     (args.output / f"{stem}.md").write_text(text + "\n")
     print(text)
 

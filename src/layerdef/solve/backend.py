@@ -83,6 +83,14 @@ def lexicographic_stages(form: Formulation, one_stage: bool = True) -> list[tupl
                  else [("substitute_cost", 1), ("moves", 1)])
     return ([("coverage", -1)] if form.objective_kind == "coverage" else []) + tie_break + turns
 
+def displayed(form: Formulation, objective: str, value: float, bound: bool = False) -> float:
+    """A stage's objective value (or bound) as shown to the user: coverage for the weighted
+    stage (the benchmarks read peer solvers' figures through it too)."""
+    if objective != "coverage_cost_moves":
+        return value
+    return form.coverage_bound(value) if bound else -value / form.coverage_weight
+
+
 #: progress records (INFO) and HiGHS's own log (shown when DEBUG is enabled)
 LOGGER = logging.getLogger("layerdef")
 
@@ -481,10 +489,7 @@ class HighsBackend:
                                     np.asarray(lower, float), np.asarray(upper, float))
 
     def _display(self, value: float, bound: bool = False) -> float:
-        """An objective value (or bound) as shown to the user: coverage for the weighted stage."""
-        if self.objective != "coverage_cost_moves":
-            return value
-        return self.form.coverage_bound(value) if bound else -value / self.form.coverage_weight
+        return displayed(self.form, self.objective, value, bound)
 
     def run(self, time_limit: float | None, retry: bool = True) -> StageResult:
         """One stage by HiGHS (`_run_once`), solved again after each round of tangent cuts
