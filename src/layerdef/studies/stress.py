@@ -160,13 +160,21 @@ class Reactions:
         self.folder, self.workers, self.scheduler = folder, workers, scheduler
         folder.mkdir(parents=True, exist_ok=True)
 
-    def key(self, plan: pd.DataFrame, units: tuple[int, ...]) -> str:
-        digest = hashlib.sha256()
-        for part in (self.instance.sha256, plan.to_csv(index=False), label(self.instance, units),
+    def keys(self, plan: pd.DataFrame) -> Callable[[tuple[int, ...]], str]:
+        """The file name of each set's reaction to `plan`: a digest of the instance, the plan,
+        the set, the window and the options (the plan and what is common hashed once)."""
+        common = hashlib.sha256()
+        for part in (self.instance.sha256, plan.to_csv(index=False),
                      json.dumps([self.window.first, self.window.last, self.window.notice]),
                      json.dumps(self.options, sort_keys=True)):
-            digest.update(part.encode())
-        return digest.hexdigest()[:16]
+            common.update(part.encode())
+
+        def key(units: tuple[int, ...]) -> str:
+            digest = common.copy()
+            digest.update(label(self.instance, units).encode())
+            return digest.hexdigest()[:16]
+
+        return key
 
     def solve(self, plan: pd.DataFrame, sets: list[tuple[int, ...]], what: str,
               wanted: Callable[[tuple[int, ...], dict], bool] | None = None) -> dict[tuple[int, ...], dict]:
@@ -174,8 +182,9 @@ class Reactions:
         order, may skip some)."""
         outcomes: dict[tuple[int, ...], dict] = {}
         todo = []
+        key = self.keys(plan)
         for units in sets:
-            path = self.folder / f"{self.key(plan, units)}.json"
+            path = self.folder / f"{key(units)}.json"
             if path.exists():
                 outcomes[units] = json.loads(path.read_text(encoding="utf-8"))
             else:
@@ -189,7 +198,7 @@ class Reactions:
                 shown.step(f"{done}/{len(todo)}: {label(self.instance, todo[index])} skipped")
                 continue
             outcomes[todo[index]] = outcome
-            self._store(self.key(plan, todo[index]), outcome)
+            self._store(key(todo[index]), outcome)
             shown.step(f"{done}/{len(todo)}: {label(self.instance, todo[index])} "
                        f"{outcome.get('coverage', outcome['status'])}")
         shown.close()
