@@ -305,7 +305,7 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
         plan = solve_hedged(master, "worst", starts=starts, first_stage_only=True, **options)
         achieved = plan.risk_value
         bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
-        trunk = plan.postures[0]  # nothing withdrawn: every scenario's plan before the announcement
+        trunk = plan.postures[0]  # the first set's plan: every scenario's is the same before the announcement
         worst_set, worst, outcomes = _oracle(instance, candidates, trunk, window, reactions, rounds, found)
         progress(f"robust: round {rounds}, {len(found)} sets in the master, bound {bound:.6g}, "
                  f"worst {worst:.6g} ({label(instance, worst_set)})")
