@@ -83,7 +83,7 @@ def solve_with_highs(path: Path, trace_of, limit: float, threads: int | None) ->
     status = highs.modelStatusToString(highs.getModelStatus()).lower()
     trace.record(info.objective_function_value if info.primal_solution_status else float("inf"),
                  info.mip_dual_bound)
-    return {"status": "optimal" if status == "optimal" else status.replace(" ", "_"),
+    return {"status": {"optimal": "optimal", "time limit reached": "time_limit"}.get(status, status.replace(" ", "_")),
             "trace": trace, "nodes": int(info.mip_node_count)}
 
 

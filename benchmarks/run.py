@@ -181,7 +181,7 @@ def peer_table(rows: list[dict], peers: list[dict]) -> str:
             ours["instance"], "layerdef", ours.get("status", "-"), fmt(ours.get("gap"), ".4%"),
             fmt(ours.get("time_to_1pct_s")), fmt(optimal), fmt(ours.get("peak_mb"), ".0f"),
             ratio(best("time_to_1pct_s", mine), ours.get("time_to_1pct_s"), limit),
-            ratio(best("time_to_optimal_s", mine), optimal, limit)]).replace("baseline", "no peer") + " |")
+            ratio(best("time_to_optimal_s", mine), optimal, limit)]).replace("baseline not", "no peer") + " |")
         for peer in mine:
             lines.append("| " + " | ".join([
                 ours["instance"], peer["solver"] + (" alone" if peer["solver"] == "highs" else ""),
@@ -244,10 +244,11 @@ def main() -> None:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    with open(args.output / f"{stem}-peers.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=sorted({key for peer in peers for key in peer}))
-        writer.writeheader()
-        writer.writerows(peers)
+    if peers:
+        with open(args.output / f"{stem}-peers.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=sorted({key for peer in peers for key in peer}))
+            writer.writeheader()
+            writer.writerows(peers)
     machine = (f"{platform.node() or 'machine'}: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
                f"Python {platform.python_version()}")
     text = "\n\n".join([f"Benchmark run {time.strftime('%Y-%m-%d %H:%M')} on {machine}"
