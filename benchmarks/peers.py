@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from case import time_to_gap  # noqa: E402
@@ -83,8 +85,9 @@ def solve_with_highs(path: Path, trace_of, limit: float, threads: int | None) ->
     status = highs.modelStatusToString(highs.getModelStatus()).lower()
     trace.record(info.objective_function_value if info.primal_solution_status else float("inf"),
                  info.mip_dual_bound)
+    solution = np.array(highs.getSolution().col_value) if info.primal_solution_status else None
     return {"status": {"optimal": "optimal", "time limit reached": "time_limit"}.get(status, status.replace(" ", "_")),
-            "trace": trace, "nodes": int(info.mip_node_count)}
+            "trace": trace, "nodes": int(info.mip_node_count), "solution": solution}
 
 
 def solve_with_scip(path: Path, trace_of, limit: float, threads: int | None) -> dict:
@@ -108,8 +111,23 @@ def solve_with_scip(path: Path, trace_of, limit: float, threads: int | None) -> 
     model.optimize()
     status = model.getStatus()
     trace.record(model.getPrimalbound(), model.getDualbound())
+    solution = None
+    if model.getNSols():
+        best = model.getBestSol()
+        values = {var.name: model.getSolVal(best, var) for var in model.getVars()}
+        solution = np.array([values.get(name, 0.0) for name in column_names(path)])
     return {"status": {"optimal": "optimal", "timelimit": "time_limit"}.get(status, status),
-            "trace": trace, "nodes": int(model.getNNodes())}
+            "trace": trace, "nodes": int(model.getNNodes()), "solution": solution}
+
+
+def column_names(path: Path) -> list[str]:
+    """The columns' names in the file's order (HiGHS names them as it writes them)."""
+    import highspy
+
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.readModel(str(path))
+    return [highs.getColName(j)[1] for j in range(highs.getNumCol())]
 
 
 SOLVERS = {"highs": solve_with_highs, "scip": solve_with_scip}
@@ -127,8 +145,11 @@ def main() -> None:
         started = time.perf_counter()
         outcome = SOLVERS[args.solver](path, lambda origin: Trace(form, objective, scale, origin),
                                        args.time_limit, args.threads)
+        outcome["solution"] = None if outcome["solution"] is None else outcome["solution"][:form.n_cols]
     trace: Trace = outcome["trace"]
     seconds, incumbent, bound = trace.points[-1] if trace.points else (None, None, None)
+    if outcome["solution"] is not None:  # the plan's own coverage, the tie-break left out
+        incumbent = float(form.objectives["coverage"] @ outcome["solution"])
     finite = incumbent is not None and abs(incumbent) < 1e300 and abs(bound) < 1e300
     gap = abs(bound - incumbent) / max(abs(incumbent), 1e-9) if finite else None
     print(json.dumps({
