@@ -407,3 +407,21 @@ def test_a_last_stage_already_at_its_best_is_not_solved(monkeypatch, capfd):
     some[np.nonzero(turns)[0][0]] = 1.0
     assert not at_its_best(form, turns, 1, some)
     assert not at_its_best(form, form.objectives["coverage"], -1, np.zeros(form.n_cols))
+
+
+def test_the_lagrangian_bound_stops_inside_an_inner_lp():
+    """Beside the root LP the Lagrangian bound is stopped as soon as the LP is solved: the
+    stop is asked inside each inner LP, not only between steps (on the 3,000-site theater one
+    inner LP had outlasted a 120 s limit by minutes), and a stop during the first inner LP
+    gives no bound rather than a late one."""
+    from layerdef.solve.bound import depth_bound
+
+    form = formulate(load(KOREA), "coverage")
+    asked = []
+
+    def stopped() -> bool:
+        asked.append(time.perf_counter())
+        return len(asked) > 1  # the loop asks once before any step; the LP's callbacks after
+
+    assert depth_bound(form, 0.0, np.ones(form.rows["depth"].size), 60.0, stopped=stopped) is None
+    assert len(asked) >= 2

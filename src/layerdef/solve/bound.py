@@ -32,7 +32,7 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
                 report: Callable[[str], None] = lambda message: None,
                 improved: Callable[[float], None] = lambda bound: None,
                 stopped: Callable[[], bool] = lambda: False) -> float | None:
-    """The least L(lam) found within `seconds` (None if the inner LP fails), from the
+    """The least L(lam) found within `seconds` (None if the first inner LP fails or is stopped), from the
     multipliers `initial` (one per depth row, >= 0: e.g. what one more covering unit would add
     to the starting plan) and stepping towards `plan_value`, the coverage of a known plan.
     `improved` receives every better bound as it is found, `report` a closing line; it ends
@@ -49,10 +49,21 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
 
     highs = _inner_model(form, highspy)
 
+    def interrupt(event) -> None:  # the LP beside is solved: each inner LP stops at once
+        if stopped():
+            event.data_in.user_interrupt = True
+
+    highs.cbSimplexInterrupt.subscribe(interrupt)
+    highs.cbIpmInterrupt.subscribe(interrupt)
+
     def solve_at(multipliers: np.ndarray) -> tuple[float, np.ndarray] | None:
         cost = coverage - np.bincount(depth_col, weights=depth_value * multipliers[depth_row],
                                       minlength=form.n_cols)
         highs.changeColsCost(form.n_cols, np.arange(form.n_cols, dtype=np.int32), cost)
+        # on a theater of tens of millions of nonzeros one inner LP can outlast the limit;
+        # `seconds` 0 asks for the bound at the multipliers given, however long it takes
+        left = seconds - (time.perf_counter() - started)
+        highs.setOptionValue("time_limit", np.inf if seconds <= 0 else max(left, 1e-3))
         highs.run()
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
