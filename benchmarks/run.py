@@ -67,13 +67,19 @@ def instance_path(name: str, directory: Path) -> Path:
 
 
 def run_case(path: Path, formulation: str, time_limit: float) -> dict:
-    print(f"benchmark: {path.stem} / {formulation} (limit {time_limit:g} s) ...", file=sys.stderr,
-          flush=True)
-    done = subprocess.run([sys.executable, str(HERE / "case.py"), str(path), "--formulation",
-                           formulation, "--time-limit", str(time_limit)],
-                          capture_output=True, text=True, timeout=time_limit * 3 + 120)
+    return _one_process("case.py", path, ["--formulation", formulation], time_limit,
+                        {"formulation": formulation}, formulation)
+
+
+def _one_process(script: str, path: Path, options: list[str], time_limit: float, names: dict,
+                 what: str) -> dict:
+    """One case in its own process (its peak memory its own): the JSON line it prints, or
+    an error row named by `names`."""
+    print(f"benchmark: {path.stem} / {what} (limit {time_limit:g} s) ...", file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, str(HERE / script), str(path), *options, "--time-limit",
+                           str(time_limit)], capture_output=True, text=True, timeout=time_limit * 3 + 120)
     if done.returncode != 0:
-        return {"instance": path.stem, "formulation": formulation, "status": "error",
+        return {"instance": path.stem, **names, "status": "error",
                 "error": done.stderr.strip().splitlines()[-1:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -89,15 +95,8 @@ def peers_available() -> dict[str, str | None]:
 
 
 def run_peer(path: Path, solver: str, time_limit: float) -> dict:
-    print(f"benchmark: {path.stem} / peer {solver} (limit {time_limit:g} s) ...", file=sys.stderr,
-          flush=True)
-    done = subprocess.run([sys.executable, str(HERE / "peers.py"), str(path), "--solver", solver,
-                           "--time-limit", str(time_limit)],
-                          capture_output=True, text=True, timeout=time_limit * 3 + 120)
-    if done.returncode != 0:
-        return {"instance": path.stem, "solver": solver, "status": "error",
-                "error": done.stderr.strip().splitlines()[-1:]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _one_process("peers.py", path, ["--solver", solver], time_limit, {"solver": solver},
+                        f"peer {solver}")
 
 
 def whole_process_seconds(path: Path, *options: str) -> tuple[float, str]:
@@ -129,12 +128,12 @@ def hedged_note(path: Path, korea_seconds: float | None) -> str:
             f"Korea process ({korea_seconds:.2f} s in this run). Target: under 10 s.")
 
 
-def ratio(baseline, ours, limit) -> str:
-    """Baseline time over ours; when the baseline never got there, at least limit over ours."""
+def ratio(baseline, ours, limit, other: str = "baseline not") -> str:
+    """Baseline (or best peer's) time over ours; when it never got there, at least limit over ours."""
     if ours is None:
         return "n/a"
     if baseline is None:
-        return f">{(limit or 0) / max(ours, 1e-3):.1f}x (baseline not within the limit)"
+        return f">{(limit or 0) / max(ours, 1e-3):.1f}x ({other} within the limit)"
     return f"{baseline / max(ours, 1e-3):.1f}x"
 
 
@@ -180,8 +179,8 @@ def peer_table(rows: list[dict], peers: list[dict]) -> str:
         lines.append("| " + " | ".join([
             ours["instance"], "layerdef", ours.get("status", "-"), fmt(ours.get("gap"), ".4%"),
             fmt(ours.get("time_to_1pct_s")), fmt(optimal), fmt(ours.get("peak_mb"), ".0f"),
-            ratio(best("time_to_1pct_s", mine), ours.get("time_to_1pct_s"), limit),
-            ratio(best("time_to_optimal_s", mine), optimal, limit)]).replace("baseline not", "no peer") + " |")
+            ratio(best("time_to_1pct_s", mine), ours.get("time_to_1pct_s"), limit, "no peer"),
+            ratio(best("time_to_optimal_s", mine), optimal, limit, "no peer")]) + " |")
         for peer in mine:
             lines.append("| " + " | ".join([
                 ours["instance"], peer["solver"] + (" alone" if peer["solver"] == "highs" else ""),
