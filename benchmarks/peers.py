@@ -100,17 +100,22 @@ def solve_with_scip(path: Path, trace_of, limit: float, threads: int | None) -> 
     model.setParam("limits/gap", 0.0)
     trace = trace_of(time.perf_counter())
 
+    def record(solver) -> None:  # SCIP's infinity (1e20) as ours, so no gap is made of it
+        primal, dual = solver.getPrimalbound(), solver.getDualbound()
+        trace.record(primal if solver.getNSols() and not solver.isInfinity(abs(primal)) else float("inf"),
+                     float("inf") if solver.isInfinity(abs(dual)) else dual)
+
     class Progress(Eventhdlr):
         def eventinit(self):
             self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND | SCIP_EVENTTYPE.NODESOLVED, self)
 
         def eventexec(self, event):
-            trace.record(self.model.getPrimalbound(), self.model.getDualbound())
+            record(self.model)
 
     model.includeEventhdlr(Progress(), "progress", "incumbent and bound over time")
     model.optimize()
     status = model.getStatus()
-    trace.record(model.getPrimalbound(), model.getDualbound())
+    record(model)
     solution = None
     if model.getNSols():
         best = model.getBestSol()
