@@ -61,9 +61,10 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
                                       minlength=form.n_cols)
         highs.changeColsCost(form.n_cols, np.arange(form.n_cols, dtype=np.int32), cost)
         # on a theater of tens of millions of nonzeros one inner LP can outlast the limit;
-        # `seconds` 0 asks for the bound at the multipliers given, however long it takes
+        # `seconds` 0 asks for the bound at the multipliers given, however long it takes.
+        # HiGHS holds the limit against its run time summed over every run of the instance
         left = seconds - (time.perf_counter() - started)
-        highs.setOptionValue("time_limit", np.inf if seconds <= 0 else max(left, 1e-3))
+        highs.setOptionValue("time_limit", np.inf if seconds <= 0 else highs.getRunTime() + max(left, 1e-3))
         highs.run()
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
