@@ -56,15 +56,15 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
     highs.cbSimplexInterrupt.subscribe(interrupt)
     highs.cbIpmInterrupt.subscribe(interrupt)
 
-    def solve_at(multipliers: np.ndarray) -> tuple[float, np.ndarray] | None:
+    def solve_at(multipliers: np.ndarray, first: bool = False) -> tuple[float, np.ndarray] | None:
         cost = coverage - np.bincount(depth_col, weights=depth_value * multipliers[depth_row],
                                       minlength=form.n_cols)
         highs.changeColsCost(form.n_cols, np.arange(form.n_cols, dtype=np.int32), cost)
-        # on a theater of tens of millions of nonzeros one inner LP can outlast the limit;
-        # `seconds` 0 asks for the bound at the multipliers given, however long it takes.
-        # HiGHS holds the limit against its run time summed over every run of the instance
+        # the first evaluation always finishes unless stopped (the bound at the multipliers
+        # given); a step's may not outlast `seconds` (on a theater of tens of millions of
+        # nonzeros one inner LP had). HiGHS holds the limit against its summed run time
         left = seconds - (time.perf_counter() - started)
-        highs.setOptionValue("time_limit", np.inf if seconds <= 0 else highs.getRunTime() + max(left, 1e-3))
+        highs.setOptionValue("time_limit", np.inf if first else highs.getRunTime() + max(left, 1e-3))
         highs.run()
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
@@ -76,7 +76,7 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
                            minlength=depth.size)
         return depth_rhs - used
 
-    first = solve_at(np.maximum(initial, 0.0))
+    first = solve_at(np.maximum(initial, 0.0), first=True)
     if first is None:
         return None
     best, average = first
