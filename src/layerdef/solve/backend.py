@@ -83,6 +83,7 @@ def lexicographic_stages(form: Formulation, one_stage: bool = True) -> list[tupl
                  else [("substitute_cost", 1), ("moves", 1)])
     return ([("coverage", -1)] if form.objective_kind == "coverage" else []) + tie_break + turns
 
+
 def displayed(form: Formulation, objective: str, value: float, bound: bool = False) -> float:
     """A stage's objective value (or bound) as shown to the user: coverage for the weighted
     stage (the benchmarks read peer solvers' figures through it too)."""

@@ -32,9 +32,10 @@ def depth_bound(form: Formulation, plan_value: float, initial: np.ndarray, secon
                 report: Callable[[str], None] = lambda message: None,
                 improved: Callable[[float], None] = lambda bound: None,
                 stopped: Callable[[], bool] = lambda: False) -> float | None:
-    """The least L(lam) found within `seconds` (None if the first inner LP fails or is stopped), from the
-    multipliers `initial` (one per depth row, >= 0: e.g. what one more covering unit would add
-    to the starting plan) and stepping towards `plan_value`, the coverage of a known plan.
+    """The least L(lam) found within `seconds` (None if the first inner LP fails or is
+    stopped), from the multipliers `initial` (one per depth row, >= 0: e.g. what one more
+    covering unit would add to the starting plan) and stepping towards `plan_value`, the
+    coverage of a known plan.
     `improved` receives every better bound as it is found, `report` a closing line; it ends
     early once `stopped()` (the root LP beside it is solved)."""
     import highspy
