@@ -51,18 +51,20 @@ class Trace:
             self.points.append((time.perf_counter() - self.origin, *point))
 
 
-def write_model(instance_path: str, directory: Path) -> tuple[Path, Formulation, str, float]:
-    """The first stage's model as ours hands it to HiGHS (objective scaled alike), as MPS."""
+def write_model(instance_path: str, directory: Path) -> tuple[Path, Formulation, str, float, list[str]]:
+    """The first stage's model as ours hands it to HiGHS (objective scaled alike), as MPS, and
+    the names HiGHS gave its columns as it wrote them (in our column order)."""
     form = formulate(load(instance_path))
     backend = HighsBackend(form, SolverOptions())
     objective, sense = lexicographic_stages(form)[0]
     backend.set_objective(objective, sense)
     path = directory / "model.mps"
     backend.highs.writeModel(str(path))
-    return path, form, objective, backend.scale
+    names = [backend.highs.getColName(j)[1] for j in range(form.n_cols)]
+    return path, form, objective, backend.scale, names
 
 
-def solve_with_highs(path: Path, trace_of, limit: float, threads: int | None) -> dict:
+def solve_with_highs(path: Path, names: list[str], trace_of, limit: float, threads: int | None) -> dict:
     import highspy
 
     highs = highspy.Highs()
@@ -90,7 +92,7 @@ def solve_with_highs(path: Path, trace_of, limit: float, threads: int | None) ->
             "trace": trace, "nodes": int(info.mip_node_count), "solution": solution}
 
 
-def solve_with_scip(path: Path, trace_of, limit: float, threads: int | None) -> dict:
+def solve_with_scip(path: Path, names: list[str], trace_of, limit: float, threads: int | None) -> dict:
     from pyscipopt import SCIP_EVENTTYPE, Eventhdlr, Model
 
     model = Model()
@@ -119,20 +121,10 @@ def solve_with_scip(path: Path, trace_of, limit: float, threads: int | None) -> 
     solution = None
     if model.getNSols():
         best = model.getBestSol()
-        values = {var.name: model.getSolVal(best, var) for var in model.getVars()}
-        solution = np.array([values.get(name, 0.0) for name in column_names(path)])
+        values = {var.name: model.getSolVal(best, var) for var in model.getVars()}  # SCIP orders them by type
+        solution = np.array([values.get(name, 0.0) for name in names])
     return {"status": {"optimal": "optimal", "timelimit": "time_limit"}.get(status, status),
             "trace": trace, "nodes": int(model.getNNodes()), "solution": solution}
-
-
-def column_names(path: Path) -> list[str]:
-    """The columns' names in the file's order (HiGHS names them as it writes them)."""
-    import highspy
-
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.readModel(str(path))
-    return [highs.getColName(j)[1] for j in range(highs.getNumCol())]
 
 
 SOLVERS = {"highs": solve_with_highs, "scip": solve_with_scip}
@@ -146,9 +138,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        path, form, objective, scale = write_model(args.instance, Path(directory))
+        path, form, objective, scale, names = write_model(args.instance, Path(directory))
         started = time.perf_counter()
-        outcome = SOLVERS[args.solver](path, lambda origin: Trace(form, objective, scale, origin),
+        outcome = SOLVERS[args.solver](path, names, lambda origin: Trace(form, objective, scale, origin),
                                        args.time_limit, args.threads)
         outcome["solution"] = None if outcome["solution"] is None else outcome["solution"][:form.n_cols]
     trace: Trace = outcome["trace"]

@@ -421,7 +421,7 @@ def test_the_lagrangian_bound_stops_inside_an_inner_lp():
 
     def stopped() -> bool:
         asked.append(time.perf_counter())
-        return len(asked) > 1  # the loop asks once before any step; the LP's callbacks after
+        return len(asked) > 1  # the first ask comes from inside the first inner LP, the second stops it
 
     assert depth_bound(form, 0.0, np.ones(form.rows["depth"].size), 60.0, stopped=stopped) is None
     assert len(asked) >= 2
