@@ -18,7 +18,9 @@ from layerdef.cli import main
 from layerdef.io.reader import load
 from layerdef.solve import solve
 from layerdef.studies.stress import (
+    ABOVE_TARGET,
     eligible_units,
+    react,
     stress,
     withdrawal_sets,
     withdrawal_window,
@@ -134,6 +136,45 @@ def test_a_reaction_by_moves_halves_the_loss(tmp_path):
     assert table.loc["u2", ["coverage", "loss", "current_loss"]].tolist() == pytest.approx([14.0, 4.0, 4.0])
     assert result.criticality["loss"].is_monotonic_decreasing  # worst first
     assert result.robust.worst == pytest.approx(14.0)
+
+
+def test_a_reaction_asked_for_a_target_stops_there_and_one_above_its_best_is_solved_whole():
+    """Losing u1 (textbook README): 10 unreacted, 14 reacting. Asked for 10, the plan met it
+    before HiGHS ran; asked for more than 14, the reaction is the proven best."""
+    inst = load(TEXTBOOK / "stress-reaction-halves-loss.yaml")
+    window = withdrawal_window(inst, None, None, 0)
+    plan = solve(inst, objective="coverage").posture
+    u1 = (inst.unit_ids.index("u1"),)
+    reached = react(inst, u1, plan, window, {}, target=10.0)
+    assert reached["status"] == ABOVE_TARGET and reached["coverage"] >= 10.0
+    whole = react(inst, u1, plan, window, {}, target=14.5)
+    assert whole["status"] == "optimal" and whole["coverage"] == pytest.approx(14.0)
+
+
+def test_the_backend_stops_a_stage_at_the_first_plan_reaching_stop_at():
+    """The MIP callback's decision, at a plan below and at one reaching the target."""
+    from types import SimpleNamespace
+
+    from layerdef.model.formulation import formulate
+    from layerdef.solve.backend import HighsBackend, SolverOptions, lexicographic_stages
+
+    form = formulate(load(TEXTBOOK / "stress-reaction-halves-loss.yaml"), "coverage")
+    backend = HighsBackend(form, SolverOptions())
+    backend.set_objective(*lexicographic_stages(form)[0])
+    backend.stop_at = 16.0
+
+    def event(coverage: float):
+        value = -coverage * getattr(form, "coverage_weight", 1.0) if backend.objective == "coverage_cost_moves" \
+            else coverage
+        return SimpleNamespace(data_out=SimpleNamespace(mip_primal_bound=value * backend.scale,
+                                                        mip_dual_bound=value * backend.scale),
+                               data_in=SimpleNamespace(user_interrupt=False))
+
+    below, reaching = event(15.0), event(16.0)
+    backend._on_progress(below)
+    assert not below.data_in.user_interrupt and not backend.reached
+    backend._on_progress(reaching)
+    assert reaching.data_in.user_interrupt and backend.reached
 
 
 def test_a_move_limit_forbids_the_reaction(tmp_path):

@@ -111,7 +111,7 @@ class SolverOptions:
 
 @dataclass
 class StageResult:
-    status: str  # optimal | time_limit | no_solution | infeasible
+    status: str  # optimal | time_limit | no_solution | infeasible | target (reached `stop_at`)
     solution: np.ndarray | None  # column values in the formulation's order
     bound: float | None  # the solver's bound on this stage's objective
     wall_s: float
@@ -221,15 +221,26 @@ class HighsBackend:
         self.trace: list[tuple[float, float, float]] = []  # (seconds, incumbent, bound)
         self.clock_origin = time.perf_counter()  # the trace's seconds count from here
         self._last_report = 0.0
+        #: a stage may stop at a plan whose displayed value reaches this (`solve(stop_at=)`)
+        self.stop_at: float | None = None
+        self.reached = False  # the last run stopped there
         self.highs.cbMipInterrupt.subscribe(self._on_progress)
 
     def _on_progress(self, event) -> None:
         out = event.data_out
         if self.recording:
-            self._record(out.mip_primal_bound / self.scale,
-                         self._tighter(self.lp_bound, out.mip_dual_bound / self.scale))
+            incumbent = out.mip_primal_bound / self.scale
+            self._record(incumbent, self._tighter(self.lp_bound, out.mip_dual_bound / self.scale))
+            if self._reaches(incumbent):
+                self.reached = True
+                event.data_in.user_interrupt = True
         else:
             self._heartbeat("root: sub-MIP from the start")
+
+    def _reaches(self, value: float) -> bool:
+        """Whether a plan of objective `value` reaches `stop_at` (coverage shown for the weighted
+        stage is the plan's coverage less its tie-break, never more than the coverage)."""
+        return self.stop_at is not None and np.isfinite(value) and self._display(value) >= self.stop_at
 
     def _heartbeat(self, what: str) -> None:
         """A line on stderr every few seconds, when logging, while the root step works, with
@@ -524,6 +535,11 @@ class HighsBackend:
                 and self.form.violation(self.start) <= 1e-6 and self._cuts_hold(self.start)):
             bound = self._tighter(self.lp_bound, None)
             return StageResult("time_limit", self.start, bound if np.isfinite(bound) else None, 0.0)
+        self.reached = self.start is not None and self._reaches(float(self.cost @ self.start)) \
+            and self._start_holds()
+        if self.reached:  # the start is all that was asked: HiGHS is not started
+            bound = self._tighter(self.lp_bound, None)
+            return StageResult("target", self.start, bound if np.isfinite(bound) else None, 0.0)
         self.highs.setOptionValue("time_limit",
                                   np.inf if time_limit is None else max(float(time_limit), 0.05))
         started = time.perf_counter()
@@ -537,8 +553,10 @@ class HighsBackend:
         result = stage_status(status == model_status.kOptimal,
                               status in (model_status.kInfeasible, model_status.kUnboundedOrInfeasible),
                               has_solution)
+        if result == "time_limit" and self.reached:
+            result = "target"
         solution = (np.array(self.highs.getSolution().col_value)
-                    if result in ("optimal", "time_limit") else None)
+                    if result in ("optimal", "time_limit", "target") else None)
         if retry and result == "infeasible":
             # HiGHS 1.16's presolve has declared feasible models infeasible (its postsolved
             # plan broke a row by 1; found by the random-shape check): confirm without it.

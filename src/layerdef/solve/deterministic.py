@@ -61,7 +61,7 @@ STAGE_TOLERANCE_REL = 1e-9
 def solve(instance: Instance, objective: str | None = None, time_limit: float | None = None,
           gap: float = 0.0, threads: int | None = None,
           write_model: str | None = None, model=None, start: pd.DataFrame | None = None,
-          keep_until: int | None = None) -> Solution:
+          keep_until: int | None = None, stop_at: float | None = None) -> Solution:
     """Solve an instance without scenarios lexicographically and return the checked plan with
     its comparisons.
 
@@ -69,7 +69,9 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
     Pyomo instead of the fast path. `start`: a posture (period, unit, position) to start
     from instead of the greedy plan, e.g. the plan of a neighbouring study point.
     `keep_until`: the start's decisions before this period are kept (a reaction to news
-    that arrives then; `define_kept_decisions`).
+    that arrives then; `define_kept_decisions`). `stop_at`: stop at the first plan whose
+    coverage reaches it (status `time_limit`, no later stage; the robust search's oracle needs
+    no more of a withdrawal that cannot be the worst).
     """
     started = time.perf_counter()
     options = SolverOptions(time_limit, gap, threads, solver_log())
@@ -80,6 +82,9 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         if keep_until is not None:
             define_kept_decisions(form, plan_solution(form, start), keep_until)
         backend = HighsBackend(form, options)
+        if stop_at is not None and form.objective_kind != "coverage":
+            raise ValueError("stop_at is a coverage: it needs the coverage objective")
+        backend.stop_at = stop_at
     form = backend.form
     build_s = time.perf_counter() - started
     progress(f"model: {form.n_rows} rows, {form.n_cols} columns, "
@@ -127,7 +132,10 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
 def lexicographic_status(first: StageResult, finished: bool) -> str:
     """`optimal` only when every stage was proven (coverage, then cost, then moves); a plan
     whose coverage is proven but whose later stage ran out of time is `time_limit` (its gap,
-    that of the first stage, may be 0: cost or moves may still be improvable)."""
+    that of the first stage, may be 0: cost or moves may still be improvable). A first stage
+    stopped at the value asked for (`stop_at`) is `time_limit` too: nothing is proven."""
+    if first.status == "target":
+        return "time_limit"
     return "time_limit" if first.status == "optimal" and not finished else first.status
 
 
@@ -190,6 +198,8 @@ def run_stages(backend, stages: list[tuple[str, int]], solution: np.ndarray | No
             break  # keep the previous stage's plan, which meets every held value
         solution = result.solution
         finished = result.status == "optimal"
+        if result.status == "target":
+            break  # the plan reaches what was asked of it: no later stage
         if index + 1 < len(stages):
             backend.hold(name, sense, held_value(form, form.objectives[name], sense, solution))
     return first, solution, finished

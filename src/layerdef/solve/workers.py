@@ -85,13 +85,14 @@ class Skipped:
 
 
 def run_in_workers(function: Callable, calls: Sequence[tuple], workers: int,
-                   wanted: Callable[[int], bool] | None = None) -> Iterator[tuple[int, bool, Any]]:
+                   ready: Callable[[int, tuple], tuple | None] | None = None) -> Iterator[tuple[int, bool, Any]]:
     """`function(*args)` for every args of `calls` on up to `workers` worker processes;
     yields (index, True, result) or (index, False, error) as each finishes. A worker that
-    dies fails its call only; the next call gets a new one. `wanted(index)`, asked when a
-    call's turn comes, may turn it down: (index, True, Skipped()) then, with nothing run (a
-    search that prunes by what the answers so far say). Closing the iterator early (an
-    error, Ctrl-C) ends every worker."""
+    dies fails its call only; the next call gets a new one. `ready(index, args)`, asked when
+    a call's turn comes, gives the arguments to call it with then, or None to turn it down:
+    (index, True, Skipped()) then, with nothing run (a search that prunes, or asks less of a
+    call, by what the answers so far say). Closing the iterator early (an error, Ctrl-C)
+    ends every worker."""
     todo: queue.Queue = queue.Queue()
     for index, args in enumerate(calls):
         todo.put((index, args))
@@ -106,7 +107,7 @@ def run_in_workers(function: Callable, calls: Sequence[tuple], workers: int,
                 index, args = todo.get_nowait()
             except queue.Empty:
                 break
-            if wanted is not None and not wanted(index):
+            if ready is not None and (args := ready(index, args)) is None:
                 done.put((index, True, Skipped()))
                 continue
             try:

@@ -7,9 +7,10 @@ plan's trunk fixed. Criticality is every set's reaction value against the plan w
 withdrawn, and the current posture's loss from the same set. The robust plan maximizes the
 worst reaction value over every set of at most K (none withdrawn included), found exactly by
 column-and-constraint generation: a hedged master (`risk worst`) over the sets found so far,
-an oracle that solves every set's reaction to the master's trunk (pruned where a set's
-unreacted value already beats the worst found, which bounds its reaction from below), and the
-worst set joining the master, until the oracle's worst meets the master's bound."""
+an oracle that solves every set's reaction to the master's trunk (skipped where a set's
+unreacted value, a lower bound on its reaction, already reaches the master's bound or the
+worst found; stopped where the reaction does), and the worst set joining the master, until
+the oracle's worst meets the master's bound."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ DEFAULT_MAX_SETS = 500
 #: the oracle's worst may fall short of the master's bound by this share (solver tolerances)
 ROBUST_TOLERANCE = 1e-6
 NONE = "none"
+#: a reaction stopped once it reached the coverage asked (`react(target=)`): not the worst
+ABOVE_TARGET = "above_target"
+#: (set, outcomes so far) -> (whether to solve the set, the coverage its reaction may stop at)
+Asking = Callable[[tuple[int, ...], dict], tuple[bool, float | None]]
 
 
 @dataclass(frozen=True)
@@ -121,23 +126,28 @@ def label(instance: Instance, units: Sequence[int], separator: str = ";") -> str
 # ---------------------------------------------------------------------------- reactions
 
 def react(instance: Instance, units: tuple[int, ...], plan: pd.DataFrame, window: Withdrawal,
-          options: dict[str, Any]) -> dict[str, Any]:
+          options: dict[str, Any], target: float | None = None) -> dict[str, Any]:
     """The plan's reaction to one withdrawal (in a worker process or on Dask): its coverage,
-    status and gap, and the current posture's coverage in the same world; errors as data."""
+    status and gap, and the current posture's coverage in the same world; errors as data.
+    `target`: stop at the first reaction that reaches it (status `above_target`: its coverage
+    is a lower bound on the best reaction's, which is then no less than the target)."""
     from layerdef.errors import InfeasibleError, NoSolutionError
-    from layerdef.solve import solve
+    from layerdef.solve.deterministic import solve  # a withdrawn world has no scenarios
 
     world = withdrawn_world(instance, units, window)
     outcome: dict[str, Any] = {"current_coverage": evaluate(world, world.current_posture()).total}
     try:
         reaction = solve(world, objective="coverage", start=replay_posture(world, plan),
-                         keep_until=window.announced, **options)
+                         keep_until=window.announced, stop_at=target, **options)
     except InfeasibleError as error:
         return {**outcome, "status": "infeasible", "error": " | ".join(error.explanation)}
     except NoSolutionError as error:
         return {**outcome, "status": "no_solution", "error": str(error)}
-    return {**outcome, "status": reaction.status, "coverage": reaction.objective["coverage"],
-            "gap": reaction.gap, "wall_s": reaction.wall_s,
+    coverage = reaction.objective["coverage"]
+    status = reaction.status
+    if target is not None and status != "optimal" and coverage >= target:
+        status = ABOVE_TARGET
+    return {**outcome, "status": status, "coverage": coverage, "gap": reaction.gap, "wall_s": reaction.wall_s,
             "posture": reaction.posture.astype(object).where(reaction.posture.notna(), None).to_dict("records")}
 
 
@@ -177,9 +187,11 @@ class Reactions:
         return key
 
     def solve(self, plan: pd.DataFrame, sets: list[tuple[int, ...]], what: str,
-              wanted: Callable[[tuple[int, ...], dict], bool] | None = None) -> dict[tuple[int, ...], dict]:
-        """{set: outcome} for every set (`wanted(set, outcomes so far)`, asked in the sets'
-        order, may skip some)."""
+              ask: Asking | None = None) -> dict[tuple[int, ...], dict]:
+        """{set: outcome} for every set. `ask(set, outcomes so far)`, asked in the sets' order
+        when a set's turn comes, may skip it or ask for less than its best reaction (a
+        target). Reactions stopped at a target are not kept in the folder (a rerun's
+        targets may differ)."""
         outcomes: dict[tuple[int, ...], dict] = {}
         todo = []
         key = self.keys(plan)
@@ -192,29 +204,36 @@ class Reactions:
         progress(f"{what}: {len(sets)} sets, {len(sets) - len(todo)} already solved, {len(todo)} to run")
         shown = StudyProgress(what, len(todo))
         done = 0
-        for index, outcome in self._run(plan, todo, (lambda i: wanted(todo[i], outcomes)) if wanted else None):
+        for index, outcome in self._run(plan, todo, (lambda i: ask(todo[i], outcomes)) if ask else None):
             done += 1
             if isinstance(outcome, Skipped):
                 shown.step(f"{done}/{len(todo)}: {label(self.instance, todo[index])} skipped")
                 continue
             outcomes[todo[index]] = outcome
-            self._store(key(todo[index]), outcome)
+            if outcome["status"] != ABOVE_TARGET:
+                self._store(key(todo[index]), outcome)
             shown.step(f"{done}/{len(todo)}: {label(self.instance, todo[index])} "
                        f"{outcome.get('coverage', outcome['status'])}")
         shown.close()
         return outcomes
 
     def _run(self, plan: pd.DataFrame, todo: list[tuple[int, ...]],
-             wanted: Callable[[int], bool] | None) -> Iterator[tuple[int, Any]]:
-        calls = [(self.instance, units, plan, self.window, self.options) for units in todo]
+             ask: Callable[[int], tuple[bool, float | None]] | None) -> Iterator[tuple[int, Any]]:
+        calls = [(self.instance, units, plan, self.window, self.options, None) for units in todo]
+
+        def ready(index: int, args: tuple) -> tuple | None:
+            wanted, target = ask(index) if ask else (True, None)
+            return (*args[:-1], target) if wanted else None
+
         if self.scheduler:
             yield from _on_dask(self.scheduler, calls, self.instance.sha256)
         elif self.workers > 1 and len(todo) > 1 and can_start_workers():
-            for index, solved, outcome in run_in_workers(react, calls, self.workers, wanted):
+            for index, solved, outcome in run_in_workers(react, calls, self.workers, ready):
                 yield index, (outcome if solved else {"status": "failed", "error": f"{type(outcome).__name__}: {outcome}"})
         else:
             for index, args in enumerate(calls):
-                yield index, (react(*args) if wanted is None or wanted(index) else Skipped())
+                asked = ready(index, args)
+                yield index, (react(*asked) if asked is not None else Skipped())
 
     def _store(self, key: str, outcome: dict[str, Any]) -> None:
         temporary = self.folder / f".{key}.json.tmp"
@@ -306,7 +325,8 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
         achieved = plan.risk_value
         bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
         trunk = plan.postures[0]  # the first set's plan: every scenario's is the same before the announcement
-        worst_set, worst, outcomes = _oracle(instance, candidates, trunk, window, reactions, rounds, found)
+        worst_set, worst, outcomes = _oracle(instance, candidates, trunk, window, reactions, rounds, found,
+                                              bound)
         progress(f"robust: round {rounds}, {len(found)} sets in the master, bound {bound:.6g}, "
                  f"worst {worst:.6g} ({label(instance, worst_set)})")
         if worst >= bound - ROBUST_TOLERANCE * max(1.0, abs(bound)) or worst_set in found:
@@ -345,26 +365,34 @@ def _robust_solution(instance: Instance, master: Instance, window: Withdrawal, f
 
 def _oracle(instance: Instance, candidates: list[tuple[int, ...]], trunk: pd.DataFrame,
             window: Withdrawal, reactions: Reactions, rounds: int,
-            found: list[tuple[int, ...]]) -> tuple[tuple[int, ...], float, dict]:
-    """The worst set for the trunk: reactions in the order of their unreacted value, each
-    skipped when that value (a lower bound on its reaction) is no worse than the worst found;
-    nothing withdrawn and the sets `found` always (the robust plan's scenarios)."""
+            found: list[tuple[int, ...]], bound: float) -> tuple[tuple[int, ...], float, dict]:
+    """The worst set for the trunk. Nothing withdrawn and the sets `found` (the robust plan's
+    scenarios) are solved to the end; the others only until they reach the target, the
+    master's `bound` or the least reaction solved so far, whichever is lower: a set that
+    reaches it cannot be the worst, since the master's own sets react no better than its bound
+    (it bounds the best trunk's worst over them). A set whose unreacted value (a lower bound
+    on its reaction) reaches the target is skipped; reactions run in the order of that value."""
     bounds = {units: unreacted_value(instance, units, trunk, window) for units in candidates}
     always = {(), *found}
     order = sorted(candidates, key=lambda units: (units not in always, bounds[units], len(units)))
 
-    def wanted(units: tuple[int, ...], outcomes: dict) -> bool:
-        solved = [o["coverage"] for o in list(outcomes.values()) if o.get("coverage") is not None]
-        return units in always or not solved or bounds[units] < min(solved)
+    def ask(units: tuple[int, ...], outcomes: dict) -> tuple[bool, float | None]:
+        if units in always:
+            return True, None
+        solved = [o["coverage"] for o in list(outcomes.values())
+                  if o.get("coverage") is not None and o["status"] != ABOVE_TARGET]
+        target = min([bound, *solved])
+        return bounds[units] < target, target
 
-    outcomes = reactions.solve(trunk, order, f"robust round {rounds}", wanted)
+    outcomes = reactions.solve(trunk, order, f"robust round {rounds}", ask)
     unmet = [units for units, outcome in outcomes.items() if outcome.get("coverage") is None]
     if unmet:
         outcome = outcomes[unmet[0]]
         raise UsageError([Problem("stress", f"withdrawing {label(instance, unmet[0])}: the robust "
                                   f"search needs every set's reaction, and this one is "
                                   f"{outcome['status']}: {outcome.get('error', '')}")])
-    worst_set = min(outcomes, key=lambda units: (outcomes[units]["coverage"], len(units)))
+    worst_set = min(outcomes, key=lambda units: (outcomes[units]["coverage"],
+                                                 outcomes[units]["status"] == ABOVE_TARGET, len(units)))
     return worst_set, float(outcomes[worst_set]["coverage"]), outcomes
 
 
