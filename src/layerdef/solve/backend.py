@@ -535,8 +535,8 @@ class HighsBackend:
                 and self.form.violation(self.start) <= 1e-6 and self._cuts_hold(self.start)):
             bound = self._tighter(self.lp_bound, None)
             return StageResult("time_limit", self.start, bound if np.isfinite(bound) else None, 0.0)
-        self.reached = self.start is not None and self._reaches(float(self.cost @ self.start)) \
-            and self._start_holds()
+        self.reached = (self.stop_at is not None and self.start is not None
+                        and self._reaches(float(self.cost @ self.start)) and self._start_holds())
         if self.reached:  # the start is all that was asked: HiGHS is not started
             bound = self._tighter(self.lp_bound, None)
             return StageResult("target", self.start, bound if np.isfinite(bound) else None, 0.0)
