@@ -533,13 +533,11 @@ class HighsBackend:
             return self._nothing_to_decide()
         if (time_limit is not None and time_limit <= 0 and self.start is not None
                 and self.form.violation(self.start) <= 1e-6 and self._cuts_hold(self.start)):
-            bound = self._tighter(self.lp_bound, None)
-            return StageResult("time_limit", self.start, bound if np.isfinite(bound) else None, 0.0)
+            return self._start_as_result("time_limit")
         self.reached = (self.stop_at is not None and self.start is not None
                         and self._reaches(float(self.cost @ self.start)) and self._start_holds())
         if self.reached:  # the start is all that was asked: HiGHS is not started
-            bound = self._tighter(self.lp_bound, None)
-            return StageResult("target", self.start, bound if np.isfinite(bound) else None, 0.0)
+            return self._start_as_result("target")
         self.highs.setOptionValue("time_limit",
                                   np.inf if time_limit is None else max(float(time_limit), 0.05))
         started = time.perf_counter()
@@ -587,6 +585,11 @@ class HighsBackend:
             # did not finish on medium with launch areas): the start is still a plan
             result, solution = "time_limit", self.start
         return StageResult(result, solution, bound if np.isfinite(bound) else None, wall)
+
+    def _start_as_result(self, status: str) -> StageResult:
+        """The start as the stage's plan, HiGHS not run, with the bound found so far."""
+        bound = self._tighter(self.lp_bound, None)
+        return StageResult(status, self.start, bound if np.isfinite(bound) else None, 0.0)
 
     def _nothing_to_decide(self) -> StageResult:
         """A model without columns (every unit away or fixed, no offer): HiGHS calls it
