@@ -233,19 +233,18 @@ def feasible_choices(inst, objective: str = "coverage"):
     for a, agent in enumerate(agents):
         turns_by_period += agent.turns[choice[:, a]]
     for t in range(T):
-        positions = np.stack([agent.options[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
-        headings = np.stack([agent.headings[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
-        moved = np.stack([agent.moves[choice[:, a], t] for a, agent in enumerate(agents)], axis=1)
-        cells, units, occupancy = period_cells(inst, positions, systems, headings, moved)
+        distinct, inverse = _distinct_postures(agents, choice, t)
+        cells, units, occupancy = period_cells(inst, distinct[:, 0], systems, distinct[:, 1], distinct[:, 2])
         value = cells.sum(axis=(1, 2, 3))
-        coverage += value
-        feasible &= (occupancy <= inst.capacity[None, :]).all(axis=1)
-        feasible &= (units >= required[None] - 1e-9).all(axis=(1, 2, 3))
+        meets = (occupancy <= inst.capacity[None, :]).all(axis=1)
+        meets &= (units >= required[None] - 1e-9).all(axis=(1, 2, 3))
         if objective == "min-cost":
             if inst.target_scope == "site":
-                feasible &= (cells >= inst.target * reference - 1e-9).all(axis=(1, 2, 3))
+                meets &= (cells >= inst.target * reference - 1e-9).all(axis=(1, 2, 3))
             else:
-                feasible &= value >= inst.target * reference.sum() - 1e-9
+                meets &= value >= inst.target * reference.sum() - 1e-9
+        coverage += value[inverse]
+        feasible &= meets[inverse]
     if inst.substitute_budget is not None:
         feasible &= cost <= inst.substitute_budget + 1e-9
     if inst.moves_per_period is not None:
@@ -258,6 +257,24 @@ def feasible_choices(inst, objective: str = "coverage"):
     if inst.turns_total is not None:
         feasible &= turns_by_period.sum(axis=1) <= inst.turns_total
     return agents, choice[feasible], coverage[feasible], cost[feasible], moves[feasible]
+
+
+def _distinct_postures(agents, choice: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (position, heading, moved in) of every agent in period t among the joint
+    choices, (n, 3, A), and which of them each choice has: each posture is then valued once."""
+    key, radix, states = np.zeros(len(choice), dtype=np.int64), [], []
+    for a, agent in enumerate(agents):
+        state = np.column_stack([agent.options[:, t], agent.headings[:, t], agent.moves[:, t]])
+        values, of_option = np.unique(state, axis=0, return_inverse=True)
+        radix.append(int(np.prod([len(v) for v in states], dtype=np.int64)))
+        states.append(values)
+        key += of_option.ravel()[choice[:, a]] * radix[-1]
+    assert np.prod([float(len(v)) for v in states]) < 2.0 ** 62, "too many postures to number"
+    keys, inverse = np.unique(key, return_inverse=True)
+    distinct = np.zeros((len(keys), 3, len(agents)), dtype=np.int64)
+    for a, values in enumerate(states):
+        distinct[:, :, a] = values[(keys // radix[a]) % len(values)]
+    return distinct, inverse.ravel()
 
 
 def reference_cells(inst) -> np.ndarray:
