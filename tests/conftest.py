@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,12 @@ import pytest
 import yaml
 
 from layerdef.io.reader import loads
+from layerdef.solve.backend import share_of_cores, use_threads
+
+# pytest-xdist's workers solve at once: each HiGHS takes its share of the cores, as a pool's
+# workers do (on two cores the suite 115 -> 99 s, CPU time 207 -> 178 s)
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    use_threads(share_of_cores(int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCES = ROOT / "instances"

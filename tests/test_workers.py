@@ -91,3 +91,40 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _threads_set_here() -> int | None:
+    from layerdef.solve import backend
+
+    return backend.THREADS_WHEN_UNSET
+
+
+def test_a_pool_s_workers_take_their_share_of_the_cores_for_highs(monkeypatch):
+    """Workers solving at once would each run HiGHS on every core; a pool's worker gets
+    cores / workers (at least one), a lone worker what it was given, and a back-end there
+    passes that to HiGHS unless its call names threads itself."""
+    from layerdef.solve import backend
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert backend.share_of_cores(2) == 2 and backend.share_of_cores(8) == 1
+    answers = sorted(result for _, ok, result in run_in_workers(_threads_set_here, [(), ()], 2) if ok)
+    assert answers == [2, 2]  # os.cpu_count() here says 4; the share is sent to the worker
+    worker = Worker(3)
+    try:
+        assert worker.call(_threads_set_here) == 3
+    finally:
+        worker.close()
+    worker = Worker()
+    try:
+        assert worker.call(_threads_set_here) is None
+    finally:
+        worker.close()
+    monkeypatch.setattr(backend, "THREADS_WHEN_UNSET", 1)
+    from conftest import INSTANCES
+
+    from layerdef.io.reader import load
+    from layerdef.model.formulation import formulate
+
+    form = formulate(load(INSTANCES / "textbook" / "move-beats-staying.yaml"))
+    assert backend.HighsBackend(form, backend.SolverOptions()).highs.getOptionValue("threads")[1] == 1
+    assert backend.HighsBackend(form, backend.SolverOptions(threads=2)).highs.getOptionValue("threads")[1] == 2

@@ -64,6 +64,24 @@ LAGRANGIAN_SECONDS = 120.0
 CUT_POOL_SOFT_LIMIT = 1
 
 
+#: HiGHS threads where the caller names none (None: HiGHS's own choice, every core): a process
+#: that shares the cores with others sets its share once, before its first solve
+#: (`use_threads`; a worker of a pool, the test suite's workers), since HiGHS's task scheduler
+#: keeps the count it first started with
+THREADS_WHEN_UNSET: int | None = None
+
+
+def use_threads(threads: int | None) -> None:
+    """Every later back-end of this process runs HiGHS on `threads` threads unless told otherwise."""
+    global THREADS_WHEN_UNSET
+    THREADS_WHEN_UNSET = threads
+
+
+def share_of_cores(processes: int) -> int:
+    """The threads each of `processes` solving at once may take without oversubscribing."""
+    return max(1, (os.cpu_count() or 1) // max(1, processes))
+
+
 #: HiGHS presolve rules left off where units face headings (`presolve_rule_off` bit mask)
 PRESOLVE_RULES_OFF_WITH_HEADINGS = 1 << 5
 
@@ -204,8 +222,9 @@ class HighsBackend:
             # one on random threats instances (seeds 363 and 899); each of several rules off
             # mends it, dominated columns (bit 5) first among them
             self.highs.setOptionValue("presolve_rule_off", PRESOLVE_RULES_OFF_WITH_HEADINGS)
-        if options.threads:
-            self.highs.setOptionValue("threads", int(options.threads))
+        threads = options.threads or THREADS_WHEN_UNSET
+        if threads:
+            self.highs.setOptionValue("threads", int(threads))
         lower, upper, integer = form.bounds()
         row_lower, row_upper = form.row_bounds()
         start, index, value = form.csr()

@@ -32,6 +32,7 @@ from layerdef.solve.backend import (
     SolverOptions,
     lexicographic_stages,
     progress,
+    share_of_cores,
     solver_log,
     time_left,
 )
@@ -276,7 +277,7 @@ class _Alone:
         if can_start_workers():
             each = None if time_limit is None else max(1.0, time_limit / len(instance.scenario_ids))
             try:
-                self.worker = Worker()
+                self.worker = Worker(share_of_cores(2))  # beside the hedged solve here
                 self.worker.submit(solve_alone, instance, each, gap, threads, False)
             except OSError:
                 self.cancel()

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from layerdef.solve.backend import share_of_cores, use_threads
+
 HEADER = struct.Struct("<Q")
 
 
@@ -38,11 +40,14 @@ def can_start_workers() -> bool:
 
 
 class Worker:
-    """One worker process; `submit` a call, then `answer` it (its error raised here)."""
+    """One worker process; `submit` a call, then `answer` it (its error raised here).
+    `threads`: HiGHS's threads in the worker where a call names none (its share of the cores
+    beside the others solving at once; None: every core)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from layerdef.solve.workers import serve; serve()", str(os.getpid())],
+            [sys.executable, "-c", "from layerdef.solve.workers import serve; serve()", str(os.getpid()),
+             str(threads or 0)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=_environment_finding_layerdef())
         self._sending: threading.Thread | None = None
@@ -92,7 +97,8 @@ def run_in_workers(function: Callable, calls: Sequence[tuple], workers: int,
     a call's turn comes, gives the arguments to call it with then, or None to turn it down:
     (index, True, Skipped()) then, with nothing run (a search that prunes, or asks less of a
     call, by what the answers so far say). Closing the iterator early (an error, Ctrl-C)
-    ends every worker."""
+    ends every worker. Each worker's HiGHS takes its share of the cores (`share_of_cores`)."""
+    share = share_of_cores(min(workers, len(calls)))
     todo: queue.Queue = queue.Queue()
     for index, args in enumerate(calls):
         todo.put((index, args))
@@ -112,7 +118,7 @@ def run_in_workers(function: Callable, calls: Sequence[tuple], workers: int,
                 continue
             try:
                 if worker is None:
-                    worker = Worker()
+                    worker = Worker(share)
                     running.append(worker)
                 done.put((index, True, worker.call(function, *args)))
             except WorkerDied as error:
@@ -143,6 +149,8 @@ def serve() -> None:
         os.dup2(quiet.fileno(), 1)
         os.dup2(quiet.fileno(), 0)
     threading.Thread(target=_exit_when_orphaned, args=(int(sys.argv[1]),), daemon=True).start()
+    if int(sys.argv[2]):
+        use_threads(int(sys.argv[2]))
     while (message := _receive(protocol_in)) is not None:
         try:
             function, args = pickle.loads(message)  # imports the function's module
