@@ -60,7 +60,9 @@ LAGRANGIAN_SECONDS = 120.0
 #: HiGHS's cut pool keeps about this many cuts (`mip_pool_soft_limit`, default 10,000): the
 #: cuts beyond the LP's are checked in every domain propagation, in the sub-MIPs too, and on
 #: the small benchmark that was most of the proof (start and MIP 9-10 s -> 3 s over three
-#: seeds); Korea and Korea with launch areas unchanged, medium 42 -> 36 s
+#: seeds); Korea and Korea with launch areas unchanged, medium 42 -> 36 s. Not with kill
+#: probabilities, where the pooled cuts pay: Korea's incumbent after 60 s 2,463.5-2,463.7 with
+#: HiGHS's default against 2,459.8-2,460.1 (two seeds each)
 CUT_POOL_SOFT_LIMIT = 1
 
 
@@ -216,7 +218,8 @@ class HighsBackend:
         # could: without them Korea with launch areas 4.0 -> 2.5 s, medium 75 -> 62 s, the
         # hedged replay 75 -> 48 s (three seeds); Korea and small unchanged
         self.highs.setOptionValue("mip_allow_restart", False)
-        self.highs.setOptionValue("mip_pool_soft_limit", CUT_POOL_SOFT_LIMIT)
+        if not form.instance.kill_probability:
+            self.highs.setOptionValue("mip_pool_soft_limit", CUT_POOL_SOFT_LIMIT)
         if "facing" in form.columns or any(name.endswith(":facing") for name in form.columns):
             # HiGHS 1.16's presolve returned "optimal" plans one move worse than a feasible
             # one on random threats instances (seeds 363 and 899); each of several rules off
