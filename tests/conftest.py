@@ -14,7 +14,7 @@ from layerdef.io.reader import loads
 from layerdef.solve.backend import share_of_cores, use_threads
 
 # pytest-xdist's workers solve at once: each HiGHS takes its share of the cores, as a pool's
-# workers do (on two cores the suite 115 -> 99 s, CPU time 207 -> 178 s)
+# workers do (on two cores, back to back: the suite 132 -> 118 s, CPU time 239 -> 214 s)
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     use_threads(share_of_cores(int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 

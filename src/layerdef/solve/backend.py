@@ -698,8 +698,9 @@ class PyomoBackend:
         self.solver.highs_options = {"output_flag": options.log, "mip_abs_gap": 1e-9,
                                      "mip_feasibility_tolerance": 1e-9,
                                      "primal_feasibility_tolerance": 1e-9}
-        if options.threads:
-            self.solver.highs_options["threads"] = int(options.threads)
+        threads = options.threads or THREADS_WHEN_UNSET
+        if threads:
+            self.solver.highs_options["threads"] = int(threads)
         self.holds = 0
 
     @property
