@@ -135,6 +135,12 @@ class SolverOptions:
     def as_dict(self) -> dict:
         return {"time_limit": self.time_limit, "gap": self.gap, "threads": self.threads}
 
+    @property
+    def highs_threads(self) -> int | None:
+        """The threads HiGHS is told to run on: the caller's, else this process's share
+        (`use_threads`); None leaves HiGHS its own choice."""
+        return self.threads or THREADS_WHEN_UNSET
+
 
 @dataclass
 class StageResult:
@@ -225,9 +231,8 @@ class HighsBackend:
             # one on random threats instances (seeds 363 and 899); each of several rules off
             # mends it, dominated columns (bit 5) first among them
             self.highs.setOptionValue("presolve_rule_off", PRESOLVE_RULES_OFF_WITH_HEADINGS)
-        threads = options.threads or THREADS_WHEN_UNSET
-        if threads:
-            self.highs.setOptionValue("threads", int(threads))
+        if options.highs_threads:
+            self.highs.setOptionValue("threads", int(options.highs_threads))
         lower, upper, integer = form.bounds()
         row_lower, row_upper = form.row_bounds()
         start, index, value = form.csr()
@@ -698,9 +703,8 @@ class PyomoBackend:
         self.solver.highs_options = {"output_flag": options.log, "mip_abs_gap": 1e-9,
                                      "mip_feasibility_tolerance": 1e-9,
                                      "primal_feasibility_tolerance": 1e-9}
-        threads = options.threads or THREADS_WHEN_UNSET
-        if threads:
-            self.solver.highs_options["threads"] = int(threads)
+        if options.highs_threads:
+            self.solver.highs_options["threads"] = int(options.highs_threads)
         self.holds = 0
 
     @property
