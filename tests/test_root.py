@@ -112,6 +112,10 @@ def test_korea_root_step_fixes_columns_and_keeps_the_optimum():
     fixed = rooted.integer & (lower == upper) & (rooted.lower < rooted.upper)
     check_survival(*found)
     assert fixed.sum() > 0.25 * rooted.integer.sum()
+    # the root step's rounding was RENS: HiGHS does not repeat it (HIGHS_HEURISTICS_OFF_AFTER_ROOT)
+    assert rooted.highs.getOptionValue("mip_heuristic_run_rens")[1] is False
+    assert HighsBackend(formulate(load(KOREA)), SolverOptions()).highs.getOptionValue(
+        "mip_heuristic_run_rens")[1] is True
 
 
 def test_the_root_step_reports_progress_on_stderr(monkeypatch, capfd):
