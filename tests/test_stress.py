@@ -65,6 +65,19 @@ def tiny(seed: int, tmp_path):
 def test_criticality_and_the_robust_plan_equal_the_enumeration(seed, tmp_path):
     """Every criticality row's reaction, and the robust plan's worst coverage, against the
     enumeration: K = 1 or 2, notice 0 or 1 (withdrawals from the second period)."""
+    check_against_the_enumeration(seed, tmp_path)
+
+
+@pytest.mark.parametrize("seed", [1, 3, 6])
+def test_with_workers_the_oracle_beside_the_master_agrees_with_the_enumeration(seed, tmp_path, caplog):
+    """With two workers each round's oracle begins on the master's plan beside its proof
+    (`_OracleAhead`); the answers are the enumeration's all the same."""
+    with caplog.at_level("INFO", logger="layerdef"):
+        check_against_the_enumeration(seed, tmp_path, workers=2)
+    assert "beside the master's proof" in caplog.text
+
+
+def check_against_the_enumeration(seed: int, tmp_path, workers: int = 1) -> None:
     document, inst = tiny(seed, tmp_path)
     eligible = eligible_units(inst, None)
     if not eligible:
@@ -72,7 +85,7 @@ def test_criticality_and_the_robust_plan_equal_the_enumeration(seed, tmp_path):
     lose, notice = min(1 + seed % 2, len(eligible)), (seed // 2) % 2
     window = withdrawal_window(inst, None, None, notice)
     try:
-        result = stress(inst, lose, window, eligible, tmp_path / "out", {})
+        result = stress(inst, lose, window, eligible, tmp_path / "out", {}, workers=workers)
     except Exception as error:  # a set no reaction survives: the enumeration must agree
         from layerdef.errors import InfeasibleError, UsageError
 

@@ -164,12 +164,15 @@ def _start_value(hedged: Hedged, start: np.ndarray, risk: str) -> float:
 
 def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float | None = None,
                  gap: float = 0.0, threads: int | None = None,
-                 starts: list[pd.DataFrame] | None = None, first_stage_only: bool = False) -> HedgedPlan:
+                 starts: list[pd.DataFrame] | None = None, first_stage_only: bool = False,
+                 on_start: Callable[[list[pd.DataFrame]], None] | None = None) -> HedgedPlan:
     """One posture per scenario, lexicographic over (expected or worst) coverage, expected cost,
     expected moves; each scenario's posture is checked by the evaluator. `starts`: one
     non-anticipative posture per scenario to start from where it beats the usual start.
     `first_stage_only`: coverage alone (a robust search's master, whose later stages the
-    reactions settle)."""
+    reactions settle). `on_start`: called with the plan HiGHS starts from (one posture per
+    scenario), after the root step, while HiGHS searches and proves (the robust search's
+    oracle begins on it)."""
     started = time.perf_counter()
     hedged = formulate_hedged(instance, risk)
     backend = HighsBackend(hedged.form, SolverOptions(time_limit, gap, threads, solver_log()))
@@ -188,6 +191,8 @@ def solve_hedged(instance: Instance, risk: str = "expected", time_limit: float |
     if start is not None:
         sharpened = sharpen_start(backend, start, time_left(time_limit, started))
         start = start if sharpened is None else sharpened
+    if on_start is not None and start is not None:
+        on_start([restore_posture(part, hedged.part(start, n)) for n, part in enumerate(hedged.forms)])
     explain = lambda: explain_hedged_infeasibility(instance, options)  # noqa: E731
     if first_stage_only:
         first, solution, finished = run_stages(backend, lexicographic_stages(hedged.form)[:1], start,

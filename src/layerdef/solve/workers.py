@@ -90,15 +90,17 @@ class Skipped:
 
 
 def run_in_workers(function: Callable, calls: Sequence[tuple], workers: int,
-                   ready: Callable[[int, tuple], tuple | None] | None = None) -> Iterator[tuple[int, bool, Any]]:
+                   ready: Callable[[int, tuple], tuple | None] | None = None,
+                   beside: int = 0) -> Iterator[tuple[int, bool, Any]]:
     """`function(*args)` for every args of `calls` on up to `workers` worker processes;
     yields (index, True, result) or (index, False, error) as each finishes. A worker that
     dies fails its call only; the next call gets a new one. `ready(index, args)`, asked when
     a call's turn comes, gives the arguments to call it with then, or None to turn it down:
     (index, True, Skipped()) then, with nothing run (a search that prunes, or asks less of a
     call, by what the answers so far say). Closing the iterator early (an error, Ctrl-C)
-    ends every worker. Each worker's HiGHS takes its share of the cores (`share_of_cores`)."""
-    share = share_of_cores(min(workers, len(calls)))
+    ends every worker. Each worker's HiGHS takes its share of the cores (`share_of_cores`),
+    counting `beside` processes that solve at the same time (the caller's own)."""
+    share = share_of_cores(min(workers, len(calls)) + beside)
     todo: queue.Queue = queue.Queue()
     for index, args in enumerate(calls):
         todo.put((index, args))

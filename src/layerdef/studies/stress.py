@@ -10,15 +10,19 @@ column-and-constraint generation: a hedged master (`risk worst`) over the sets f
 an oracle that solves every set's reaction to the master's trunk (skipped where a set's
 unreacted value, a lower bound on its reaction, already reaches the master's bound or the
 worst found; stopped where the reaction does), and the worst set joining the master, until
-the oracle's worst meets the master's bound."""
+the oracle's worst meets the master's bound. With local workers, each round's oracle begins on
+the master's plan after its root step, on one worker beside the master's proof, and is kept
+when the master ends on that plan."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import itertools
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -168,7 +172,21 @@ class Reactions:
                  folder: Path, workers: int = 1, scheduler: str | None = None):
         self.instance, self.window, self.options = instance, window, options
         self.folder, self.workers, self.scheduler = folder, workers, scheduler
+        self.beside = 0  # processes of the caller's solving at the same time (`beside_a_solve`)
         folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def can_run_beside_a_solve(self) -> bool:
+        """Whether reactions may run on a worker process while this process solves: local
+        workers asked for, and a core for each."""
+        return self.scheduler is None and self.workers > 1 and can_start_workers()
+
+    def beside_a_solve(self) -> Reactions:
+        """The same reactions on one worker process with its share of the cores beside this
+        process's own solve (the robust search's oracle beside its master's proof)."""
+        twin = copy.copy(self)
+        twin.workers, twin.beside = 1, 1
+        return twin
 
     def keys(self, plan: pd.DataFrame) -> Callable[[tuple[int, ...]], str]:
         """The file name of each set's reaction to `plan`: a digest of the instance, the plan,
@@ -202,7 +220,7 @@ class Reactions:
             else:
                 todo.append(units)
         progress(f"{what}: {len(sets)} sets, {len(sets) - len(todo)} already solved, {len(todo)} to run")
-        shown = StudyProgress(what, len(todo))
+        shown = StudyProgress(what, len(todo), bar=not self.beside)
         done = 0
         for index, outcome in self._run(plan, todo, (lambda i: ask(todo[i], outcomes)) if ask else None):
             done += 1
@@ -227,8 +245,8 @@ class Reactions:
 
         if self.scheduler:
             yield from _on_dask(self.scheduler, calls, self.instance.sha256)
-        elif self.workers > 1 and len(todo) > 1 and can_start_workers():
-            for index, solved, outcome in run_in_workers(react, calls, self.workers, ready):
+        elif (self.beside or self.workers > 1 and len(todo) > 1) and can_start_workers():
+            for index, solved, outcome in run_in_workers(react, calls, self.workers, ready, self.beside):
                 yield index, (outcome if solved else {"status": "failed", "error": f"{type(outcome).__name__}: {outcome}"})
         else:
             for index, args in enumerate(calls):
@@ -321,12 +339,16 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
     starts = None
     for rounds in itertools.count(1):
         master = scenario_instance(instance, found, window)
-        plan = solve_hedged(master, "worst", starts=starts, first_stage_only=True, **options)
+        ahead = (_OracleAhead(instance, candidates, window, reactions.beside_a_solve(), rounds, found)
+                 if reactions.can_run_beside_a_solve else None)
+        plan = solve_hedged(master, "worst", starts=starts, first_stage_only=True,
+                            on_start=ahead.begin if ahead else None, **options)
         achieved = plan.risk_value
         bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
         trunk = plan.postures[0]  # the first set's plan: every scenario's is the same before the announcement
-        worst_set, worst, outcomes = _oracle(instance, candidates, trunk, window, reactions, rounds, found,
-                                              bound)
+        answered = ahead.answer(trunk) if ahead else None
+        worst_set, worst, outcomes = answered or _oracle(instance, candidates, trunk, window, reactions,
+                                                         f"robust round {rounds}", found, bound)
         progress(f"robust: round {rounds}, {len(found)} sets in the master, bound {bound:.6g}, "
                  f"worst {worst:.6g} ({label(instance, worst_set)})")
         if worst >= bound - ROBUST_TOLERANCE * max(1.0, abs(bound)) or worst_set in found:
@@ -339,6 +361,50 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
         found.append(worst_set)
         # the next master starts where this one ended, the new set reacting as the oracle found
         starts = [*plan.postures, pd.DataFrame(outcomes[worst_set]["posture"])]
+
+
+class _OracleAhead:
+    """The oracle on the master's plan after its root step, on one worker process beside the
+    master's proof, which mostly keeps that plan (Korea K = 1: the proof takes 25-35 s after
+    it): the round's oracle is then done when the master is. With no bound yet, only the
+    reactions solved so far set the targets."""
+
+    def __init__(self, instance: Instance, candidates: list[tuple[int, ...]], window: Withdrawal,
+                 reactions: Reactions, rounds: int, found: list[tuple[int, ...]]):
+        self.instance, self.candidates, self.window = instance, candidates, window
+        self.reactions, self.rounds, self.found = reactions, rounds, list(found)
+        self.trunk: pd.DataFrame | None = None
+        self.cancelled = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.result: tuple | None = None
+
+    def begin(self, postures: list[pd.DataFrame]) -> None:
+        """Start on the master's plan (one posture per scenario, alike before the announcement)."""
+        self.trunk = postures[0]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.result = _oracle(self.instance, self.candidates, self.trunk, self.window, self.reactions,
+                                  f"robust round {self.rounds}, beside the master's proof", self.found,
+                                  np.inf, self.cancelled.is_set)
+        except Exception:  # noqa: BLE001 - the oracle run after the master meets it again
+            self.result = None
+
+    def answer(self, trunk: pd.DataFrame) -> tuple | None:
+        """The oracle's answer when the master ended on the plan it began from and the oracle
+        is done; else None, the rest cancelled: on the same plan, the reactions solved are in
+        the folder, where the oracle run next (on every worker) finds them."""
+        if self.thread is None:
+            return None
+        same = trunk.equals(self.trunk)
+        if same and not self.thread.is_alive():
+            return self.result
+        self.cancelled.set()
+        if same:
+            self.thread.join()  # the reaction under way, kept for the oracle run next
+        return None
 
 
 def _robust_solution(instance: Instance, master: Instance, window: Withdrawal, found: list[tuple[int, ...]],
@@ -364,19 +430,23 @@ def _robust_solution(instance: Instance, master: Instance, window: Withdrawal, f
 
 
 def _oracle(instance: Instance, candidates: list[tuple[int, ...]], trunk: pd.DataFrame,
-            window: Withdrawal, reactions: Reactions, rounds: int,
-            found: list[tuple[int, ...]], bound: float) -> tuple[tuple[int, ...], float, dict]:
+            window: Withdrawal, reactions: Reactions, what: str,
+            found: list[tuple[int, ...]], bound: float,
+            cancelled: Callable[[], bool] = lambda: False) -> tuple[tuple[int, ...], float, dict]:
     """The worst set for the trunk. Nothing withdrawn and the sets `found` (the robust plan's
     scenarios) are solved to the end; the others only until they reach the target, the
     master's `bound` or the least reaction solved so far, whichever is lower: a set that
     reaches it cannot be the worst, since the master's own sets react no better than its bound
     (it bounds the best trunk's worst over them). A set whose unreacted value (a lower bound
-    on its reaction) reaches the target is skipped; reactions run in the order of that value."""
+    on its reaction) reaches the target is skipped; reactions run in the order of that value.
+    Once `cancelled()`, the sets not yet begun are skipped (the answer is then of no use)."""
     bounds = {units: unreacted_value(instance, units, trunk, window) for units in candidates}
     always = {(), *found}
     order = sorted(candidates, key=lambda units: (units not in always, bounds[units], len(units)))
 
     def ask(units: tuple[int, ...], outcomes: dict) -> tuple[bool, float | None]:
+        if cancelled():
+            return False, None
         if units in always:
             return True, None
         solved = [o["coverage"] for o in list(outcomes.values())
@@ -384,7 +454,7 @@ def _oracle(instance: Instance, candidates: list[tuple[int, ...]], trunk: pd.Dat
         target = min([bound, *solved])
         return bounds[units] < target, target
 
-    outcomes = reactions.solve(trunk, order, f"robust round {rounds}", ask)
+    outcomes = reactions.solve(trunk, order, what, ask)
     unmet = [units for units, outcome in outcomes.items() if outcome.get("coverage") is None]
     if unmet:
         outcome = outcomes[unmet[0]]
