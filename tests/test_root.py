@@ -114,7 +114,7 @@ def test_korea_root_step_fixes_columns_and_keeps_the_optimum():
     assert fixed.sum() > 0.25 * rooted.integer.sum()
     # the root step's rounding was RENS: HiGHS does not repeat it (HIGHS_HEURISTICS_OFF_AFTER_ROOT)
     assert rooted.highs.getOptionValue("mip_heuristic_run_rens")[1] is False
-    assert HighsBackend(formulate(load(KOREA)), SolverOptions()).highs.getOptionValue(
+    assert HighsBackend(rooted.form, SolverOptions()).highs.getOptionValue(
         "mip_heuristic_run_rens")[1] is True
 
 

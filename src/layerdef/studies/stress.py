@@ -339,7 +339,10 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
     starts = None
     for rounds in itertools.count(1):
         master = scenario_instance(instance, found, window)
-        ahead = (_OracleAhead(instance, candidates, window, reactions.beside_a_solve(), rounds, found)
+        beside, so_far = reactions.beside_a_solve(), list(found)
+        what = f"robust round {rounds}, beside the master's proof"
+        ahead = (_OracleAhead(lambda trunk, cancelled: _oracle(instance, candidates, trunk, window, beside, what,
+                                                               so_far, np.inf, cancelled))
                  if reactions.can_run_beside_a_solve else None)
         plan = solve_hedged(master, "worst", starts=starts, first_stage_only=True,
                             on_start=ahead.begin if ahead else None, **options)
@@ -366,13 +369,11 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
 class _OracleAhead:
     """The oracle on the master's plan after its root step, on one worker process beside the
     master's proof, which mostly keeps that plan (Korea K = 1: the proof takes 25-35 s after
-    it): the round's oracle is then done when the master is. With no bound yet, only the
-    reactions solved so far set the targets."""
+    it): the round's oracle is then done when the master is. `oracle(trunk, cancelled)` is the
+    round's `_oracle` with no bound yet: only the reactions solved so far set the targets."""
 
-    def __init__(self, instance: Instance, candidates: list[tuple[int, ...]], window: Withdrawal,
-                 reactions: Reactions, rounds: int, found: list[tuple[int, ...]]):
-        self.instance, self.candidates, self.window = instance, candidates, window
-        self.reactions, self.rounds, self.found = reactions, rounds, list(found)
+    def __init__(self, oracle: Callable[[pd.DataFrame, Callable[[], bool]], tuple]):
+        self.oracle = oracle
         self.trunk: pd.DataFrame | None = None
         self.cancelled = threading.Event()
         self.thread: threading.Thread | None = None
@@ -386,9 +387,7 @@ class _OracleAhead:
 
     def _run(self) -> None:
         try:
-            self.result = _oracle(self.instance, self.candidates, self.trunk, self.window, self.reactions,
-                                  f"robust round {self.rounds}, beside the master's proof", self.found,
-                                  np.inf, self.cancelled.is_set)
+            self.result = self.oracle(self.trunk, self.cancelled.is_set)
         except Exception:  # noqa: BLE001 - the oracle run after the master meets it again
             self.result = None
 
