@@ -3,7 +3,8 @@ tests/threats_campaign.py --first 0 --n 300` solves each and compares with the e
 (tests/test_threats.py), printing the seeds that disagree; `--counted-once` builds the
 units counted once per launch area (`seeing`, `around`) wherever they are exact;
 `--kill-probability` draws the kill-probability instances of tests/test_kill_probability.py
-instead; the README records the last run."""
+instead, `--kill-threats` those with launch areas, headings and relocation downtime as well;
+the README records the last run."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from conftest import load_document  # noqa: E402
 from test_brute_force import check_against_enumeration  # noqa: E402
-from test_kill_probability import kill_document  # noqa: E402
+from test_kill_probability import kill_document, kill_threat_document  # noqa: E402
 from test_threats import threat_document  # noqa: E402
 
 
@@ -27,8 +28,10 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--counted-once", action="store_true")
     parser.add_argument("--kill-probability", action="store_true")
+    parser.add_argument("--kill-threats", action="store_true")
     arguments = parser.parse_args()
-    document = kill_document if arguments.kill_probability else threat_document
+    document = (kill_threat_document if arguments.kill_threats
+                else kill_document if arguments.kill_probability else threat_document)
     if arguments.counted_once:
         from layerdef.model import formulation
 

@@ -486,7 +486,7 @@ def formulate(instance: Instance, objective: str | None = None,
     if data.instance.kill_probability:
         define_kill_exponent_definition(form, data)
         define_defeat_tangents(form, data)
-        define_defeat_first_secant(form, data)
+        define_defeat_unit_secants(form, data)
     define_requirement(form, data)
     define_move_definition(form, data)
     define_move_definition_sub(form, data)
@@ -1012,12 +1012,22 @@ def define_in_action_definition(form: Formulation, data: Parameters) -> None:
                     "kill probabilities: the exponent of the leak probability"))
 def define_kill_exponent_definition(form: Formulation, data: Parameters) -> None:
     exponent = form.columns["kill_exponent"]
-    row_of = _row_of(exponent.index, _dims(data, "smgt"))
+    fixed = _fixed_exponent(data)[tuple(exponent.index.T)]
+    row, column, rate = _kill_exponent_entries(form, data)
+    form.add_rows("kill_exponent_definition", ("s", "m", "g", "t"), exponent.index, fixed, fixed,
+                  np.concatenate([np.arange(exponent.size), row]),
+                  np.concatenate([exponent.ids, column]), np.concatenate([np.ones(exponent.size), -rate]))
+
+
+def _kill_exponent_entries(form: Formulation, data: Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, covering column, exponent one unit there adds) of every unit that can engage a
+    (site, class, launch area, period): its rates summed over the class's layers it covers."""
+    row_of = _row_of(form.columns["kill_exponent"].index, _dims(data, "smgt"))
     instance = data.instance
     covering = _covering_columns(form, data)
     k, p, h, s, l, g = np.nonzero(instance.cover)
     rate = instance.kill_rate[k, l]
-    rows, cols, values = [np.arange(exponent.size)], [exponent.ids], [np.ones(exponent.size)]
+    rows, cols, values = [], [], []
     for c in range(len(instance.class_ids)):
         engaged = instance.engaging[c, g, l] & (rate > 0)
         for t in range(instance.T):
@@ -1025,14 +1035,11 @@ def define_kill_exponent_definition(form: Formulation, data: Parameters) -> None
             keep = (row >= 0) & (column >= 0)
             rows.append(row[keep])
             cols.append(column[keep])
-            values.append(-rate[engaged][keep])
-    fixed = _fixed_exponent(data)[tuple(exponent.index.T)]
-    # a unit covering s in two layers of the class enters its row once, with both rates
+            values.append(rate[engaged][keep])
     pairs, where = np.unique(np.column_stack([np.concatenate(rows), np.concatenate(cols)]), axis=0,
                              return_inverse=True)
     summed = np.bincount(where.ravel(), weights=np.concatenate(values), minlength=len(pairs))
-    form.add_rows("kill_exponent_definition", ("s", "m", "g", "t"), exponent.index, fixed, fixed,
-                  pairs[:, 0], pairs[:, 1], summed)
+    return pairs[:, 0], pairs[:, 1], summed
 
 
 @defines(constraint("defeat_tangents",
@@ -1049,22 +1056,29 @@ def define_defeat_tangents(form: Formulation, data: Parameters) -> None:
     _defeat_lines(form, "defeat_tangents", member, *tangent(x0))
 
 
-@defines(constraint("defeat_first_secant",
-                    "$\\theta_{s,m,g,t} \\le f(\\bar\\chi) + \\frac{f(\\bar\\chi + \\underline r) - f(\\bar\\chi)}{\\underline r} (\\chi_{s,m,g,t} - \\bar\\chi)$, $f(x) = 1 - e^{-x}$, $\\underline r_{s,m,g}$ the least exponent one unit adds there ($r_{k,l} (1 - \\delta_k)$)",
-                    "kill probabilities: no plan's exponent lies between the fixed units' and one unit more, so the chord over that gap holds for every plan and is tighter than the tangent at $\\bar\\chi$ (the LP's first fractional unit)"))
-def define_defeat_first_secant(form: Formulation, data: Parameters) -> None:
+@defines(constraint("defeat_unit_secants",
+                    "$\\theta_{s,m,g,t} \\le f(\\bar\\chi) + \\sum_{p,k,h} \\frac{f(\\bar\\chi + (1 - \\delta_k)\\, c_{k,p,h}) - f(\\bar\\chi)}{1 - \\delta_k}\\, u_{p,k,h,t}$, $f(x) = 1 - e^{-x}$, $c_{k,p,h}$ the exponent one unit of $k$ at $p$ facing $h$ adds to the row (its coefficient in `kill_exponent_definition`), $\\alpha$ in place of $u$ for systems with relocation downtime",
+                    "kill probabilities: each unit adds at most what it adds alone to the fixed units ($f$ is concave, so its increments are subadditive), and a unit that moved in adds at least $(1 - \\delta_k)\\, c$, whose chord from $\\bar\\chi$ is the steepest; holds at every plan, and gives a fraction of a unit only that fraction of its value"))
+def define_defeat_unit_secants(form: Formulation, data: Parameters) -> None:
     defeat = form.columns["defeat"]
-    instance = data.instance
-    step = instance.kill_rate * (1.0 - instance.downtime)[:, None]  # (K, L): one unit, at least
-    reaches = instance.cover.any(axis=(1, 2))  # (K, S, L, G)
-    engaged = reaches[:, :, None, :, :] & instance.engaging.transpose(0, 2, 1)[None, None]  # (K, S, M, L, G)
-    least = np.where(engaged & (step > 0)[:, None, None, :, None], step[:, None, None, :, None], np.inf).min(axis=(0, 3))
-    a = _fixed_exponent(data)[tuple(defeat.index.T)]
-    gap = least[defeat.index[:, 0], defeat.index[:, 1], defeat.index[:, 2]]
-    chosen = np.isfinite(gap) & (gap > 0)
-    a, gap = a[chosen], gap[chosen]
-    slope = (np.expm1(-a) - np.expm1(-(a + gap))) / gap
-    _defeat_lines(form, "defeat_first_secant", np.nonzero(chosen)[0], slope, -np.expm1(-a) - slope * a)
+    row, column, rate = _kill_exponent_entries(form, data)
+    base = _fixed_exponent(data)[tuple(defeat.index.T)]
+    kept = 1.0 - data.instance.downtime[_system_of_columns(form, data)[column]]
+    least = kept * rate
+    gain = np.where(least > 1e-12, (np.expm1(-base[row]) - np.expm1(-(base[row] + least))) / np.maximum(kept, 1e-12),
+                    np.exp(-base[row]) * rate)  # a unit of no value while it moves: the tangent at the base
+    form.add_rows("defeat_unit_secants", ("s", "m", "g", "t"), defeat.index, -INF, -np.expm1(-base),
+                  np.concatenate([np.arange(defeat.size), row]),
+                  np.concatenate([defeat.ids, column]), np.concatenate([np.ones(defeat.size), -gain]))
+
+
+def _system_of_columns(form: Formulation, data: Parameters) -> np.ndarray:
+    """The system of every `units` and `in_action` column (-1 for the other columns)."""
+    system = np.full(form.n_cols, -1, dtype=np.int64)
+    for name in ("units", "in_action"):
+        if name in form.columns:
+            system[form.columns[name].ids] = form.columns[name].index[:, 1]
+    return system
 
 
 def _defeat_lines(form: Formulation, name: str, member: np.ndarray, slope: np.ndarray,

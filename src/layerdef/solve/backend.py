@@ -92,7 +92,9 @@ def share_of_cores(processes: int) -> int:
 
 
 #: HiGHS presolve rules left off where units face headings (`presolve_rule_off` bit mask)
-PRESOLVE_RULES_OFF_WITH_HEADINGS = 1 << 5
+PRESOLVE_RULES_OFF_WITH_HEADINGS = 1 << 5  # dominated columns
+#: and with kill probabilities once a stage holds an earlier one (the aggregator)
+PRESOLVE_RULES_OFF_WITH_KILL = 1 << 12
 
 
 #: HiGHS's default, which we keep: reduced costs within it are noise (`reduced_cost_bounds`)
@@ -331,6 +333,14 @@ class HighsBackend:
         scale = _power_of_two_scale(float(np.max(np.abs(vector), initial=0.0)), LARGEST_COST)
         lower, upper = (-np.inf, bound * scale) if sense > 0 else (bound * scale, np.inf)
         self.highs.addRow(lower, upper, len(nonzero), nonzero, vector[nonzero] * scale)
+        if self.form.instance.kill_probability:
+            # HiGHS 1.16's presolve returned "optimal" plans worse than feasible ones in the
+            # moves stage of two random hedged instances with kill probabilities (expected
+            # moves 5.0 against 3.5, 1.0 against 0.6); its aggregator off mends both. Kept on
+            # in the first stage, where no such case is known and it pays (Korea's incumbent
+            # at 60 s 2463.7 against 2461.3)
+            rules = self.highs.getOptionValue("presolve_rule_off")[1]
+            self.highs.setOptionValue("presolve_rule_off", rules | PRESOLVE_RULES_OFF_WITH_KILL)
 
     def start_from(self, solution: np.ndarray) -> None:
         import highspy
