@@ -1012,22 +1012,12 @@ def define_in_action_definition(form: Formulation, data: Parameters) -> None:
                     "kill probabilities: the exponent of the leak probability"))
 def define_kill_exponent_definition(form: Formulation, data: Parameters) -> None:
     exponent = form.columns["kill_exponent"]
-    fixed = _fixed_exponent(data)[tuple(exponent.index.T)]
-    row, column, rate = _kill_exponent_entries(form, data)
-    form.add_rows("kill_exponent_definition", ("s", "m", "g", "t"), exponent.index, fixed, fixed,
-                  np.concatenate([np.arange(exponent.size), row]),
-                  np.concatenate([exponent.ids, column]), np.concatenate([np.ones(exponent.size), -rate]))
-
-
-def _kill_exponent_entries(form: Formulation, data: Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, covering column, exponent one unit there adds) of every unit that can engage a
-    (site, class, launch area, period): its rates summed over the class's layers it covers."""
-    row_of = _row_of(form.columns["kill_exponent"].index, _dims(data, "smgt"))
+    row_of = _row_of(exponent.index, _dims(data, "smgt"))
     instance = data.instance
     covering = _covering_columns(form, data)
     k, p, h, s, l, g = np.nonzero(instance.cover)
     rate = instance.kill_rate[k, l]
-    rows, cols, values = [], [], []
+    rows, cols, values = [np.arange(exponent.size)], [exponent.ids], [np.ones(exponent.size)]
     for c in range(len(instance.class_ids)):
         engaged = instance.engaging[c, g, l] & (rate > 0)
         for t in range(instance.T):
@@ -1035,11 +1025,14 @@ def _kill_exponent_entries(form: Formulation, data: Parameters) -> tuple[np.ndar
             keep = (row >= 0) & (column >= 0)
             rows.append(row[keep])
             cols.append(column[keep])
-            values.append(rate[engaged][keep])
+            values.append(-rate[engaged][keep])
+    fixed = _fixed_exponent(data)[tuple(exponent.index.T)]
+    # a unit covering s in two layers of the class enters its row once, with both rates
     pairs, where = np.unique(np.column_stack([np.concatenate(rows), np.concatenate(cols)]), axis=0,
                              return_inverse=True)
     summed = np.bincount(where.ravel(), weights=np.concatenate(values), minlength=len(pairs))
-    return pairs[:, 0], pairs[:, 1], summed
+    form.add_rows("kill_exponent_definition", ("s", "m", "g", "t"), exponent.index, fixed, fixed,
+                  pairs[:, 0], pairs[:, 1], summed)
 
 
 @defines(constraint("defeat_tangents",
@@ -1061,7 +1054,7 @@ def define_defeat_tangents(form: Formulation, data: Parameters) -> None:
                     "kill probabilities: each unit adds at most what it adds alone to the fixed units ($f$ is concave, so its increments are subadditive), and a unit that moved in adds at least $(1 - \\delta_k)\\, c$, whose chord from $\\bar\\chi$ is the steepest; holds at every plan, and gives a fraction of a unit only that fraction of its value"))
 def define_defeat_unit_secants(form: Formulation, data: Parameters) -> None:
     defeat = form.columns["defeat"]
-    row, column, rate = _kill_exponent_entries(form, data)
+    row, column, rate = _unit_exponents(form)
     base = _fixed_exponent(data)[tuple(defeat.index.T)]
     kept = 1.0 - data.instance.downtime[_system_of_columns(form, data)[column]]
     least = kept * rate
@@ -1070,6 +1063,15 @@ def define_defeat_unit_secants(form: Formulation, data: Parameters) -> None:
     form.add_rows("defeat_unit_secants", ("s", "m", "g", "t"), defeat.index, -INF, -np.expm1(-base),
                   np.concatenate([np.arange(defeat.size), row]),
                   np.concatenate([defeat.ids, column]), np.concatenate([np.ones(defeat.size), -gain]))
+
+
+def _unit_exponents(form: Formulation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, covering column, exponent one unit there adds) of every unit entry of
+    `kill_exponent_definition` (rows numbered from the block's first, as the defeat columns)."""
+    block = form.rows["kill_exponent_definition"]
+    row, column, value = form.row_entries("kill_exponent_definition")
+    units = value < 0  # the exponent's own entry is +1, each unit's minus its rates
+    return row[units] - block.start, column[units], -value[units]
 
 
 def _system_of_columns(form: Formulation, data: Parameters) -> np.ndarray:
