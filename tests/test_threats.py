@@ -294,6 +294,24 @@ def test_generated_theaters_with_launch_areas_validate(tmp_path):
     assert check.feasible and check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)
 
 
+def test_every_sector_limited_unit_has_a_heading_with_one_heading(tmp_path):
+    """With launch areas and one heading, organic units and substitutes of sector-limited
+    systems alike face heading 0 in the assignments; systems that see every direction none."""
+    import yaml
+
+    from layerdef.io.generate import generate_document
+
+    document = generate_document(10, 10, 4, 3, seed=6, threats=1, headings=1)
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    inst = load(tmp_path / "g.yaml")
+    plan = solve(inst, objective="min-cost")
+    posture = plan.posture.merge(plan.assignments[["period", "unit", "system"]], on=["period", "unit"])
+    limited = posture["system"].map(lambda k: bool(inst.sector_limited[inst.systems.index(k)]))
+    assert plan.assignments["substitute"].any()
+    assert (posture.loc[limited, "heading"] == 0).all()
+    assert posture.loc[~limited, "heading"].isna().all()
+
+
 @pytest.mark.parametrize("seed", range(48, 60))
 def test_min_cost_with_threats_equals_enumeration(seed, tmp_path):
     """min-cost against the reference posture (every unit at home facing its home heading),

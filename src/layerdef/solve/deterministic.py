@@ -471,6 +471,7 @@ def restore_posture(form: Formulation, solution: np.ndarray) -> pd.DataFrame:
     next_unit = [0] * F
     for f in range(F):
         headed = bool(oriented[instance.offer_system[f]])
+        one_heading = 0 if instance.sector_limited[instance.offer_system[f]] else None
         for arrival in range(T):
             size = int(rotation[f, arrival, arrival])
             if not size:
@@ -491,7 +492,8 @@ def restore_posture(form: Formulation, solution: np.ndarray) -> pd.DataFrame:
                     kept = [i for i, place in enumerate(where) if place is not None]
                 ids = [ids[i] for i in kept]
                 where = [where[i] for i in kept]
-                rows.extend((t, unit, *(place if headed else (place, None))) for unit, place in zip(ids, where))
+                rows.extend((t, unit, *(place if headed else (place, one_heading)))
+                            for unit, place in zip(ids, where))
     rows.sort(key=lambda r: (r[0], r[1]))
     posture = pd.DataFrame({"period": [instance.periods[t] for t, _, _, _ in rows],
                             "unit": [u for _, u, _, _ in rows],
