@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import INSTANCES, ROOT
@@ -104,3 +105,30 @@ def test_the_report_template_escapes_what_the_user_wrote(small_document, tmp_pat
     page = (tmp_path / "report.html").read_text()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "layerdef: &lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_a_theater_across_the_antimeridian_is_mapped_in_one_piece(tmp_path):
+    """Sites at 179.9 E and 179.9 W stand 0.2 degrees apart on the map, not 360: the map's
+    longitudes are unwrapped around the theater's middle, the coastline copied a turn over
+    where that brings it onto the map, the ticks labelled east and west."""
+    import yaml
+
+    from layerdef.io.generate import generate_document
+    from layerdef.io.reader import load
+    from layerdef.report.html import _longitude_label, map_frame, unwrap_longitudes
+
+    document = generate_document(12, 6, 4, 2, seed=5, threats=2, headings=4)
+    middle = np.median([row["lon"] for row in document["sites"]])
+    for table in ("sites", "positions", "threats"):
+        lon = np.array([row["lon"] for row in document[table]], dtype=float)
+        for row, moved in zip(document[table], unwrap_longitudes(lon - middle + 180.0, 0.0)):
+            row["lon"] = float(moved)
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    inst = load(tmp_path / "g.yaml")
+    assert inst.site_lon.min() < -170 and inst.site_lon.max() > 170  # both sides of the line
+    frame = map_frame(inst)
+    assert frame.east - frame.west < 20
+    assert np.allclose(unwrap_longitudes(frame.site_lon, 0.0), inst.site_lon)
+    assert abs(abs(frame.middle) - 180) < 10
+    assert [_longitude_label(x) for x in (179.5, 180.0, 180.5, 0.0, -3.25)] == \
+        ["179.5°E", "180°", "179.5°W", "0°", "3.25°W"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -63,13 +64,60 @@ def _sector(lat: float, lon: float, radius_km: float, heading: float,
     return np.concatenate([[lon], lon + east, [lon]]), np.concatenate([[lat], lat + north, [lat]])
 
 
-def _extent(instance: Instance) -> tuple[float, float, float, float]:
-    """The map's bounds: sites, positions and launch areas, with a margin."""
+@dataclass(frozen=True)
+class MapFrame:
+    """Longitudes of the theater unwrapped around its middle, so that a theater across the
+    antimeridian is drawn as one piece (179.9 E and 179.9 W side by side, not 360 degrees
+    apart), with the map's bounds and a margin."""
+
+    middle: float
+    site_lon: np.ndarray
+    position_lon: np.ndarray
+    threat_lon: np.ndarray
+    west: float
+    east: float
+    south: float
+    north: float
+
+
+def unwrap_longitudes(lon: np.ndarray, middle: float) -> np.ndarray:
+    """`lon` moved by whole turns to within 180 degrees of `middle`."""
+    return middle + (np.asarray(lon, dtype=float) - middle + 180.0) % 360.0 - 180.0
+
+
+def map_frame(instance: Instance) -> MapFrame:
+    """The frame of every map: the circular mean of the longitudes of sites, positions and
+    launch areas as the middle."""
     lon = np.concatenate([instance.site_lon, instance.position_lon, instance.threat_lon])
     lat = np.concatenate([instance.site_lat, instance.position_lat, instance.threat_lat])
+    radians = np.radians(lon)
+    middle = float(np.degrees(np.arctan2(np.sin(radians).mean(), np.cos(radians).mean())))
+    flat = unwrap_longitudes(lon, middle)
     margin_lat = max(0.3, 0.08 * (lat.max() - lat.min()))
-    margin_lon = max(0.3, 0.08 * (lon.max() - lon.min()))
-    return lon.min() - margin_lon, lon.max() + margin_lon, lat.min() - margin_lat, lat.max() + margin_lat
+    margin_lon = max(0.3, 0.08 * (flat.max() - flat.min()))
+    site, position, threat = np.split(flat, np.cumsum([len(instance.site_lon), len(instance.position_lon)]))
+    return MapFrame(middle, site, position, threat,
+                    float(flat.min() - margin_lon), float(flat.max() + margin_lon),
+                    float(lat.min() - margin_lat), float(lat.max() + margin_lat))
+
+
+def _longitude_label(lon: float) -> str:
+    """An unwrapped longitude as a map reads it: within 180 degrees, east or west."""
+    wrapped = float(unwrap_longitudes(lon, 0.0))
+    side = "" if wrapped in (0.0, -180.0) else "E" if wrapped > 0 else "W"
+    return f"{abs(wrapped):g}°{side}"
+
+
+def _coastline_in(frame: MapFrame) -> list[np.ndarray]:
+    """The coastline polylines near the map, each copied a turn east or west where that brings
+    it onto the map (the shipped lines are cut at the antimeridian)."""
+    near = []
+    for line in coastline():
+        for turn in (-360.0, 0.0, 360.0):
+            lon = line[:, 0] + turn
+            if lon.max() >= frame.west - 5 and lon.min() <= frame.east + 5:
+                near.append(np.column_stack([lon, line[:, 1]]))
+    return near
 
 
 def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, period: int):
@@ -78,14 +126,14 @@ def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, peri
     plt = _pyplot()
     from matplotlib.patches import Ellipse
 
-    west, east, south, north = _extent(instance)
+    frame = map_frame(instance)
+    west, east, south, north = frame.west, frame.east, frame.south, frame.north
     middle = np.radians((south + north) / 2)
     ratio = (north - south) / max((east - west) * np.cos(middle), 1e-6)
     figure, axes = plt.subplots(figsize=(8, float(np.clip(8 * ratio, 4, 12))))
     axes.set_aspect(1 / np.cos(middle))
-    for line in coastline():
-        if line[:, 0].max() >= west - 5 and line[:, 0].min() <= east + 5:
-            axes.plot(line[:, 0], line[:, 1], color="#8c8c8c", linewidth=0.7)
+    for line in _coastline_in(frame):
+        axes.plot(line[:, 0], line[:, 1], color="#8c8c8c", linewidth=0.7)
     label = instance.periods[period]
     here = posture[posture["period"] == label]
     system_of = _systems_of(instance)
@@ -99,21 +147,21 @@ def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, peri
                 continue
             colour = LAYER_COLOURS[l % len(LAYER_COLOURS)]
             if instance.sector_limited[k] and heading == heading:  # its sector toward its heading
-                axes.fill(*_sector(instance.position_lat[p], instance.position_lon[p], radius,
+                axes.fill(*_sector(instance.position_lat[p], frame.position_lon[p], radius,
                                    float(heading), float(instance.system_sector[k])),
                           facecolor=colour, alpha=0.08, edgecolor=colour, linewidth=0.6,
                           linestyle="--")
             else:
                 axes.add_patch(Ellipse(
-                    (instance.position_lon[p], instance.position_lat[p]),
+                    (frame.position_lon[p], instance.position_lat[p]),
                     2 * radius / (KM_PER_DEGREE * np.cos(np.radians(instance.position_lat[p]))),
                     2 * radius / KM_PER_DEGREE, fill=False, linewidth=0.6, alpha=0.55,
                     linestyle="--", edgecolor=colour))
     for g, threat in enumerate(instance.threat_ids):
-        axes.scatter([instance.threat_lon[g]], [instance.threat_lat[g]], marker="^", s=60,
+        axes.scatter([frame.threat_lon[g]], [instance.threat_lat[g]], marker="^", s=60,
                      color="#b2182b", zorder=4)
         axes.annotate(f"{threat} ({instance.threat_share[g]:.0%})",
-                      (instance.threat_lon[g], instance.threat_lat[g]), fontsize=6,
+                      (frame.threat_lon[g], instance.threat_lat[g]), fontsize=6,
                       xytext=(4, -8), textcoords="offset points", color="#b2182b", zorder=5)
     if plan.defeat_value is None:
         best = level_values(instance).sum(axis=(1, 2, 3))  # (S,): every depth level filled
@@ -123,15 +171,15 @@ def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, peri
         best = instance.class_area_weight.sum(axis=(1, 2))
         share = plan.defeat_value[..., period].sum(axis=(1, 2)) / np.maximum(best, 1e-12)
         label = "probability of defeat (value-weighted over classes and launch areas)"
-    points = axes.scatter(instance.site_lon, instance.site_lat, s=12 + 14 * instance.site_weight,
+    points = axes.scatter(frame.site_lon, instance.site_lat, s=12 + 14 * instance.site_weight,
                           c=share, cmap="RdYlGn", vmin=0, vmax=1, edgecolors="black",
                           linewidths=0.4, zorder=3)
     counts = here.groupby("position")["unit"].apply(list)
     for position, units in counts.items():
         p = position_index[position]
-        axes.scatter([instance.position_lon[p]], [instance.position_lat[p]], marker="s", s=30,
+        axes.scatter([frame.position_lon[p]], [instance.position_lat[p]], marker="s", s=30,
                      color="black", zorder=4)
-        axes.annotate(", ".join(units), (instance.position_lon[p], instance.position_lat[p]),
+        axes.annotate(", ".join(units), (frame.position_lon[p], instance.position_lat[p]),
                       fontsize=5.5, xytext=(3, 3), textcoords="offset points", zorder=5)
     for l, layer in enumerate(instance.layers):
         axes.plot([], [], linestyle="--", color=LAYER_COLOURS[l % len(LAYER_COLOURS)], label=f"{layer} ring")
@@ -139,6 +187,7 @@ def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, peri
     figure.colorbar(points, ax=axes, shrink=0.6, label=label)
     axes.set_xlim(west, east)
     axes.set_ylim(south, north)
+    axes.xaxis.set_major_formatter(lambda lon, _: _longitude_label(lon))
     axes.set_title(f"{instance.name}, {label}: plan (squares: positions and units; {NOTICE})", fontsize=8)
     return figure
 
