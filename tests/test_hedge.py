@@ -356,6 +356,27 @@ def test_values_of_information_alongside_or_afterwards(cores, tmp_path, monkeypa
     assert values["perfect_cost"] == pytest.approx(1.0)
 
 
+def test_a_solve_alone_stopped_short_leaves_evpi_at_least_zero(tmp_path):
+    """A scenario's solve alone that stopped at its time limit below the hedged plan's posture
+    there (each branch is a plan of its scenario alone) does not make EVPI negative: the
+    branch counts instead, and the row says so."""
+    from layerdef.solve.hedged import solve_alone, values_of_information
+
+    inst = load_document(LEAD, tmp_path)
+    plan = solve_hedged(inst)
+    perfect = solve_alone(inst, None, 0.0, None, report=False)
+    short = copy.deepcopy(perfect[0])
+    short.objective["coverage"] -= 10.0
+    short.objective["substitute_cost"] = 0.0
+    values = values_of_information(inst, plan, [short, perfect[1]], "early")
+    assert values["evpi"] == pytest.approx(0.0) and values["evpi"] >= -1e-9
+    first = values["by_scenario"][0]
+    assert first["perfect_from"] == "hedged" and first["perfect"] == pytest.approx(plan.evaluations[0].total)
+    assert first["perfect_cost"] == pytest.approx(plan.evaluations[0].substitute_cost)
+    assert values["by_scenario"][1]["perfect_from"] == "alone"
+    assert values_of_information(inst, plan, perfect, "early")["evpi"] == pytest.approx(0.0)
+
+
 def test_a_script_without_a_main_guard_runs_once(tmp_path):
     """The scenarios alone are solved in a fresh interpreter that imports only layerdef:
     multiprocessing's spawn had run such a script again in its child (which printed a

@@ -211,8 +211,17 @@ def value_lines(values: dict) -> list[str]:
         f"expected value of perfect information: {values['evpi']:+.4g} coverage: "
         f"{values['perfect_information']:.4g} with foresight of the return date vs "
         f"{values['hedged']:.4g} hedged; expected cost {values['perfect_cost']:.4g} vs "
-        f"{values['hedged_cost']:.4g}",
+        f"{values['hedged_cost']:.4g}{_foresight_caveat(values)}",
     ]
+
+
+def _foresight_caveat(values: dict) -> str:
+    """Which scenarios' foresight figure is the hedged plan's own posture there (its solve
+    alone stopped short of it)."""
+    borrowed = [row["scenario"] for row in values.get("by_scenario", [])
+                if row.get("perfect_from") == "hedged"]
+    return (f" (in {', '.join(borrowed)} the solve alone stopped short of the hedged plan's "
+            "posture there, which counts instead)") if borrowed else ""
 
 
 def _share(value: float, reference: float) -> str:

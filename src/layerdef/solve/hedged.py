@@ -332,7 +332,8 @@ def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[So
     progress(f"the plan for {plan_for} replayed in every scenario")
     probability = instance.scenario_probability
     hedged_value = plan.risk_value
-    perfect_value = risk_measure([p.objective["coverage"] for p in perfect], probability, plan.risk)
+    foresight = [_with_foresight(alone, branch) for alone, branch in zip(perfect, plan.evaluations)]
+    perfect_value = risk_measure([coverage for coverage, _, _ in foresight], probability, plan.risk)
     replayed_value = risk_measure([r.total for r in replayed], probability, plan.risk)
     rows = [{"scenario": s, "probability": float(p),
              "hedged": h.total, "hedged_cost": h.substitute_cost, "hedged_moves": h.moves_total,
@@ -340,12 +341,12 @@ def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[So
              "deterministic_moves": r.moves_total,
              "deterministic_unmet": int((r.shortfall > 0).sum()),
              "deterministic_violations": r.violations,
-             "perfect": f.objective["coverage"], "perfect_cost": f.objective["substitute_cost"]}
+             "perfect": f[0], "perfect_cost": f[1], "perfect_from": f[2]}
             for s, p, h, r, f in zip(instance.scenario_ids, instance.scenario_probability,
-                                     plan.evaluations, replayed, perfect)]
+                                     plan.evaluations, replayed, foresight)]
     hedged_cost = plan.expected["substitute_cost"]
     replayed_cost = float(np.dot(probability, [r.substitute_cost for r in replayed]))
-    perfect_cost = float(np.dot(probability, [p.objective["substitute_cost"] for p in perfect]))
+    perfect_cost = float(np.dot(probability, [cost for _, cost, _ in foresight]))
     return {
         "measure": f"{plan.risk} coverage; costs are expected", "plan_for": plan_for,
         "hedged": hedged_value, "deterministic_replayed": replayed_value,
@@ -358,6 +359,17 @@ def values_of_information(instance: Instance, plan: HedgedPlan, perfect: list[So
                    "perfect": [p.status for p in perfect]},
         "by_scenario": rows,
     }
+
+
+def _with_foresight(alone: Solution, branch: Evaluation) -> tuple[float, float, str]:
+    """(coverage, substitute cost, which plan) of the best plan known for a scenario with
+    foresight of its date: its solve alone, or the hedged plan's posture there where that
+    covers more (a feasible plan of the scenario alone: every requirement and limit holds in
+    every scenario), as when the solve alone stopped at its time limit short of it. So EVPI
+    is never negative."""
+    if branch.feasible and branch.total > alone.objective["coverage"] + 1e-9:
+        return branch.total, branch.substitute_cost, "hedged"
+    return alone.objective["coverage"], alone.objective["substitute_cost"], "alone"
 
 
 def explain_hedged_infeasibility(instance: Instance, options) -> list[str]:
