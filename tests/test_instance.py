@@ -218,6 +218,31 @@ def test_csv_problems_name_file_and_line(small_document, tmp_path):
                and "3 fields" in str(p) for p in caught.value.problems)
 
 
+@pytest.mark.parametrize("named", [True, False])
+def test_build_locates_settings_problems_at_their_own_line(named, small_document, tmp_path):
+    """`layerdef build` names the line of settings.yaml a problem is on, as `validate` does,
+    whether the settings name their tables or the tables are found beside them (the document
+    was written out afresh before, its comments gone, and the lines pointed elsewhere)."""
+    write_csv_instance(small_document, tmp_path)
+    settings = tmp_path / "settings.yaml"
+    lines = ["# a planner's notes", "# over several lines", *settings.read_text().splitlines()]
+    if named:
+        lines += [f"{table}: {table}.csv" for table in ("sites", "positions", "units", "substitutes")]
+    at = next(i for i, line in enumerate(lines) if line.startswith("limits:")) + 1
+    lines.insert(at, "  substitute_budget: -1  # wrong on purpose")
+    lines = [line for i, line in enumerate(lines) if i == at or "substitute_budget" not in line]
+    settings.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InstanceError) as caught:
+        build_document(tmp_path)
+    text = [str(p) for p in caught.value.problems]
+    assert any(t.startswith(f"{settings}:{at + 1}: limits.substitute_budget") for t in text), text
+    if named:  # a flow-style settings file still builds (written out afresh)
+        settings.write_text(yaml.safe_dump({k: v for k, v in small_document.items()
+                                            if k not in ("sites", "positions", "units", "substitutes")},
+                                           sort_keys=False, default_flow_style=True))
+        assert build_document(tmp_path)["sites"][0]["id"] == "a"
+
+
 def test_unreadable_csv_is_located(small_document, tmp_path):
     small_document["sites"] = "missing.csv"
     problems = problems_of(small_document, tmp_path)

@@ -147,6 +147,14 @@ def test_bad_cases_are_located_before_anything_runs(tmp_path):
     assert "case 0 (limits.substitute_budget=-1" in result.output
     assert "no row with id 'ghost'" in result.output
     assert not (tmp_path / "s" / "cases").exists()
+    # located in the case and its field, not at a line of the instance file (the case's
+    # document is not the file, so its line numbers would point anywhere)
+    result = CliRunner().invoke(main, ["sweep", str(WORTH), "-o", str(tmp_path / "s"),
+                                       "--vary", "limits.substitute_budget=-1,2"])
+    assert result.exit_code == 2
+    line = next(row for row in result.output.splitlines() if "substitute_budget: " in row)
+    assert line.startswith("case 0 (limits.substitute_budget=-1): limits.substitute_budget: ")
+    assert WORTH.name not in line
 
 
 def test_a_failing_case_is_recorded_and_the_sweep_goes_on(tmp_path):

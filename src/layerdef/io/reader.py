@@ -1015,11 +1015,24 @@ def build_document(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     settings = directory / "settings.yaml"
     reader, document = _parse_file(settings)
-    for table in TABLES:
-        if table not in document and (directory / f"{table}.csv").exists():
-            document[table] = f"{table}.csv"
-    loads(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), settings)
+    found = {table: f"{table}.csv" for table in TABLES
+             if table not in document and (directory / f"{table}.csv").exists()}
+    document.update(found)
+    loads(_with_tables(_read_bytes(settings), document, found), settings)
     return _inline_tables(reader, document)
+
+
+def _with_tables(raw_bytes: bytes, document: dict[str, Any], found: dict[str, str]) -> bytes:
+    """The settings file's own text with the tables found beside it appended as top-level
+    keys, so that every problem keeps its line in the file; the document written out afresh
+    only where appending does not give the same document (a flow-style mapping)."""
+    text = raw_bytes + b"".join(f"\n{table}: {name}".encode() for table, name in found.items()) + b"\n"
+    try:
+        if yaml.safe_load(text) == document:
+            return text
+    except yaml.YAMLError:
+        pass
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True).encode()
 
 
 def inline_document(path: str | Path) -> dict[str, Any]:

@@ -109,8 +109,9 @@ def prepare_cases(instance_path: Path, cases: list[dict[str, Any]], options: dic
         if not unresolved:
             try:
                 loads(text, instance_path)
-            except InstanceError as error:
-                problems += [Problem(f"case {index} ({label})", str(p)) for p in error.problems]
+            except InstanceError as error:  # located in the case, not at a line of the file
+                problems += [dataclasses.replace(p, file=f"case {index} ({label})", line=None)
+                             for p in error.problems]
         key = hashlib.sha256((text + json.dumps(options, sort_keys=True)).encode()).hexdigest()[:16]
         prepared.append(Case(index, params, text, key))
     if problems:
