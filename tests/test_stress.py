@@ -239,3 +239,28 @@ def test_withdrawal_sets_are_every_set_up_to_k_in_id_order():
     world = withdrawn_world(inst, (0,), withdrawal_window(inst, "2", 1, 0))
     assert world.present[0].tolist() == [True, False, True]
     assert np.array_equal(world.present[1], inst.present[1])
+
+
+def test_the_python_api_runs_the_same_study_and_locates_every_problem(tmp_path):
+    """`layerdef.stress` is `layerdef stress` from Python: the textbook case's hand-worked
+    loss (4, the current posture 8), every problem with the request at once, and never a
+    write over a file of the instance."""
+    import shutil
+
+    import layerdef
+
+    inst = layerdef.load(TEXTBOOK / "stress-reaction-halves-loss.yaml")
+    result = layerdef.stress(inst, lose=1, output=tmp_path / "out")
+    table = result.criticality.set_index("withdrawn")
+    assert table.loc["u1", ["loss", "current_loss"]].tolist() == pytest.approx([4.0, 8.0])
+    assert (tmp_path / "out" / "robust.json").exists()
+    with pytest.raises(layerdef.UsageError) as caught:
+        layerdef.stress(inst, lose=3, output=tmp_path / "out", first="9")
+    assert {problem.file for problem in caught.value.problems} == {"--lose", "--from"}
+    table = tmp_path / "criticality.csv"  # the instance's coverage table, named as the study writes
+    shutil.copy(TEXTBOOK / "min-cost.coverage.csv", table)
+    (tmp_path / "i.yaml").write_text((TEXTBOOK / "stress-reaction-halves-loss.yaml").read_text()
+                                     .replace("min-cost.coverage.csv", "criticality.csv"))
+    with pytest.raises(layerdef.UsageError, match="refusing to write over a file of the instance"):
+        layerdef.stress(layerdef.load(tmp_path / "i.yaml"), lose=1, output=tmp_path)
+    assert table.read_text() == (TEXTBOOK / "min-cost.coverage.csv").read_text()

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import click
 
-from layerdef.errors import InfeasibleError, InstanceError, NoSolutionError, UsageError
+from layerdef.errors import InfeasibleError, InstanceError, NoSolutionError
 
 EXIT_BUG, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 1, 2, 3, 4
 #: the shell's convention: 128 + SIGINT (Ctrl-C)
@@ -425,28 +425,14 @@ def stress(instance: Path, lose: int, eligible: str | None, first: str | None, p
     """Which further withdrawals hurt most (DIR/criticality.csv), and the plan that holds up
     best whichever come (DIR/robust.json); resumable."""
     from layerdef.io.reader import load
-    from layerdef.studies.stress import (
-        eligible_units,
-        summary_lines,
-        withdrawal_sets,
-        withdrawal_window,
-    )
+    from layerdef.studies.stress import STRESS_OUTPUTS, stress_request, summary_lines
     from layerdef.studies.stress import stress as run_stress
 
     inst = load(instance)
-    problems = []
-    for check in (lambda: withdrawal_window(inst, first, periods, notice),
-                  lambda: withdrawal_sets(inst, eligible_units(inst, eligible), lose)):
-        try:
-            check()
-        except UsageError as error:
-            problems += error.problems
-    if problems:
-        raise UsageError(problems)
-    outputs = [output / "criticality.csv", output / "robust.json", output / "robust-scenarios.yaml"]
+    window, units = stress_request(inst, lose, eligible, first, periods, notice)
+    outputs = [output / name for name in STRESS_OUTPUTS]
     check_outputs(outputs, False, inst.sources, owned=True)
-    result = run_stress(inst, lose, withdrawal_window(inst, first, periods, notice),
-                        eligible_units(inst, eligible), output, {"time_limit": time_limit, "gap": gap},
+    result = run_stress(inst, lose, window, units, output, {"time_limit": time_limit, "gap": gap},
                         workers=workers, scheduler=scheduler, max_sets=max_sets)
     click.echo("\n".join(summary_lines(result, inst)))
     if not quiet:

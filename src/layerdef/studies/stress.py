@@ -41,6 +41,9 @@ from layerdef.solve.backend import progress
 from layerdef.solve.workers import Skipped, can_start_workers, run_in_workers
 from layerdef.studies.bar import StudyProgress
 
+#: the files a stress study writes into its folder
+STRESS_OUTPUTS = ("criticality.csv", "robust.json", "robust-scenarios.yaml")
+
 #: criticality.csv's columns, in this order
 CRITICALITY_COLUMNS = ["withdrawn", "coverage", "loss", "current_coverage", "current_loss", "status", "gap"]
 DEFAULT_MAX_SETS = 500
@@ -113,6 +116,25 @@ def withdrawal_sets(instance: Instance, eligible: list[int], lose: int) -> list[
                                   f"unit(s) ({', '.join(instance.unit_ids[u] for u in eligible)})")])
     ordered = sorted(eligible, key=lambda u: instance.unit_ids[u])
     return [units for size in range(1, lose + 1) for units in itertools.combinations(ordered, size)]
+
+
+def stress_request(instance: Instance, lose: int, eligible: str | None, first: str | None,
+                   periods: int | None, notice: int) -> tuple[Withdrawal, list[int]]:
+    """The window and the eligible units of a stress study as `layerdef stress` and
+    `layerdef.stress` take them; every problem with the request at once (UsageError)."""
+    problems, window, units = [], None, []
+    try:
+        window = withdrawal_window(instance, first, periods, notice)
+    except UsageError as error:
+        problems += error.problems
+    try:
+        units = eligible_units(instance, eligible)
+        withdrawal_sets(instance, units, lose)
+    except UsageError as error:
+        problems += error.problems
+    if problems:
+        raise UsageError(problems)
+    return window, units
 
 
 def withdrawn_world(instance: Instance, units: Sequence[int], window: Withdrawal) -> Instance:
