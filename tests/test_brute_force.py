@@ -117,16 +117,20 @@ def test_solver_equals_enumeration_other_shapes(seed, tmp_path):
     check_against_enumeration(load_document(document, tmp_path))
 
 
-def check_against_enumeration(inst) -> None:
+def check_against_enumeration(inst, pyomo: bool = False) -> None:
     """The solver's plan against the enumeration: the lexicographic figures (coverage where it
     is the objective, cost, moves, and turns where units face headings), and the plan's own
-    evaluation."""
+    evaluation; `pyomo`: solved through the Pyomo model (`build_model`) instead."""
+    from layerdef.model.formulation import build_model
+
     expected = brute_force_turns(inst, inst.objective)
+    options = {"model": build_model(inst)} if pyomo else {}
     if expected is None:
         with pytest.raises(InfeasibleError):
-            solve(inst)
+            solve(inst, **options)
         return
-    plan = solve(inst)
+    plan = solve(inst, **options)
+    assert (plan.solver["interface"] == "pyomo.appsi") == pyomo
     coverage, cost, moves, turns = expected
     if inst.objective == "coverage":  # min-cost does not maximize coverage
         assert plan.objective["coverage"] == pytest.approx(coverage, abs=1e-6)

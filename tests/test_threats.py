@@ -294,6 +294,14 @@ def test_generated_theaters_with_launch_areas_validate(tmp_path):
     assert check.feasible and check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(0, 40, 5))
+def test_the_pyomo_model_with_headings_equals_enumeration(seed, tmp_path):
+    """`build_model` with launch areas, headings, turns and downtime (its `turns` objective
+    clashed with the variable of the same name, so no such model could be built), solved
+    through Pyomo, against the enumeration: coverage, cost, moves and turns."""
+    check_against_enumeration(load_document(threat_document(seed, tmp_path), tmp_path), pyomo=True)
+
+
 def test_every_sector_limited_unit_has_a_heading_with_one_heading(tmp_path):
     """With launch areas and one heading, organic units and substitutes of sector-limited
     systems alike face heading 0 in the assignments; systems that see every direction none."""

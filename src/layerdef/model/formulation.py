@@ -1690,7 +1690,8 @@ def build_model(instance: Instance, objective: str | None = None):
 
     Variables and constraints carry the names of `models/coverage.md` (`z`, `z_sub`,
     `rotation`, `units`, `y`, ..., `class_presence`, `depth`, `requirement`, ...); the
-    stage objectives are `maximize_coverage`, `minimize_cost` and `minimize_moves`, with
+    stage objectives are `maximize_coverage`, `minimize_cost` and `minimize_moves` (and
+    `minimize_turns` where units face headings, over the expression `turns_objective`), with
     one active. Same arrays as the fast path, so both solve the same model.
     """
     import pyomo.environ as pyo
@@ -1724,9 +1725,13 @@ def build_model(instance: Instance, objective: str | None = None):
         row_of = {_key(key): block.start + i for i, key in enumerate(block.index)}
         model.add_component(name, pyo.Constraint(list(row_of), rule=lambda _, *key, _rows=row_of:
                                                  row(_rows[_key(key)])))
+    expressions = {}
     for name, vector in form.objectives.items():
         nonzero = np.nonzero(vector)[0]
-        model.add_component(name, pyo.Expression(expr=LinearExpression(
+        # `turns` is also the variable of each class's turns (and `turns_total` the limit row)
+        taken = name in form.columns or name in form.rows
+        expressions[name] = f"{name}_objective" if taken else name
+        model.add_component(expressions[name], pyo.Expression(expr=LinearExpression(
             constant=0, linear_coefs=vector[nonzero].tolist(),
             linear_vars=[columns[j] for j in nonzero])))
     model.maximize_coverage = pyo.Objective(expr=model.coverage, sense=pyo.maximize)
@@ -1735,7 +1740,7 @@ def build_model(instance: Instance, objective: str | None = None):
     stages = [model.maximize_coverage, model.minimize_cost, model.minimize_moves]
     for name in ("cost_then_moves", "coverage_cost_moves", "turns"):
         if name in form.objectives:
-            objective = pyo.Objective(expr=getattr(model, name), sense=pyo.minimize)
+            objective = pyo.Objective(expr=getattr(model, expressions[name]), sense=pyo.minimize)
             model.add_component(f"minimize_{name}", objective)
             stages.append(objective)
     for stage in stages:
