@@ -103,6 +103,33 @@ def test_write_model(tmp_path):
     assert bad.exit_code == 2
 
 
+@pytest.mark.parametrize("name", ["depth", "move-beats-staying", "kill-probability-spreads"])
+def test_the_written_model_carries_the_first_stage_objective(name, tmp_path):
+    """Another solver handed the file finds the plan's own value of the stage that decides it
+    (the file had no objective before: every plan was optimal in it, at 0)."""
+    import importlib
+
+    import highspy
+
+    from layerdef.model.formulation import formulate, plan_solution
+
+    path = tmp_path / "model.mps"
+    inst = layerdef.load(INSTANCES / "textbook" / f"{name}.yaml")
+    plan = layerdef.solve(inst, write_model=str(path))
+    backend_module = importlib.import_module("layerdef.solve.backend")
+    form = formulate(inst)
+    backend = backend_module.HighsBackend(form, backend_module.SolverOptions())
+    stage, sense = backend_module.lexicographic_stages(form)[0]
+    backend.set_objective(stage, sense)
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.readModel(str(path))
+    highs.run()
+    ours = float(form.objectives[stage] @ plan_solution(form, plan.posture)) * backend.scale
+    assert highs.getInfo().objective_function_value == pytest.approx(ours, abs=1e-6)
+    assert abs(ours) > 0
+
+
 def test_evaluate_cli_scores_a_hand_made_posture(tmp_path):
     inst = layerdef.load(INSTANCES / "textbook" / "move-limit.yaml")
     posture = inst.current_posture()

@@ -300,7 +300,12 @@ def _bound_and_gap(form: Formulation, primary: str, first: StageResult,
 
 
 def _write_model(backend, path: str) -> None:
+    """The model as the first stage solves it, its objective included (the stage that decides
+    the plan: coverage, or coverage, cost and moves in one weighted stage where that is exact;
+    scaled by an exact power of two where its coefficients are large, as HiGHS gets it); the
+    Pyomo model as the user holds it, its active objective."""
     if isinstance(backend, HighsBackend):
+        backend.set_objective(*lexicographic_stages(backend.form)[0])
         with stdout_to_stderr(backend.log):
             backend.highs.writeModel(str(path))
     else:
