@@ -432,3 +432,27 @@ def test_starting_plans_meet_every_row_of_the_model(seed, tmp_path, counted_once
     if evaluate(inst, inst.current_posture()).feasible:
         assert rows_and_bounds_hold(form, posture_solution(form, where, rotations))
         assert rows_and_bounds_hold(form, plan_solution(form, inst.current_posture()))
+
+
+def test_a_posture_with_bad_headings_is_located_exit_2(tmp_path):
+    """`layerdef evaluate` on a posture whose heading column holds a degree that is no heading
+    and a word: each row located, all at once, exit 2 (a second bad row raised a TypeError)."""
+    from click.testing import CliRunner
+
+    from layerdef.cli import main
+
+    inst = load(INSTANCES / "korea-2025-threats.yaml")
+    posture = inst.current_posture()
+    limited = [i for i, unit in enumerate(posture["unit"])
+               if inst.sector_limited[inst.unit_system[inst.unit_ids.index(unit)]]]
+    headings = [""] * len(posture)  # blank: the home heading
+    headings[limited[0]], headings[limited[1]] = "33", "north"
+    posture["heading"] = headings
+    path = tmp_path / "posture.csv"
+    posture.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["evaluate", str(INSTANCES / "korea-2025-threats.yaml"), str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if "is not a heading of the instance" in line]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}:{limited[0] + 2}:") and "'33'" in lines[0]
+    assert lines[1].startswith(f"{path}:{limited[1] + 2}:") and "'north'" in lines[1]

@@ -275,7 +275,8 @@ def _resolve(instance: Instance, posture: pd.DataFrame, source: str) -> dict[str
             if heading is None:
                 bad(HEADING_COLUMN, f"{headings[i]!r} is not a heading of the instance "
                                     f"(degrees {', '.join(f'{d:g}' for d in degrees)})")
-            elif heading < 0:  # not given: the home heading at home, else the best one there
+                continue
+            if heading < 0:  # not given: the home heading at home, else the best one there
                 u = out["unit"][i]
                 at_home = u >= 0 and out["position"][i] == instance.unit_home[u]
                 heading = (int(instance.unit_heading[u]) if at_home
