@@ -32,3 +32,24 @@ def test_a_written_solution_meets_the_schema_and_a_broken_one_is_located(small_d
     result = CliRunner().invoke(main, ["show", str(path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "solution.status" in result.output and "solution.objective.moves" in result.output
+
+
+def test_every_table_cell_is_checked_on_reading(small_document, tmp_path):
+    """Ids and periods are text, figures numbers, flags booleans: a damaged cell is located by
+    table, row and column, exit 2 (a list in a period raised a TypeError in compare, a word
+    in a figure a ValueError in report)."""
+    plan = solve(load_document(small_document, tmp_path))
+    path = tmp_path / "plan.json"
+    plan.write(path)
+    document = json.loads(path.read_text())
+    document["tables"]["assignments"][0]["period"] = []
+    document["tables"]["coverage"][1]["value"] = "zz"
+    document["tables"]["assignments"][0]["substitute"] = 1
+    path.write_text(json.dumps(document))
+    for command in (["show", str(path)], ["compare", str(tmp_path / "instance.yaml"), str(path)],
+                    ["report", str(path), "-o", str(tmp_path / "r.html")]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (command, result.output)
+        for field in ("tables.assignments.0.period", "tables.coverage.1.value",
+                      "tables.assignments.0.substitute"):
+            assert f"solution.{field}" in result.output, (command, result.output)

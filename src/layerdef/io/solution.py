@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from layerdef.core.evaluate import expected
 from layerdef.errors import InstanceError, Problem
@@ -94,6 +94,97 @@ class InstanceRecord(_Strict):
     path: str | None = None
 
 
+class _Row(BaseModel):
+    """One row of a solution table: ids and periods are text, figures numbers, flags
+    booleans (strict: "3" is no number), so that a damaged file is located on reading."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    scenario: str | None = None  # hedged plans: the scenario the row is in
+
+
+class SummaryRow(_Row):
+    period: str
+    plan: float
+    current: float
+    reference: float
+    gap: float
+    share_of_reference: float
+    substitute_cost: float
+    moves: float
+    turns: float | None = None
+    unmet_requirements: float
+
+
+class AssignmentRow(_Row):
+    period: str
+    unit: str
+    system: str
+    owner: str
+    position: str
+    heading: float | None = None  # degrees from north; none: sees every direction
+    substitute: bool
+
+
+class SubstituteRow(_Row):
+    offer: str
+    unit: str
+    first: str
+    last: str
+    periods: float
+    cost: float
+    request_by: str | None = None
+
+
+class MoveRow(_Row):
+    period: str
+    unit: str
+    from_: str = Field(alias="from")
+    to: str
+
+
+class CoverageRow(_Row):
+    period: str
+    site: str
+    layer: str
+    threat: str | None = None
+    units: float
+    value: float
+    required: float
+    shortfall: float
+
+
+class TurnRow(_Row):
+    period: str
+    unit: str
+    position: str
+    from_heading: float
+    to_heading: float
+
+
+class DefeatRow(_Row):
+    period: str
+    site: str
+    #: the threat class
+    class_: str = Field(alias="class")
+    threat: str | None = None
+    defeat: float
+    leakers_per_100: float
+    value: float
+    most: float
+
+
+class SolutionTables(_Strict):
+    """The tables, one row model each (columns as `TABLE_COLUMNS` orders them)."""
+
+    summary: list[SummaryRow]
+    assignments: list[AssignmentRow]
+    substitutes: list[SubstituteRow]
+    moves: list[MoveRow]
+    coverage: list[CoverageRow]
+    turns: list[TurnRow] | None = None
+    defeat: list[DefeatRow] | None = None
+
+
 class SolutionDocument(_Strict):
     """The solution JSON as `solve -o` writes it and `show`, `compare`, `report` and `replay`
     read it; its JSON Schema is published as docs/solution.schema.json."""
@@ -113,8 +204,7 @@ class SolutionDocument(_Strict):
     risk: Literal["expected", "worst"] | None = None
     scenarios: list[dict[str, Any]] | None = None
     values: dict[str, Any] | None = None
-    tables: dict[Literal["summary", "assignments", "substitutes", "moves", "coverage", "turns", "defeat"],
-                 list[dict[str, Any]]]
+    tables: SolutionTables
 
 
 def solution_schema() -> dict[str, Any]:

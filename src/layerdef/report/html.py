@@ -207,15 +207,16 @@ def coverage_figure(solution: Solution):
     return figure
 
 
-def timeline_figure(instance: Instance, solution: Solution):
-    """Bars of units away (red) and substitutes on station (blue), one row each."""
+def timeline_figure(instance: Instance, plan: Evaluation):
+    """Bars of units away (red) and substitutes on station (blue), one row each, as the
+    evaluation of the plan's posture finds them (not the solution file's own table)."""
     plt = _pyplot()
     rows: list[tuple[str, int, int, str]] = []
     for u in np.nonzero(~instance.present.all(axis=1))[0]:
         for start, end in period_runs(~instance.present[u]):
             rows.append((f"{instance.unit_ids[u]} (away)", start, end, "#d7191c"))
     index = {label: t for t, label in enumerate(instance.periods)}
-    for row in solution.substitutes.itertuples():
+    for row in plan.substitutes.itertuples():
         rows.append((f"{row.unit} ({row.offer})", index[row.first], index[row.last], "#2c7bb6"))
     figure, axes = plt.subplots(figsize=(8, 0.8 + 0.32 * max(len(rows), 1)))
     labels = list(dict.fromkeys(r[0] for r in rows))
@@ -270,7 +271,7 @@ def figures(instance: Instance, solution: Solution, comparison: Comparison) -> d
     return {
         "maps": [map_figure(instance, plan, solution.posture, t) for t in range(instance.T)],
         "coverage": coverage_figure(solution),
-        "timeline": timeline_figure(instance, solution),
+        "timeline": timeline_figure(instance, plan),
     }
 
 
@@ -316,13 +317,14 @@ def write_html(path: Path, instance: Instance, solution: Solution, comparison: C
     are markup of our own): nothing in it refers to anything outside the file."""
     from layerdef.report.text import scenario_table, value_lines
 
+    plan = comparison.evaluations[comparison.names[-1]]
     page = _template().render(
         instance=instance, solution=solution, notice=NOTICE, hedged=hedged, scenario=scenario,
         scenarios=Markup(_table(scenario_table(hedged))) if hedged else "",
         value_lines=value_lines(hedged.values) if hedged and hedged.values else [],
         maps=[Markup(_svg(figure)) for figure in drawn["maps"]],
         coverage=Markup(_svg(drawn["coverage"])), timeline=Markup(_svg(drawn["timeline"])),
-        moves=Markup(_table(solution.moves)) if len(solution.moves) else "",
+        moves=Markup(_table(plan.moves)) if len(plan.moves) else "",
         criticality=Markup(_svg(drawn["criticality"]) + _table(criticality.head(15)))
         if criticality is not None else "",
         postures=Markup(_table(comparison.plans)), by_period=Markup(_table(comparison.by_period)),
