@@ -377,6 +377,24 @@ def test_a_solve_alone_stopped_short_leaves_evpi_at_least_zero(tmp_path):
     assert values_of_information(inst, plan, perfect, "early")["evpi"] == pytest.approx(0.0)
 
 
+@pytest.mark.parametrize("bound, gap", [(None, None), (41.0, 0.025)])
+def test_a_hedged_plan_stopped_before_a_bound_claims_no_gap(bound, gap, tmp_path, monkeypatch):
+    """A hedged solve that ran out of time before HiGHS had a bound has no bound and no gap
+    (it claimed gap 0: the bound fell back to the plan's own value); with a bound, the gap is
+    measured from it (the lead instance: expected coverage 40)."""
+    import dataclasses
+
+    from layerdef.solve import hedged as hedge
+
+    real = hedge.solve_hedged
+    monkeypatch.setattr(hedge, "solve_hedged", lambda *args, **kwargs: dataclasses.replace(
+        real(*args, **kwargs), status="time_limit", bound=bound))
+    plan = hedge.solve_scenarios(load_document(LEAD, tmp_path), values=False)
+    assert plan.status == "time_limit" and plan.objective["coverage"] == pytest.approx(40.0)
+    assert plan.bound == (None if bound is None else pytest.approx(bound))
+    assert plan.gap == (None if gap is None else pytest.approx(gap))
+
+
 def test_a_script_without_a_main_guard_runs_once(tmp_path):
     """The scenarios alone are solved in a fresh interpreter that imports only layerdef:
     multiprocessing's spawn had run such a script again in its child (which printed a

@@ -244,9 +244,15 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
             current=evaluate(world, world.current_posture()),
             reference=evaluate(world, world.reference_posture())))
     achieved = plan.risk_value
-    bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
+    if plan.status == "optimal":
+        bound, relative_gap = achieved, 0.0
+    elif plan.bound is None:  # the time ran out before HiGHS had a bound: no gap to claim
+        bound, relative_gap = None, None
+    else:
+        bound = max(plan.bound, achieved)
+        relative_gap = abs(bound - achieved) / max(abs(achieved), 1e-9)
     return Solution.from_scenarios(
-        instance, parts, risk, plan.status, bound, abs(bound - achieved) / max(abs(achieved), 1e-9),
+        instance, parts, risk, plan.status, bound, relative_gap,
         solver, time.perf_counter() - started, None, information)
 
 
