@@ -322,4 +322,7 @@ def test_hedged_solve_cut_short_returns_its_plan(tmp_path):
     inst = layerdef.load(INSTANCES / "korea-2025-replay.yaml")
     plan = layerdef.solve(inst, time_limit=3.0, values=False)
     assert plan.status in ("optimal", "time_limit") and plan.hedged
-    assert plan.bound >= plan.objective["coverage"] - 1e-6
+    if plan.bound is None:  # stopped before HiGHS had a bound: no gap is claimed either
+        assert plan.status == "time_limit" and plan.gap is None
+    else:
+        assert plan.bound >= plan.objective["coverage"] - 1e-6 and plan.gap >= 0
