@@ -264,3 +264,22 @@ def test_the_python_api_runs_the_same_study_and_locates_every_problem(tmp_path):
     with pytest.raises(layerdef.UsageError, match="refusing to write over a file of the instance"):
         layerdef.stress(layerdef.load(tmp_path / "i.yaml"), lose=1, output=tmp_path)
     assert table.read_text() == (TEXTBOOK / "min-cost.coverage.csv").read_text()
+
+
+def test_the_summary_says_which_figures_are_estimates(tmp_path):
+    """All proven: no caveat; a plain plan or reactions stopped at the time limit: the summary
+    says its losses and price of robustness are measured against a plan that may not be the
+    optimum (a generated theater at 5 s a solve showed a price of robustness of -21.9)."""
+    from layerdef.studies.stress import summary_lines
+
+    inst = load(TEXTBOOK / "stress-reaction-halves-loss.yaml")
+    result = stress(inst, 1, withdrawal_window(inst, None, None, 0), eligible_units(inst, None),
+                    tmp_path, {})
+    assert not any(line.startswith("(") for line in summary_lines(result, inst))
+    table = result.criticality.copy()
+    table.loc[0, "status"] = "time_limit"
+    cut_short = dataclasses.replace(result, plan=dataclasses.replace(result.plan, status="time_limit", gap=0.012),
+                                    criticality=table)
+    caveats = [line for line in summary_lines(cut_short, inst) if line.startswith("(")]
+    assert caveats[0].startswith("(the plain plan stopped at its time limit, gap 1.200%")
+    assert caveats[1].startswith(f"(1 of {len(table)} reactions stopped short")

@@ -586,4 +586,20 @@ def summary_lines(result: StressResult, instance: Instance) -> list[str]:
                  f"{robust.bound:.6g}, {robust.rounds} round(s), {len(robust.master.scenario_ids) - 1} "
                  f"binding set(s); with nothing withdrawn {robust.unwithdrawn:.6g}, a price of "
                  f"robustness of {price:.4g} against the plain plan")
+    return lines + _time_limit_lines(plan, table)
+
+
+def _time_limit_lines(plan: Solution, table: pd.DataFrame) -> list[str]:
+    """Which figures above are estimates: a plain plan or reactions stopped at the time limit
+    (a robust plan with nothing withdrawn above the plain plan, a negative price, says the
+    plain plan was not the optimum)."""
+    lines = []
+    if plan.status != "optimal":
+        gap = "" if plan.gap is None else f", gap {plan.gap:.3%}"
+        lines.append(f"(the plain plan stopped at its time limit{gap}: losses and the price of "
+                     "robustness are measured against it, not against the optimum)")
+    stopped = int((table["status"].fillna("") != "optimal").sum())
+    if stopped:
+        lines.append(f"({stopped} of {len(table)} reactions stopped short of proven optimal: their "
+                     "losses are estimates)")
     return lines
