@@ -75,3 +75,20 @@ def test_plan_from_another_instance_is_refused(plans):
     result = CliRunner().invoke(main, ["compare", str(TEXTBOOK / "substitute-worth.yaml"), str(other)])
     assert result.exit_code == 2
     assert "depth.json" in result.output and "sha256" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("status, gap, kind, expected", [
+    ("optimal", 0.0, "coverage", ""),
+    ("time_limit", None, "coverage", ", gap unknown (no bound yet)"),
+    ("time_limit", 0.0, "coverage", ", coverage proven optimal (a later tie-break stopped at the time limit)"),
+    ("time_limit", 0.0, "min-cost", ", substitute cost proven optimal (a later tie-break stopped at the time limit)"),
+    ("time_limit", 0.0123, "coverage", ", gap 1.230%"),
+])
+def test_the_headline_says_how_far_a_cut_short_plan_may_be(status, gap, kind, expected):
+    """A plan stopped at the time limit with its first objective proven reads as such, not as
+    "gap 0.000%" beside time_limit; without a bound the gap is unknown, for hedged plans too."""
+    from types import SimpleNamespace
+
+    from layerdef.report.text import _gap_text
+
+    assert _gap_text(SimpleNamespace(status=status, gap=gap, objective_kind=kind)) == expected

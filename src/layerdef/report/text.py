@@ -43,16 +43,28 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _gap_text(plan: "Solution") -> str:
+    """How far a plan that stopped at the time limit may be from the optimum: the gap of its
+    first objective, unknown without a bound, and none where that objective was proven and a
+    later tie-break (cost, moves, turns) stopped."""
+    if plan.status == "optimal":
+        return ""
+    if plan.gap is None:
+        return ", gap unknown (no bound yet)"
+    if plan.gap <= 1e-9:
+        first = "coverage" if plan.objective_kind == "coverage" else "substitute cost"
+        return f", {first} proven optimal (a later tie-break stopped at the time limit)"
+    return f", gap {plan.gap:.3%}"
+
+
 def solution_summary(plan: "Solution") -> str:
     """The headline of a plan, then plan vs current vs reference per period."""
     if plan.hedged:
         return hedged_summary(plan)
     objective = plan.objective
     reference, current = plan.reference["coverage"], plan.current["coverage"]
-    gap_text = ("" if plan.status == "optimal" else ", gap unknown (no bound yet)"
-                if plan.gap is None else f", gap {plan.gap:.3%}")
     lines = [
-        f"{plan.instance['name']}: {plan.status}{gap_text} ({plan.objective_kind}, "
+        f"{plan.instance['name']}: {plan.status}{_gap_text(plan)} ({plan.objective_kind}, "
         f"{plan.wall_s:.2f} s, HiGHS {plan.solver.get('version', '')}). {NOTICE}",
         f"coverage {objective['coverage']:.4g} = {_share(objective['coverage'], reference)} of the "
         f"reference ({reference:.4g}); current posture {current:.4g} ({_share(current, reference)})",
@@ -131,9 +143,8 @@ def hedged_summary(plan: "Solution") -> str:
     plan goes on in each scenario, then what hedging is worth."""
     objective, reference, current = plan.objective, plan.reference["coverage"], plan.current["coverage"]
     measure = "expected" if plan.risk != "worst" else "worst-scenario"
-    gap_text = "" if plan.status == "optimal" or plan.gap is None else f", gap {plan.gap:.3%}"
     lines = [
-        f"{plan.instance['name']}: {plan.status}{gap_text} (hedged over {len(plan.scenarios)} "
+        f"{plan.instance['name']}: {plan.status}{_gap_text(plan)} (hedged over {len(plan.scenarios)} "
         f"scenarios for the {measure} coverage, {plan.wall_s:.2f} s, HiGHS "
         f"{plan.solver.get('version', '')}). {NOTICE}",
         f"expected coverage {objective['coverage']:.4g} = "
