@@ -79,6 +79,7 @@ def test_plan_from_another_instance_is_refused(plans):
 
 @pytest.mark.parametrize("status, gap, kind, expected", [
     ("optimal", 0.0, "coverage", ""),
+    ("optimal", 0.00063, "coverage", " within the gap asked for (0.063%)"),
     ("time_limit", None, "coverage", ", gap unknown (no bound yet)"),
     ("time_limit", 0.0, "coverage", ", coverage proven optimal (a later tie-break stopped at the time limit)"),
     ("time_limit", 0.0, "min-cost", ", substitute cost proven optimal (a later tie-break stopped at the time limit)"),

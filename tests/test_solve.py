@@ -326,3 +326,62 @@ def test_hedged_solve_cut_short_returns_its_plan(tmp_path):
         assert plan.status == "time_limit" and plan.gap is None
     else:
         assert plan.bound >= plan.objective["coverage"] - 1e-6 and plan.gap >= 0
+
+
+class _RecordingBackend:
+    """Stands in for HighsBackend in `run_stages`: each stage returns the plan it started
+    from with the status it is told, and the time it was given is recorded."""
+
+    def __init__(self, form, gap, statuses):
+        self.form, self.gap, self.statuses, self.given = form, gap, list(statuses), []
+        self.start = None
+
+    def set_objective(self, name, sense):
+        pass
+
+    def start_from(self, solution):
+        self.start = solution
+
+    def hold(self, name, sense, value):
+        pass
+
+    def run(self, time_limit):
+        from layerdef.solve.backend import StageResult
+
+        self.given.append(time_limit)
+        return StageResult(self.statuses.pop(0), self.start, 0.0, 2.0)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.05])
+def test_a_tie_break_cut_short_leaves_the_plan_unfinished_and_a_gap_caps_it(gap):
+    """A later stage at its best does not make up for an earlier one that stopped at the time
+    limit (the plan read `optimal`); with a gap allowed, a tie-break stage gets at most
+    max(LATER_STAGE_SECONDS_WITH_GAP, the first stage's time), with no time limit too."""
+    import time
+
+    from layerdef.model.formulation import formulate, plan_solution
+    from layerdef.solve import deterministic
+
+    inst = layerdef.load(INSTANCES / "textbook" / "move-limit.yaml")
+    form = formulate(inst)
+    plan = layerdef.solve(inst)
+    assert plan.objective["moves"] > 0 and plan.objective["substitute_cost"] == 0
+    backend = _RecordingBackend(form, gap, ["optimal", "time_limit"])
+    stages = [("coverage", -1), ("moves", 1), ("substitute_cost", 1)]
+    first, _, finished = deterministic.run_stages(backend, stages, plan_solution(form, plan.posture),
+                                                  None, time.perf_counter(), lambda: [])
+    assert first.status == "optimal" and not finished  # cost at 0 was at its best: not run
+    assert len(backend.given) == 2 and backend.given[0] is None
+    assert backend.given[1] == (None if gap == 0 else deterministic.LATER_STAGE_SECONDS_WITH_GAP)
+    assert deterministic.lexicographic_status(first, finished) == "time_limit"
+
+
+def test_a_plan_within_the_gap_asked_for_reports_that_gap():
+    """`--gap` lets HiGHS stop short of a proof: the plan says how far from the bound it
+    stopped (it claimed gap 0 with the bound at the plan's own value)."""
+    inst = layerdef.load(INSTANCES / "korea-2025.yaml")
+    plan = layerdef.solve(inst, gap=0.01)
+    # the root step's plan is 0.06% from the LP bound: HiGHS stops at once, nothing proven
+    assert plan.status == "optimal" and 0.0 < plan.gap <= 0.01
+    assert plan.bound > plan.objective["coverage"]
+    assert plan.gap == pytest.approx((plan.bound - plan.objective["coverage"]) / plan.objective["coverage"])

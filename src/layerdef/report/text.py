@@ -44,11 +44,11 @@ def _cell(value) -> str:
 
 
 def _gap_text(plan: "Solution") -> str:
-    """How far a plan that stopped at the time limit may be from the optimum: the gap of its
-    first objective, unknown without a bound, and none where that objective was proven and a
-    later tie-break (cost, moves, turns) stopped."""
-    if plan.status == "optimal":
-        return ""
+    """How far a plan that stopped at the time limit (or at the gap asked for) may be from the
+    optimum: the gap of its first objective, unknown without a bound, and none where that
+    objective was proven and a later tie-break (cost, moves, turns) stopped."""
+    if plan.status == "optimal":  # proven, or stopped within the gap asked for (`--gap`)
+        return "" if not plan.gap or plan.gap <= 1e-9 else f" within the gap asked for ({plan.gap:.3%})"
     if plan.gap is None:
         return ", gap unknown (no bound yet)"
     if plan.gap <= 1e-9:
