@@ -377,20 +377,24 @@ def test_a_solve_alone_stopped_short_leaves_evpi_at_least_zero(tmp_path):
     assert values_of_information(inst, plan, perfect, "early")["evpi"] == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("bound, gap", [(None, None), (41.0, 0.025)])
-def test_a_hedged_plan_stopped_before_a_bound_claims_no_gap(bound, gap, tmp_path, monkeypatch):
+@pytest.mark.parametrize("status, allowed, bound, gap", [
+    ("time_limit", 0.0, None, None), ("time_limit", 0.0, 41.0, 0.025),
+    ("optimal", 0.05, 41.0, 0.025), ("optimal", 0.0, 40.0, 0.0)])
+def test_a_hedged_plan_stopped_before_a_bound_claims_no_gap(status, allowed, bound, gap,
+                                                            tmp_path, monkeypatch):
     """A hedged solve that ran out of time before HiGHS had a bound has no bound and no gap
     (it claimed gap 0: the bound fell back to the plan's own value); with a bound, the gap is
-    measured from it (the lead instance: expected coverage 40)."""
+    measured from it, also where HiGHS stopped within a gap asked for (`optimal` then proves
+    nothing); the lead instance: expected coverage 40."""
     import dataclasses
 
     from layerdef.solve import hedged as hedge
 
     real = hedge.solve_hedged
     monkeypatch.setattr(hedge, "solve_hedged", lambda *args, **kwargs: dataclasses.replace(
-        real(*args, **kwargs), status="time_limit", bound=bound))
-    plan = hedge.solve_scenarios(load_document(LEAD, tmp_path), values=False)
-    assert plan.status == "time_limit" and plan.objective["coverage"] == pytest.approx(40.0)
+        real(*args, **kwargs), status=status, bound=bound))
+    plan = hedge.solve_scenarios(load_document(LEAD, tmp_path), gap=allowed, values=False)
+    assert plan.status == status and plan.objective["coverage"] == pytest.approx(40.0)
     assert plan.bound == (None if bound is None else pytest.approx(bound))
     assert plan.gap == (None if gap is None else pytest.approx(gap))
 

@@ -378,7 +378,8 @@ def test_a_tie_break_cut_short_leaves_the_plan_unfinished_and_a_gap_caps_it(gap)
 
 def test_a_plan_within_the_gap_asked_for_reports_that_gap():
     """`--gap` lets HiGHS stop short of a proof: the plan says how far from the bound it
-    stopped (it claimed gap 0 with the bound at the plan's own value)."""
+    stopped (it claimed gap 0 with the bound at the plan's own value; hedged plans:
+    `test_hedge.py`)."""
     inst = layerdef.load(INSTANCES / "korea-2025.yaml")
     plan = layerdef.solve(inst, gap=0.01)
     # the root step's plan is 0.06% from the LP bound: HiGHS stops at once, nothing proven
