@@ -30,6 +30,11 @@ class Comparison:
     solutions: dict[str, Solution]
 
     @property
+    def plan(self) -> Evaluation:
+        """The evaluation of the last plan compared (the one a report draws)."""
+        return self.evaluations[self.names[-1]]
+
+    @property
     def by_period(self) -> pd.DataFrame:
         """Coverage per period of every posture, each plan's share of the reference and the
         share of the withdrawal's loss (reference - current) it closes."""

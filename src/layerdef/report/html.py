@@ -78,6 +78,7 @@ class MapFrame:
     east: float
     south: float
     north: float
+    coast: list[np.ndarray]  # the coastline polylines on the map (`_coastline_near`)
 
 
 def unwrap_longitudes(lon: np.ndarray, middle: float) -> np.ndarray:
@@ -86,8 +87,8 @@ def unwrap_longitudes(lon: np.ndarray, middle: float) -> np.ndarray:
 
 
 def map_frame(instance: Instance) -> MapFrame:
-    """The frame of every map: the circular mean of the longitudes of sites, positions and
-    launch areas as the middle."""
+    """The frame every map of the theater shares: the circular mean of the longitudes of sites,
+    positions and launch areas as the middle, the bounds, the coastline near them."""
     lon = np.concatenate([instance.site_lon, instance.position_lon, instance.threat_lon])
     lat = np.concatenate([instance.site_lat, instance.position_lat, instance.threat_lat])
     radians = np.radians(lon)
@@ -96,9 +97,10 @@ def map_frame(instance: Instance) -> MapFrame:
     margin_lat = max(0.3, 0.08 * (lat.max() - lat.min()))
     margin_lon = max(0.3, 0.08 * (flat.max() - flat.min()))
     site, position, threat = np.split(flat, np.cumsum([len(instance.site_lon), len(instance.position_lon)]))
-    return MapFrame(middle, site, position, threat,
-                    float(flat.min() - margin_lon), float(flat.max() + margin_lon),
-                    float(lat.min() - margin_lat), float(lat.max() + margin_lat))
+    west, east = float(flat.min() - margin_lon), float(flat.max() + margin_lon)
+    return MapFrame(middle, site, position, threat, west, east,
+                    float(lat.min() - margin_lat), float(lat.max() + margin_lat),
+                    _coastline_near(west, east))
 
 
 def _longitude_label(lon: float) -> str:
@@ -108,31 +110,31 @@ def _longitude_label(lon: float) -> str:
     return f"{abs(wrapped):g}°{side}"
 
 
-def _coastline_in(frame: MapFrame) -> list[np.ndarray]:
-    """The coastline polylines near the map, each copied a turn east or west where that brings
-    it onto the map (the shipped lines are cut at the antimeridian)."""
+def _coastline_near(west: float, east: float) -> list[np.ndarray]:
+    """The coastline polylines near the map's longitudes, each copied a turn east or west where
+    that brings it onto the map (the shipped lines are cut at the antimeridian)."""
     near = []
     for line in coastline():
         for turn in (-360.0, 0.0, 360.0):
             lon = line[:, 0] + turn
-            if lon.max() >= frame.west - 5 and lon.min() <= frame.east + 5:
+            if lon.max() >= west - 5 and lon.min() <= east + 5:
                 near.append(np.column_stack([lon, line[:, 1]]))
     return near
 
 
-def map_figure(instance: Instance, plan: Evaluation, posture: pd.DataFrame, period: int):
+def map_figure(instance: Instance, frame: MapFrame, plan: Evaluation, posture: pd.DataFrame,
+               period: int):
     """The theater in one period: coastline, sites, positions with their units, rings (a
     sector toward its heading for a radar that faces one), launch areas."""
     plt = _pyplot()
     from matplotlib.patches import Ellipse
 
-    frame = map_frame(instance)
     west, east, south, north = frame.west, frame.east, frame.south, frame.north
     middle = np.radians((south + north) / 2)
     ratio = (north - south) / max((east - west) * np.cos(middle), 1e-6)
     figure, axes = plt.subplots(figsize=(8, float(np.clip(8 * ratio, 4, 12))))
     axes.set_aspect(1 / np.cos(middle))
-    for line in _coastline_in(frame):
+    for line in frame.coast:
         axes.plot(line[:, 0], line[:, 1], color="#8c8c8c", linewidth=0.7)
     label = instance.periods[period]
     here = posture[posture["period"] == label]
@@ -267,9 +269,9 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def figures(instance: Instance, solution: Solution, comparison: Comparison) -> dict:
-    plan = comparison.evaluations[comparison.names[-1]]
+    plan, frame = comparison.plan, map_frame(instance)
     return {
-        "maps": [map_figure(instance, plan, solution.posture, t) for t in range(instance.T)],
+        "maps": [map_figure(instance, frame, plan, solution.posture, t) for t in range(instance.T)],
         "coverage": coverage_figure(solution),
         "timeline": timeline_figure(instance, plan),
     }
@@ -317,7 +319,7 @@ def write_html(path: Path, instance: Instance, solution: Solution, comparison: C
     are markup of our own): nothing in it refers to anything outside the file."""
     from layerdef.report.text import scenario_table, value_lines
 
-    plan = comparison.evaluations[comparison.names[-1]]
+    plan = comparison.plan
     page = _template().render(
         instance=instance, solution=solution, notice=NOTICE, hedged=hedged, scenario=scenario,
         scenarios=Markup(_table(scenario_table(hedged))) if hedged else "",
