@@ -292,20 +292,30 @@ def _bound_and_gap(form: Formulation, primary: str, first: StageResult, plan: Ev
     """The first stage's bound in the primary objective's own units, and the relative gap;
     both None when the time ran out before HiGHS had a bound. A stage HiGHS calls optimal is
     proven (gap 0) unless a gap was allowed: then it stopped within that gap, measured here."""
-    if first.status != "optimal" and first.bound is None:
-        return None, None
-    if primary in ("coverage", "coverage_cost_moves"):
-        achieved = plan.total
-        bound = coverage_bound(form, first)
-        bound = max(bound if bound is not None else achieved, achieved)
+    coverage = primary in ("coverage", "coverage_cost_moves")
+    achieved = plan.total if coverage else plan.substitute_cost
+    optimal = first.status == "optimal"
+    if first.bound is None:
+        return claimed_gap(optimal, gap_allowed, None, achieved)
+    if coverage:
+        bound = max(coverage_bound(form, first), achieved)
     else:
-        achieved = plan.substitute_cost
-        bound = first.bound if first.bound is not None else achieved
+        bound = first.bound
         if primary == "cost_then_moves":  # W x cost + moves >= bound, moves <= most_moves
             bound = max(0.0, (bound - form.most_moves) / form.cost_weight)
         bound = min(bound, achieved)
-    if first.status == "optimal" and not (gap_allowed and first.bound is not None):
+    return claimed_gap(optimal, gap_allowed, bound, achieved)
+
+
+def claimed_gap(optimal: bool, gap_allowed: bool, bound: float | None,
+                achieved: float) -> tuple[float | None, float | None]:
+    """(bound, relative gap) a plan reports: proven (its own value, 0) when HiGHS called it
+    optimal with no gap allowed; else measured from the bound, none without one (the
+    deterministic and the hedged plan alike)."""
+    if optimal and not (gap_allowed and bound is not None):
         return achieved, 0.0
+    if bound is None:
+        return None, None
     return bound, abs(bound - achieved) / max(abs(achieved), 1e-9)
 
 

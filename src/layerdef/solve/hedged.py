@@ -38,6 +38,7 @@ from layerdef.solve.backend import (
 )
 from layerdef.solve.deterministic import (
     check_plan,
+    claimed_gap,
     coverage_bound,
     lexicographic_status,
     restore_posture,
@@ -244,13 +245,8 @@ def solve_scenarios(instance: Instance, risk: str = "expected", time_limit: floa
             current=evaluate(world, world.current_posture()),
             reference=evaluate(world, world.reference_posture())))
     achieved = plan.risk_value
-    if plan.status == "optimal" and not (gap > 0 and plan.bound is not None):
-        bound, relative_gap = achieved, 0.0  # proven (with a gap allowed: measured below)
-    elif plan.bound is None:  # the time ran out before HiGHS had a bound: no gap to claim
-        bound, relative_gap = None, None
-    else:
-        bound = max(plan.bound, achieved)
-        relative_gap = abs(bound - achieved) / max(abs(achieved), 1e-9)
+    bound, relative_gap = claimed_gap(plan.status == "optimal", gap > 0,
+                                      None if plan.bound is None else max(plan.bound, achieved), achieved)
     return Solution.from_scenarios(
         instance, parts, risk, plan.status, bound, relative_gap,
         solver, time.perf_counter() - started, None, information)
