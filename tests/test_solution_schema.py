@@ -53,3 +53,20 @@ def test_every_table_cell_is_checked_on_reading(small_document, tmp_path):
         for field in ("tables.assignments.0.period", "tables.coverage.1.value",
                       "tables.assignments.0.substitute"):
             assert f"solution.{field}" in result.output, (command, result.output)
+
+
+def test_each_table_s_row_model_has_exactly_its_columns():
+    """The row models that check a solution's cells and `TABLE_COLUMNS` / `OPTIONAL_COLUMNS`,
+    which order its tables, name the same columns (hedged plans add `scenario` first)."""
+    from typing import get_args, get_origin
+
+    from layerdef.io.solution import OPTIONAL_COLUMNS, SolutionTables, table_columns
+
+    for name, field in SolutionTables.model_fields.items():
+        rows = field.annotation  # list[Row], or list[Row] | None for the optional tables
+        if get_origin(rows) is not list:
+            rows = next(option for option in get_args(rows) if get_origin(option) is list)
+        row_model = get_args(rows)[0]
+        fields = [f.alias or key for key, f in row_model.model_fields.items() if key != "scenario"]
+        optional = [column for column, _ in OPTIONAL_COLUMNS.get(name, [])]
+        assert fields == table_columns(name, optional), name
