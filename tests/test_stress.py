@@ -7,14 +7,16 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
-from brute_force import brute_force_hedged, reaction_value
+from brute_force import brute_force, brute_force_hedged, reaction_value
 from click.testing import CliRunner
 from conftest import INSTANCES
 from test_brute_force import load_document, random_document
 
 from layerdef.cli import main
+from layerdef.errors import InfeasibleError
 from layerdef.io.reader import load
 from layerdef.solve import solve
 from layerdef.studies.stress import (
@@ -30,10 +32,11 @@ from layerdef.studies.stress import (
 TEXTBOOK = INSTANCES / "textbook"
 
 
-def withdrawal_scenarios(document: dict, units: list[str], lose: int, first: int) -> dict:
-    """The document with one scenario per set of at most `lose` of `units` (none included),
-    each set away from period `first` to the end on top of its own absences: written here
-    from DESIGN.md, not by the study's code."""
+def withdrawal_scenarios(document: dict, units: list[str], lose: int, first: int,
+                         leave_out: frozenset = frozenset()) -> dict:
+    """The document with one scenario per set of at most `lose` of `units` (none included;
+    not the sets of ids in `leave_out`), each set away from period `first` to the end on top
+    of its own absences: written here from DESIGN.md, not by the study's code."""
     import itertools
 
     labels = document["horizon"]["labels"]
@@ -41,6 +44,8 @@ def withdrawal_scenarios(document: dict, units: list[str], lose: int, first: int
     scenarios = []
     for size in range(lose + 1):
         for chosen in itertools.combinations(sorted(units), size):
+            if chosen in leave_out:
+                continue
             away = {}
             for name in chosen:
                 own = [t for span in by_id[name].get("away", [])
@@ -84,16 +89,21 @@ def check_against_the_enumeration(seed: int, tmp_path, workers: int = 1) -> None
         pytest.skip("no movable unit to withdraw")
     lose, notice = min(1 + seed % 2, len(eligible)), (seed // 2) % 2
     window = withdrawal_window(inst, None, None, notice)
+    # a set no plan meets the requirements of is left out of the robust plan, and said
+    unmeetable = {units for units in withdrawal_sets(inst, eligible, lose)
+                  if brute_force(withdrawn_world(inst, units, window)) is None}
+    names = frozenset(tuple(sorted(inst.unit_ids[u] for u in units)) for units in unmeetable)
+    hedged = load_document(withdrawal_scenarios(document, [inst.unit_ids[u] for u in eligible], lose, 1, names),
+                           tmp_path)
+    robust = (None if brute_force(inst) is None
+              else brute_force_hedged(dataclasses.replace(hedged, scenario_notice=notice), "worst"))
     try:
         result = stress(inst, lose, window, eligible, tmp_path / "out", {}, workers=workers)
-    except Exception as error:  # a set no reaction survives: the enumeration must agree
-        from layerdef.errors import InfeasibleError, UsageError
-
-        assert isinstance(error, (InfeasibleError, UsageError))
-        hedged = load_document(withdrawal_scenarios(document, [inst.unit_ids[u] for u in eligible],
-                                                    lose, 1), tmp_path)
-        assert brute_force_hedged(dataclasses.replace(hedged, scenario_notice=notice), "worst") is None
+    except InfeasibleError:  # no trunk leaves every meetable set a reaction: the enumeration agrees
+        assert robust is None
         return
+    assert robust is not None
+    assert set(result.robust.left_out) == unmeetable
     for row in result.criticality.itertuples():
         units = tuple(inst.unit_ids.index(name) for name in row.withdrawn.split(";"))
         world = withdrawn_world(inst, units, window)
@@ -102,9 +112,6 @@ def check_against_the_enumeration(seed: int, tmp_path, workers: int = 1) -> None
             assert row.status == "infeasible"
         else:
             assert row.coverage == pytest.approx(expected, abs=1e-6), row.withdrawn
-    hedged = load_document(withdrawal_scenarios(document, [inst.unit_ids[u] for u in eligible], lose, 1),
-                           tmp_path)
-    robust = brute_force_hedged(dataclasses.replace(hedged, scenario_notice=notice), "worst")
     assert result.robust.worst == pytest.approx(robust[0], abs=1e-6)
     assert result.robust.bound >= result.robust.worst - 1e-6
     # the robust plan holds up at least as well as the plain plan whatever is withdrawn
@@ -283,3 +290,22 @@ def test_the_summary_says_which_figures_are_estimates(tmp_path):
     caveats = [line for line in summary_lines(cut_short, inst) if line.startswith("(")]
     assert caveats[0].startswith("(the plain plan stopped at its time limit, gap 1.200%")
     assert caveats[1].startswith(f"(1 of {len(table)} reactions stopped short")
+
+
+@pytest.mark.parametrize("seed", [46, 59])
+def test_a_set_no_plan_can_meet_is_left_out_of_the_robust_plan_and_said(seed, tmp_path):
+    """Withdrawing a unit some requirement cannot do without: criticality lists it first as
+    infeasible, the robust plan holds against the other sets (the enumeration's over them) and
+    the summary names the set and the requirement, exit 0 with every file written."""
+    check_against_the_enumeration(seed, tmp_path)
+    document, inst = tiny(seed, tmp_path)
+    path = tmp_path / "instance.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = CliRunner().invoke(main, ["stress", str(path), "--lose", str(1 + seed % 2), "-q",
+                                       "-o", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert "left out of the robust plan: withdrawing" in result.output
+    assert "requirement not met: site" in result.output
+    table = pd.read_csv(tmp_path / "cli" / "criticality.csv")
+    assert table["status"].iloc[0] == "infeasible" and np.isnan(table["coverage"].iloc[0])
+    assert all((tmp_path / "cli" / name).exists() for name in ("robust.json", "robust-scenarios.yaml"))

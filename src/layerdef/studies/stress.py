@@ -35,7 +35,7 @@ import pandas as pd
 from layerdef.core.evaluate import evaluate
 from layerdef.core.instance import Instance
 from layerdef.core.replay import replay_posture
-from layerdef.errors import Problem, UsageError
+from layerdef.errors import InfeasibleError, NoSolutionError, Problem, UsageError
 from layerdef.io.solution import Solution
 from layerdef.solve.backend import progress
 from layerdef.solve.workers import Skipped, can_start_workers, run_in_workers
@@ -157,7 +157,6 @@ def react(instance: Instance, units: tuple[int, ...], plan: pd.DataFrame, window
     status and gap, and the current posture's coverage in the same world; errors as data.
     `target`: stop at the first reaction that reaches it (status `above_target`: its coverage
     is a lower bound on the best reaction's, which is then no less than the target)."""
-    from layerdef.errors import InfeasibleError, NoSolutionError
     from layerdef.solve.deterministic import solve  # a withdrawn world has no scenarios
 
     world = withdrawn_world(instance, units, window)
@@ -175,6 +174,24 @@ def react(instance: Instance, units: tuple[int, ...], plan: pd.DataFrame, window
         status = ABOVE_TARGET
     return {**outcome, "status": status, "coverage": coverage, "gap": reaction.gap, "wall_s": reaction.wall_s,
             "posture": reaction.posture.astype(object).where(reaction.posture.notna(), None).to_dict("records")}
+
+
+def unmeetable(instance: Instance, units: tuple[int, ...], window: Withdrawal,
+               options: dict[str, Any]) -> str | None:
+    """Why no plan at all (none of its decisions kept) meets every requirement once `units`
+    are withdrawn, or None when one does (the withdrawn world solved to its first plan): such a
+    set has no reaction whatever the trunk, so no robust plan can hold against it."""
+    from layerdef.solve.deterministic import solve
+
+    world = withdrawn_world(instance, units, window)
+    try:
+        solve(world, objective="coverage", stop_at=-np.inf, **options)
+    except InfeasibleError as error:
+        unmet = [line.strip() for line in error.explanation[1:] if not line.startswith(" ")]
+        return "; ".join(unmet) or error.explanation[0]
+    except NoSolutionError:
+        return None  # not shown either way: the master will say
+    return None
 
 
 def unreacted_value(instance: Instance, units: tuple[int, ...], plan: pd.DataFrame,
@@ -342,6 +359,8 @@ class RobustPlan:
     unwithdrawn: float
     rounds: int
     reactions: dict[tuple[int, ...], dict]
+    #: the sets left out: no plan at all meets every requirement once they are withdrawn (why)
+    left_out: dict[tuple[int, ...], str] = dataclasses.field(default_factory=dict)
 
 
 def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdrawal,
@@ -357,6 +376,7 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
 
     started = time.perf_counter()
     candidates = [(), *sets]
+    left_out: dict[tuple[int, ...], str] = {}
     found = [units for units in first if units] or [()]
     starts = None
     for rounds in itertools.count(1):
@@ -366,14 +386,32 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
         ahead = (_OracleAhead(lambda trunk, cancelled: _oracle(instance, candidates, trunk, window, beside, what,
                                                                so_far, np.inf, cancelled))
                  if reactions.can_run_beside_a_solve else None)
-        plan = solve_hedged(master, "worst", starts=starts, first_stage_only=True,
-                            on_start=ahead.begin if ahead else None, **options)
+        try:
+            plan = solve_hedged(master, "worst", starts=starts, first_stage_only=True,
+                                on_start=ahead.begin if ahead else None, **options)
+        except InfeasibleError as error:
+            raise InfeasibleError([f"no plan before the announcement ({instance.periods[window.announced]}) "
+                                   "leaves a reaction that meets every requirement to each of these "
+                                   f"withdrawals at once: {', '.join(label(instance, units) for units in found)}",
+                                   *error.explanation]) from None
         achieved = plan.risk_value
         bound = achieved if plan.status == "optimal" else max(plan.bound or achieved, achieved)
         trunk = plan.postures[0]  # the first set's plan: every scenario's is the same before the announcement
         answered = ahead.answer(trunk) if ahead else None
         worst_set, worst, outcomes = answered or _oracle(instance, candidates, trunk, window, reactions,
                                                          f"robust round {rounds}", found, bound)
+        while worst == -np.inf and worst_set not in found:
+            reason = unmeetable(instance, worst_set, window, options)
+            if reason is None:
+                break  # the trunk leaves it no reaction, another may: it joins the master
+            progress(f"robust: withdrawing {label(instance, worst_set)}, no plan meets every requirement: "
+                     "left out of the robust plan")
+            left_out[worst_set] = reason
+            candidates.remove(worst_set)
+            outcomes.pop(worst_set)
+            worst_set = min(outcomes, key=lambda units: (outcomes[units].get("coverage", -np.inf),
+                                                         outcomes[units]["status"] == ABOVE_TARGET, len(units)))
+            worst = float(outcomes[worst_set].get("coverage", -np.inf))
         progress(f"robust: round {rounds}, {len(found)} sets in the master, bound {bound:.6g}, "
                  f"worst {worst:.6g} ({label(instance, worst_set)})")
         if worst >= bound - ROBUST_TOLERANCE * max(1.0, abs(bound)) or worst_set in found:
@@ -382,10 +420,11 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
             solution = _robust_solution(instance, shown_master, window, shown, outcomes, plan, bound, worst,
                                         time.perf_counter() - started)
             return RobustPlan(solution, shown_master, worst, worst_set, bound, outcomes[()]["coverage"],
-                              rounds, outcomes)
+                              rounds, outcomes, left_out)
         found.append(worst_set)
         # the next master starts where this one ended, the new set reacting as the oracle found
-        starts = [*plan.postures, pd.DataFrame(outcomes[worst_set]["posture"])]
+        starts = ([*plan.postures, pd.DataFrame(outcomes[worst_set]["posture"])]
+                  if "posture" in outcomes[worst_set] else None)
 
 
 class _OracleAhead:
@@ -476,15 +515,18 @@ def _oracle(instance: Instance, candidates: list[tuple[int, ...]], trunk: pd.Dat
         return bounds[units] < target, target
 
     outcomes = reactions.solve(trunk, order, what, ask)
-    unmet = [units for units, outcome in outcomes.items() if outcome.get("coverage") is None]
-    if unmet:
-        outcome = outcomes[unmet[0]]
-        raise UsageError([Problem("stress", f"withdrawing {label(instance, unmet[0])}: the robust "
+    unsolved = [units for units, outcome in outcomes.items()
+                if outcome.get("coverage") is None and outcome["status"] != "infeasible"]
+    if unsolved:
+        outcome = outcomes[unsolved[0]]
+        raise UsageError([Problem("stress", f"withdrawing {label(instance, unsolved[0])}: the robust "
                                   f"search needs every set's reaction, and this one is "
                                   f"{outcome['status']}: {outcome.get('error', '')}")])
-    worst_set = min(outcomes, key=lambda units: (outcomes[units]["coverage"],
+    # a set the trunk leaves no reaction is the worst there is (it joins the master, or is
+    # left out by `robust_plan` when no plan at all meets its world's requirements)
+    worst_set = min(outcomes, key=lambda units: (outcomes[units].get("coverage", -np.inf),
                                                  outcomes[units]["status"] == ABOVE_TARGET, len(units)))
-    return worst_set, float(outcomes[worst_set]["coverage"]), outcomes
+    return worst_set, float(outcomes[worst_set].get("coverage", -np.inf)), outcomes
 
 
 # ---------------------------------------------------------------------------- the study
@@ -517,6 +559,7 @@ def stress(instance: Instance, lose: int, window: Withdrawal, eligible: list[int
     outcomes = reactions.solve(plain.posture, listed, "criticality")
     plan_coverage, current_coverage = plain.objective["coverage"], plain.current["coverage"]
     table = criticality_table(instance, outcomes, plan_coverage, current_coverage)
+    table.to_csv(output / "criticality.csv", index=False)  # kept should the robust search fail
     worst = [_units(instance, name) for name in table["withdrawn"][table["coverage"].notna()][:1]]
     robust = robust_plan(instance, sets, window, reactions, options, first=worst)
     found = [_units(instance, name) for name in robust.master.scenario_ids[1:]]
@@ -586,6 +629,9 @@ def summary_lines(result: StressResult, instance: Instance) -> list[str]:
                  f"{robust.bound:.6g}, {robust.rounds} round(s), {len(robust.master.scenario_ids) - 1} "
                  f"binding set(s); with nothing withdrawn {robust.unwithdrawn:.6g}, a price of "
                  f"robustness of {price:.4g} against the plain plan")
+    for units, reason in robust.left_out.items():
+        lines.append(f"left out of the robust plan: withdrawing {label(instance, units)}, no plan meets "
+                     f"every requirement ({reason})")
     return lines + _time_limit_lines(plan, table)
 
 
@@ -598,7 +644,7 @@ def _time_limit_lines(plan: Solution, table: pd.DataFrame) -> list[str]:
         gap = "" if plan.gap is None else f", gap {plan.gap:.3%}"
         lines.append(f"(the plain plan stopped at its time limit{gap}: losses and the price of "
                      "robustness are measured against it, not against the optimum)")
-    stopped = int((table["status"].fillna("") != "optimal").sum())
+    stopped = int((~table["status"].isin(["optimal", "infeasible"])).sum())
     if stopped:
         lines.append(f"({stopped} of {len(table)} reactions stopped short of proven optimal: their "
                      "losses are estimates)")
