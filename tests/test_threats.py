@@ -292,6 +292,13 @@ def test_generated_theaters_with_launch_areas_validate(tmp_path):
     plan = solve(inst)
     check = evaluate(inst, plan.posture)
     assert check.feasible and check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)
+    # the Patriot entries that replace the catalog's keep its kill probabilities too
+    (tmp_path / "kill.yaml").write_text(yaml.safe_dump({**document, "value": "kill-probability"}, sort_keys=False))
+    killed = load(tmp_path / "kill.yaml")
+    assert killed.kill_probability
+    plan = solve(killed)
+    check = evaluate(killed, plan.posture)
+    assert check.feasible and check.total == pytest.approx(plan.objective["coverage"], abs=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(0, 40, 5))

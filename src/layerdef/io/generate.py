@@ -68,9 +68,12 @@ def generate_document(sites: int, positions: int, units: int, periods: int, seed
         document["name"] += f"-g{threats}-h{headings}"
         document["threats"] = threat_rows
         document["headings"] = headings
-        catalog = load_catalog()  # a system named here replaces the catalog's: keep its radii
-        document["systems"] = {name: {"covers": dict(catalog[name]["covers"]), "sector": 120,
-                                      "relocation_days": 7} for name in ("PAC-3", "PAC-2")}
+        # a system named here replaces the catalog's: keep its radii and kill probabilities,
+        # so that `value: kill-probability` on a generated theater needs nothing more
+        catalog = load_catalog()
+        document["systems"] = {name: {**{key: dict(catalog[name][key]) for key in ("covers", "pk")
+                                         if key in catalog[name]},
+                                      "sector": 120, "relocation_days": 7} for name in ("PAC-3", "PAC-2")}
     return document
 
 
