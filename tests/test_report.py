@@ -132,3 +132,18 @@ def test_a_theater_across_the_antimeridian_is_mapped_in_one_piece(tmp_path):
     assert abs(abs(frame.middle) - 180) < 10
     assert [_longitude_label(x) for x in (179.5, 180.0, 180.5, 0.0, -3.25)] == \
         ["179.5°E", "180°", "179.5°W", "0°", "3.25°W"]
+
+
+def test_the_criticality_chart_says_a_withdrawal_no_reaction_survives():
+    """A set whose reaction is infeasible has no loss to draw: the chart says so where its
+    bar would be, instead of drawing the worst set as harmless."""
+    import pandas as pd
+
+    from layerdef.report.html import criticality_figure
+
+    table = pd.DataFrame({"withdrawn": ["u001", "u002"], "coverage": [None, 90.0], "loss": [None, 10.0],
+                          "current_coverage": [50.0, 80.0], "current_loss": [50.0, 20.0],
+                          "status": ["infeasible", "optimal"], "gap": [None, 0.0]})
+    figure = criticality_figure(table)
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts == ["plan: infeasible (no reaction meets every requirement)"]

@@ -305,6 +305,7 @@ def test_a_set_no_plan_can_meet_is_left_out_of_the_robust_plan_and_said(seed, tm
                                        "-o", str(tmp_path / "cli")])
     assert result.exit_code == 0, result.output
     assert "left out of the robust plan: withdrawing" in result.output
+    assert ": no reaction meets every requirement, current posture" in result.output
     assert "requirement not met: site" in result.output
     table = pd.read_csv(tmp_path / "cli" / "criticality.csv")
     assert table["status"].iloc[0] == "infeasible" and np.isnan(table["coverage"].iloc[0])

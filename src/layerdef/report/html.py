@@ -243,6 +243,10 @@ def criticality_figure(table: pd.DataFrame, most: int = 15):
     axes.barh(y - 0.2, shown["loss"].fillna(0.0), height=0.4, color="#2c7bb6", label="plan, reacting")
     axes.barh(y + 0.2, shown["current_loss"], height=0.4, color="#d7191c", label="current posture")
     axes.set_yticks(y, shown["withdrawn"].str.replace(";", " + "), fontsize=7)
+    for row in y[shown["loss"].isna().to_numpy()]:  # no bar: no reaction meets the requirements
+        axes.annotate(f"plan: {shown['status'].iloc[row]} (no reaction meets every requirement)",
+                      (0, row - 0.2), xytext=(3, 0), textcoords="offset points", va="center",
+                      fontsize=7, color="#2c7bb6")
     axes.invert_yaxis()
     axes.set_xlabel("coverage lost")
     axes.legend(fontsize=8)

@@ -622,7 +622,8 @@ def summary_lines(result: StressResult, instance: Instance) -> list[str]:
     for row in table.head(5).itertuples():
         lines.append(f"  {row.withdrawn}: " + (f"plan {row.coverage:.6g} (loses {row.loss:.4g}), "
                                               if row.coverage == row.coverage and row.coverage is not None
-                                              else f"{row.status}, ")
+                                              else "no reaction meets every requirement, "
+                                              if row.status == "infeasible" else f"{row.status}, ")
                      + f"current posture {row.current_coverage:.6g} (loses {row.current_loss:.4g})")
     price = plan.objective["coverage"] - robust.unwithdrawn
     lines.append(f"robust plan: worst {robust.worst:.6g} ({label(instance, robust.worst_set)}), bound "
