@@ -310,3 +310,17 @@ def test_a_set_no_plan_can_meet_is_left_out_of_the_robust_plan_and_said(seed, tm
     table = pd.read_csv(tmp_path / "cli" / "criticality.csv")
     assert table["status"].iloc[0] == "infeasible" and np.isnan(table["coverage"].iloc[0])
     assert all((tmp_path / "cli" / name).exists() for name in ("robust.json", "robust-scenarios.yaml"))
+
+
+def test_a_set_the_plain_plan_leaves_no_reaction_joins_the_master(tmp_path):
+    """Seed 141: withdrawing u0 and u1 leaves the plain plan's trunk no reaction that meets
+    the requirements (criticality: infeasible), though another trunk has one: the set joins
+    the robust search's master, not the sets left out, and the robust value is the
+    enumeration's."""
+    check_against_the_enumeration(141, tmp_path)
+    _, inst = tiny(141, tmp_path)
+    eligible = eligible_units(inst, None)
+    result = stress(inst, 2, withdrawal_window(inst, None, None, 0), eligible, tmp_path / "again", {})
+    row = result.criticality.set_index("withdrawn").loc["u0;u1"]
+    assert row["status"] == "infeasible"
+    assert not result.robust.left_out and "u0+u1" in result.robust.master.scenario_ids
