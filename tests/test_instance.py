@@ -69,6 +69,18 @@ def test_cli_validate_prints_a_summary(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(INSTANCES / "korea-2025.yaml")])
     assert result.exit_code == 0
     assert "valid" in result.output and "A-2-1ADA: 2025-03..2025-10" in result.output
+    assert "threats" not in result.output and "value" not in result.output
+
+
+def test_cli_validate_shows_launch_areas_headings_and_the_value():
+    result = CliRunner().invoke(main, ["validate", str(INSTANCES / "korea-2025-kill.yaml")])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert ("  threats   north-belt 0.45 (upper/lower/air), south-belt 0.35 (upper/lower/air), "
+            "east-sea 0.2 (upper/lower)") in lines
+    assert "  headings  8 (every 45 degrees); sector-limited: PAC-3, PAC-2, THAAD" in lines
+    assert ("  value     kill probability; threat classes ballistic (upper/lower, weight 1), "
+            "air (air, weight 0.5)") in lines
 
 
 RULES = [

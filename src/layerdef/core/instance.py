@@ -280,6 +280,25 @@ class Instance:
             "position": [self.position_ids[self.unit_home[u]] for u in unit_index],
         })
 
+    def _threat_lines(self) -> list[str]:
+        """Launch areas (share, layers threatened), headings and turn limits, and the value
+        (depth or kill probabilities with its threat classes), as `validate` shows them."""
+        lines = []
+        if self.threat_ids:
+            areas = ", ".join(f"{name} {share:.3g} ({'/'.join(np.asarray(self.layers)[self.threat_layers[g]])})"
+                              for g, (name, share) in enumerate(zip(self.threat_ids, self.threat_share)))
+            lines.append(f"  threats   {areas}")
+            limited = [name for k, name in enumerate(self.systems) if self.system_sector[k] < 360.0]
+            turns = {"turns_per_period": self.turns_per_period, "turns_total": self.turns_total}
+            shown = "".join(f", {k}={v}" for k, v in turns.items() if v is not None)
+            lines.append(f"  headings  {self.headings} (every {360 / self.headings:g} degrees); sector-limited: "
+                         f"{', '.join(limited) or 'none'}{shown}")
+        if self.kill_probability:
+            classes = ", ".join(f"{name} ({'/'.join(np.asarray(self.layers)[self.class_layers[c]])}, "
+                                f"weight {self.class_weight[c]:g})" for c, name in enumerate(self.class_ids))
+            lines.append(f"  value     kill probability; threat classes {classes}")
+        return lines
+
     def summary(self) -> str:
         """A few lines for `layerdef validate`: counts, horizon and who is away when."""
         lines = [
@@ -297,6 +316,7 @@ class Instance:
                   "moves_per_period": self.moves_per_period, "moves_total": self.moves_total}
         shown = ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None) or "none"
         lines.append(f"  limits    {shown}; objective {self.objective}")
+        lines += self._threat_lines()
         for n, name in enumerate(self.scenario_ids):
             changed = [f"{self.unit_ids[u]} away {period_ranges(self.periods, ~self.scenario_present[n, u])}"
                        for u in np.nonzero((self.scenario_present[n] != self.present).any(axis=1))[0]]
