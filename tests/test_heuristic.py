@@ -18,6 +18,7 @@ from layerdef.solve.heuristic import (
     greedy_plan,
     greedy_posture,
     improve_plan,
+    search_plan,
 )
 
 STAGGERED = {
@@ -184,3 +185,42 @@ def test_the_local_search_never_loses_coverage(seed, tmp_path):
     after = evaluate(inst, posture(inst, *improve_plan(inst, where, rotations, state, 5.0)))
     assert after.total >= before.total - 1e-9
     assert not after.violations, after.violations
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_searching_a_plan_made_without_search_is_the_searched_greedy_plan(seed, tmp_path):
+    """`search_plan` (the fallback when the root step could not run) starts from the greedy plan
+    made without search and ends where `greedy_plan` with its search does, without making the
+    greedy plan again."""
+    inst = load_document(random_document(seed, tmp_path), tmp_path)
+    searched = evaluate(inst, posture(inst, *greedy_plan(inst, 30.0)))
+    resumed = evaluate(inst, posture(inst, *search_plan(inst, *greedy_plan(inst, 30.0, search=False), 30.0)))
+    assert resumed.feasible == searched.feasible
+    assert resumed.total == pytest.approx(searched.total, abs=1e-9)
+
+
+def test_a_start_with_no_time_left_is_the_greedy_plan_unsearched(monkeypatch):
+    """When the root step fails with the time limit spent (the build and the LP took it), the
+    local search is not run past the limit: the greedy plan comes back as it is."""
+    import importlib
+    import time
+
+    from conftest import INSTANCES
+
+    from layerdef.io.reader import load
+    from layerdef.solve.backend import HighsBackend, SolverOptions
+    from layerdef.solve.deterministic import starting_plan
+
+    deterministic = importlib.import_module("layerdef.solve.deterministic")
+    searched = []
+    monkeypatch.setattr(deterministic, "search_plan", lambda *args, **kwargs: searched.append(1) or args[1:3])
+    inst = load(INSTANCES / "korea-2025.yaml")
+    form = formulate(inst)
+    backend = HighsBackend(form, SolverOptions(time_limit=5.0))
+    monkeypatch.setattr(backend, "sharpen", lambda *args, **kwargs: None)  # the root LP not solved
+    current = evaluate(inst, inst.current_posture())
+    greedy = posture_solution(form, *greedy_plan(inst, 1.0, search=False))
+    spent = starting_plan(inst, form, 5.0, current, backend, started=time.perf_counter() - 5.0)
+    assert not searched and np.array_equal(spent, greedy)
+    starting_plan(inst, form, 5.0, current, backend, started=time.perf_counter())
+    assert searched == [1]

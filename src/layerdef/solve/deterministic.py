@@ -48,7 +48,7 @@ from layerdef.solve.backend import (
     stdout_to_stderr,
     time_left,
 )
-from layerdef.solve.heuristic import greedy_plan
+from layerdef.solve.heuristic import greedy_plan, search_plan
 
 STAGE_TOLERANCE_ABS = 1e-6
 
@@ -98,7 +98,7 @@ def solve(instance: Instance, objective: str | None = None, time_limit: float | 
         _write_model(backend, write_model)
     current = evaluate(instance, instance.current_posture())
     if start is None:
-        start_values = starting_plan(instance, form, time_limit, current, backend)
+        start_values = starting_plan(instance, form, time_limit, current, backend, started)
     else:
         start_values = plan_solution(form, start)
         sharpened = sharpen_start(backend, start_values, time_left(time_limit, started))
@@ -238,17 +238,19 @@ def held_value(form: Formulation, vector: np.ndarray, sense: int, solution: np.n
 
 
 def starting_plan(instance: Instance, form: Formulation, time_limit: float | None,
-                  current: Evaluation, backend=None) -> np.ndarray | None:
+                  current: Evaluation, backend=None, started: float | None = None) -> np.ndarray | None:
     """The plan HiGHS starts its first stage from, when the current posture meets every
     requirement and limit (else None): the greedy plan sharpened by the root step of `backend`
     (`sharpen_start`); where that cannot run (no back-end given, the Pyomo back-end, a model
     above `ROOT_MAX_NONZEROS`, no LP within half the time) the greedy plan improved by local
     search instead, at worst the current posture. Where the root LP is slow or out of reach,
     the back-end also gets a Lagrangian bound of our own (`HighsBackend.bound_from`), beside
-    the LP (when the LP is not solved, HiGHS's MIP is not started: `HighsBackend.run`)."""
+    the LP (when the LP is not solved, HiGHS's MIP is not started: `HighsBackend.run`).
+    `started`: when the time limit's clock began (the solve's start, its build included;
+    default now)."""
     if not current.feasible:
         return None
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     seconds = 10.0 if time_limit is None else min(60.0, 0.2 * time_limit)  # it stops early when done
     rooted = backend is not None and backend.can_sharpen
     where, rotations = greedy_plan(instance, seconds, lambda message: progress(message),
@@ -265,8 +267,10 @@ def starting_plan(instance: Instance, form: Formulation, time_limit: float | Non
                                 bound_beside=backend.can_bound)
     if sharpened is not None:
         return sharpened
-    if rooted:
-        where, rotations = greedy_plan(instance, seconds, lambda message: progress(message))
+    left = time_left(time_limit, started)
+    if rooted and (left is None or left > 0):  # the greedy plan is searched in the time left
+        where, rotations = search_plan(instance, where, rotations, seconds if left is None else min(seconds, left),
+                                       lambda message: progress(message))
         start = posture_solution(form, where, rotations)
     return start
 

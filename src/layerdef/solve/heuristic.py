@@ -61,18 +61,35 @@ def greedy_posture(instance: Instance, seconds: float = 5.0) -> np.ndarray:
     return _relocate(instance, seconds)[0]
 
 
+def search_plan(instance: Instance, where: np.ndarray, rotations: list[Rotation], seconds: float,
+                report: Callable[[str], None] = lambda message: None) -> tuple[np.ndarray, list[Rotation]]:
+    """The local search of `greedy_plan` from a plan it made without it (`search=False`),
+    within `seconds`: the greedy plan is not made twice when the root step could not run."""
+    state = _state_of(instance, where)
+    _place(state, rotations, 1)
+    where, rotations = improve_plan(instance, where, rotations, state, seconds, report)
+    report(f"start: after the local search, coverage {state.total():.8g} ({seconds:.1f} s at most)")
+    return where, rotations
+
+
+def _state_of(instance: Instance, where: np.ndarray) -> "_State":
+    """The state of the organic units standing at `where` (U, T) where present."""
+    present = instance.present
+    standing = np.zeros((len(instance.position_ids), len(instance.systems), instance.T), dtype=np.int64)
+    np.add.at(standing, (where[present], instance.unit_system[np.nonzero(present)[0]],
+                         np.nonzero(present)[1]), 1)
+    view = flat_view(instance)
+    return _State(instance, np.einsum("kpsl,pkt->slt", view[0].astype(np.int64), standing),
+                  standing.sum(axis=1), view)
+
+
 def _relocate(instance: Instance, seconds: float,
               report: Callable[[str], None] = lambda message: None) -> tuple[np.ndarray, "_State"]:
     started = last_report = time.perf_counter()
     T = instance.T
     where = np.repeat(instance.unit_home[:, None], T, axis=1)
     present = instance.present
-    standing = np.zeros((len(instance.position_ids), len(instance.systems), T), dtype=np.int64)
-    np.add.at(standing, (where[present], instance.unit_system[np.nonzero(present)[0]],
-                         np.nonzero(present)[1]), 1)
-    view = flat_view(instance)
-    state = _State(instance, np.einsum("kpsl,pkt->slt", view[0].astype(np.int64), standing),
-                   standing.sum(axis=1), view)
+    state = _state_of(instance, where)
     per_period = min(x for x in (instance.moves_per_period, len(instance.unit_ids)) if x is not None)
     remaining = instance.moves_total if instance.moves_total is not None else len(instance.unit_ids)
     for t in range(T):
