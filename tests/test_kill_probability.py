@@ -182,6 +182,12 @@ def test_the_solution_carries_defeat_probabilities_and_leakers(tmp_path):
     shown = CliRunner().invoke(main, ["show", str(path)])
     assert "leakers per 100 missiles 13.33: 26.67 fewer than the current posture" in shown.output
     assert "probability of defeat by site" in shown.output
+    table = CliRunner().invoke(main, ["show", str(path), "--table", "defeat", "--format", "csv"])
+    assert table.exit_code == 0
+    rows = {row.split(",")[1]: row.split(",") for row in table.output.splitlines()[1:]}
+    assert float(rows["capital"][3]) == pytest.approx(0.9) and float(rows["port"][4]) == pytest.approx(20.0)
+    no_turns = CliRunner().invoke(main, ["show", str(path), "--table", "turns"])
+    assert no_turns.exit_code == 2 and "this solution has no turns table" in no_turns.output
     compared = CliRunner().invoke(main, ["compare", str(SPREADS), str(path)])
     assert "leakers_per_100" in compared.output
     reported = CliRunner().invoke(main, ["report", str(path), "-o", str(tmp_path / "report.html")])

@@ -18,7 +18,13 @@ from typing import Callable, Iterator
 
 import click
 
-from layerdef.errors import InfeasibleError, InstanceError, NoSolutionError
+from layerdef.errors import (
+    InfeasibleError,
+    InstanceError,
+    NoSolutionError,
+    Problem,
+    UsageError,
+)
 
 EXIT_BUG, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 1, 2, 3, 4
 #: the shell's convention: 128 + SIGINT (Ctrl-C)
@@ -231,7 +237,9 @@ def solve(instance: Path, output: Path | None, csv_dir: Path | None, objective: 
 @main.command()
 @click.argument("solution", type=click.Path(path_type=Path))
 @click.option("--table", type=click.Choice(["summary", "assignments", "substitutes", "moves",
-                                            "coverage"]), default="summary", show_default=True)
+                                            "coverage", "turns", "defeat"]), default="summary", show_default=True,
+              help="turns: where units may face headings; defeat: the probability of defeat and "
+                   "leakers per 100 per site, class, launch area and period, with kill probabilities.")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "markdown"]),
               default="text", show_default=True)
 @handles_errors
@@ -241,6 +249,10 @@ def show(solution: Path, table: str, fmt: str) -> None:
     from layerdef.report.text import format_table
 
     plan = Solution.read(solution)
+    if table not in plan.tables:
+        why = "kill probabilities" if table == "defeat" else "headings to turn to"
+        raise UsageError([Problem(str(solution), f"this solution has no {table} table (its instance "
+                                  f"has no {why})", "--table")])
     if fmt == "text" and table == "summary":
         from layerdef.report.text import solution_summary
 
@@ -315,7 +327,6 @@ def compare(instance: Path, solutions: tuple[Path, ...], fmt: str, output: Path 
 def report(solution: Path, output: Path, instance_path: Path | None, png_dir: Path | None,
            scenario: str | None, force: bool) -> None:
     """One self-contained HTML report (offline): map, charts, timeline, moves, comparison."""
-    from layerdef.errors import Problem
     from layerdef.io.reader import load
     from layerdef.io.solution import Solution
     from layerdef.report.html import write_report
