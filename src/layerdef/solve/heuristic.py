@@ -45,8 +45,7 @@ def greedy_plan(instance: Instance, seconds: float = 5.0,
     started = time.perf_counter()
     where, state = _relocate(instance, 0.5 * seconds, report)
     rotations = _request(state, 0.6 * seconds - (time.perf_counter() - started))
-    scale = " by depth weights" if instance.kill_probability else ""  # its search scores by them
-    report(f"start: greedy plan, coverage{scale} {state.total():.8g} ({time.perf_counter() - started:.1f} s)")
+    report(f"start: greedy plan, coverage {state.total():.8g} ({time.perf_counter() - started:.1f} s)")
     if not search:
         return where, rotations
     where, rotations = improve_plan(instance, where, rotations, state,
@@ -78,9 +77,7 @@ def _state_of(instance: Instance, where: np.ndarray) -> "_State":
     standing = np.zeros((len(instance.position_ids), len(instance.systems), instance.T), dtype=np.int64)
     np.add.at(standing, (where[present], instance.unit_system[np.nonzero(present)[0]],
                          np.nonzero(present)[1]), 1)
-    view = flat_view(instance)
-    return _State(instance, np.einsum("kpsl,pkt->slt", view[0].astype(np.int64), standing),
-                  standing.sum(axis=1), view)
+    return _State(instance, standing, flat_view(instance))
 
 
 def _relocate(instance: Instance, seconds: float,
@@ -398,28 +395,51 @@ def flat_view(instance: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             required.reshape(S, L * G))
 
 
+def kill_view(instance: Instance) -> tuple[np.ndarray, np.ndarray]:
+    """With kill probabilities, the greedy search's view of the value, each unit facing as in
+    `flat_view`: (exponent (K, P, S, C x G) one unit adds to the leak probability's, weight
+    (S, C x G) of certain defeat), so that a row's value is weight x (1 - exp(-its exponent))."""
+    K, P, S, G = len(instance.systems), len(instance.position_ids), len(instance.site_ids), instance.G
+    best = instance.best_heading
+    cover = np.take_along_axis(instance.cover, best[:, :, None, None, None, None], axis=2)[:, :, 0]  # (K, P, S, L, G)
+    exponent = np.einsum("kl,cgl,kpslg->kpscg", instance.kill_rate, instance.engaging.astype(float),
+                         cover.astype(float))
+    C = len(instance.class_ids)
+    return exponent.reshape(K, P, S, C * G), instance.class_area_weight.reshape(S, C * G)
+
+
 class _State:
     """Units covering every site, layer and period, and occupancy of every position, as moves
-    are applied; values a candidate move exactly."""
+    are applied; values a candidate move exactly (by depth weights, or with kill
+    probabilities by the exponent of every site's leak probability)."""
 
-    def __init__(self, instance: Instance, units: np.ndarray, occupancy: np.ndarray,
+    def __init__(self, instance: Instance, standing: np.ndarray,
                  view: tuple[np.ndarray, np.ndarray, np.ndarray]):
         self.instance = instance
-        self.units = units  # (S, L', T), L' = (layer, launch area) pairs
-        self.occupancy = occupancy  # (P, T)
         self.cover = view[0].astype(np.int16)  # (K, P, S, L')
+        self.units = np.einsum("kpsl,pkt->slt", self.cover.astype(np.int64), standing)  # L' = (layer, area)
+        self.occupancy = standing.sum(axis=1)  # (P, T)
         self.levels = cumulative_levels(instance)
         self.weight = view[1][:, :, None]
         self.required = view[2][:, :, None]
+        self.kill = instance.kill_probability
+        if self.kill:
+            self.exponent, weight = kill_view(instance)  # (K, P, S, R), R = (class, area)
+            self.kill_weight = weight[:, :, None]
+            self.chi = np.einsum("kpsr,pkt->srt", self.exponent, standing.astype(float))
+            self.single = -np.expm1(-self.exponent)  # a unit's defeat probability alone
 
     def marginal(self) -> np.ndarray:
-        """(S, L, T): what one more covering unit would add at each site, layer and period."""
+        """(S, L, T): what one more covering unit would add at each site, layer and period
+        (by depth weights)."""
         J = len(self.instance.depth_weights)
         return self.weight * (self.levels[np.minimum(self.units + 1, J)] - self.levels[np.minimum(self.units, J)])
 
     def position_scores(self, t: int) -> np.ndarray:
         """(K, P): what one more unit of each system at each position would add in period t;
         ranks the candidates before they are valued exactly."""
+        if self.kill:
+            return np.einsum("kpsr,sr->kp", self.single, (self.kill_weight * np.exp(-self.chi))[:, :, t])
         return np.einsum("kpsl,sl->kp", self.cover, self.marginal()[:, :, t])
 
     def best_move(self, u: int, p: int, span: np.ndarray, scores: np.ndarray | None,
@@ -445,15 +465,30 @@ class _State:
         after = before[None] + delta  # (Q, n, |span|)
         required = self.required[sites, layers][None]
         keeps = ((after >= required) | (required <= 0) | (before[None] < required)).all(axis=(1, 2))
-        weight = self.weight[sites, layers][None]
-        gain = (weight * (self.levels[np.minimum(after, J)]
-                          - self.levels[np.minimum(before, J)][None])).sum(axis=(1, 2))
+        if self.kill:
+            gain = self._kill_gain(k, p, candidates, periods)
+        else:
+            weight = self.weight[sites, layers][None]
+            gain = (weight * (self.levels[np.minimum(after, J)]
+                              - self.levels[np.minimum(before, J)][None])).sum(axis=(1, 2))
         gain[~keeps] = -np.inf
         q = int(np.argmax(gain))
         return float(gain[q]), int(candidates[q])
 
+    def _kill_gain(self, k: int, p: int, candidates: np.ndarray, periods: np.ndarray) -> np.ndarray:
+        """(Q,) what moving a unit of system k from p to each candidate adds over `periods`,
+        with kill probabilities: weight x (exp(-x before) - exp(-x after)) where x changes."""
+        delta_all = self.exponent[k, candidates] - self.exponent[k, p][None]  # (Q, S, R)
+        sites, rows = np.nonzero(np.abs(delta_all).max(axis=0) > 0)
+        before = self.chi[sites[:, None], rows[:, None], periods[None]]  # (n, |span|)
+        after = before[None] + delta_all[:, sites, rows][..., None]
+        weight = self.kill_weight[sites, rows][None]
+        return (weight * (np.exp(-before)[None] - np.exp(-after))).sum(axis=(1, 2))
+
     def period_gains(self) -> np.ndarray:
         """(K, P, T): what one more unit of each system at each position adds in each period."""
+        if self.kill:
+            return np.einsum("kpsr,srt->kpt", self.single, self.kill_weight * np.exp(-self.chi))
         return np.einsum("kpsl,slt->kpt", self.cover, self.marginal())
 
     def add(self, k: int, q: int, span: np.ndarray, count: int = 1) -> None:
@@ -461,9 +496,13 @@ class _State:
         withdraws one)."""
         self.units += count * (self.cover[k, q][..., None] * span[None, None, :]).astype(np.int64)
         self.occupancy[q, span] += count
+        if self.kill:
+            self.chi += count * self.exponent[k, q][..., None] * span[None, None, :]
 
     def total(self) -> float:
         """The coverage value of the posture as it stands."""
+        if self.kill:
+            return float((self.kill_weight * -np.expm1(-self.chi)).sum())
         J = len(self.instance.depth_weights)
         return float((self.weight * self.levels[np.minimum(self.units, J)]).sum())
 
@@ -475,3 +514,5 @@ class _State:
         self.units += ((self.cover[k, q] - self.cover[k, p])[..., None] * span[None, None, :]).astype(np.int64)
         self.occupancy[p, span] -= 1
         self.occupancy[q, span] += 1
+        if self.kill:
+            self.chi += (self.exponent[k, q] - self.exponent[k, p])[..., None] * span[None, None, :]
