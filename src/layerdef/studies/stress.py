@@ -409,9 +409,7 @@ def robust_plan(instance: Instance, sets: list[tuple[int, ...]], window: Withdra
             left_out[worst_set] = reason
             candidates.remove(worst_set)
             outcomes.pop(worst_set)
-            worst_set = min(outcomes, key=lambda units: (outcomes[units].get("coverage", -np.inf),
-                                                         outcomes[units]["status"] == ABOVE_TARGET, len(units)))
-            worst = float(outcomes[worst_set].get("coverage", -np.inf))
+            worst_set, worst = _worst(outcomes)
         progress(f"robust: round {rounds}, {len(found)} sets in the master, bound {bound:.6g}, "
                  f"worst {worst:.6g} ({label(instance, worst_set)})")
         if worst >= bound - ROBUST_TOLERANCE * max(1.0, abs(bound)) or worst_set in found:
@@ -522,11 +520,17 @@ def _oracle(instance: Instance, candidates: list[tuple[int, ...]], trunk: pd.Dat
         raise UsageError([Problem("stress", f"withdrawing {label(instance, unsolved[0])}: the robust "
                                   f"search needs every set's reaction, and this one is "
                                   f"{outcome['status']}: {outcome.get('error', '')}")])
-    # a set the trunk leaves no reaction is the worst there is (it joins the master, or is
-    # left out by `robust_plan` when no plan at all meets its world's requirements)
+    return (*_worst(outcomes), outcomes)
+
+
+def _worst(outcomes: dict[tuple[int, ...], dict]) -> tuple[tuple[int, ...], float]:
+    """The set with the least reaction and its coverage; a set the trunk leaves no reaction is
+    the worst there is, at -inf (it joins the master, or is left out by `robust_plan` when no
+    plan at all meets its world's requirements). Ties: a reaction solved to the end before one
+    stopped at a target, then the smaller set."""
     worst_set = min(outcomes, key=lambda units: (outcomes[units].get("coverage", -np.inf),
                                                  outcomes[units]["status"] == ABOVE_TARGET, len(units)))
-    return worst_set, float(outcomes[worst_set].get("coverage", -np.inf)), outcomes
+    return worst_set, float(outcomes[worst_set].get("coverage", -np.inf))
 
 
 # ---------------------------------------------------------------------------- the study
