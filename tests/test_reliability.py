@@ -431,3 +431,12 @@ def test_magnitudes_highs_cannot_hold_exactly_are_located(tmp_path, mutate, expe
     path.write_text(yaml.safe_dump(document))
     result = run("validate", path)
     assert result.exit_code == 2 and expected in result.output
+
+
+def test_explained_shortfalls_are_shown_without_the_solvers_last_digits():
+    """Shortfalls summed over units in action (shares of a period where relocation downtime
+    cuts them) came out as 15.3999 and 7.9998; a planner reads two decimals."""
+    from layerdef.solve.explain import _shown
+
+    assert [_shown(v) for v in (15.3999, 7.9998, 0.5001, 2.33333, 0.0, 1234.5)] == \
+        ["15.4", "8", "0.5", "2.33", "0", "1234.5"]

@@ -61,7 +61,7 @@ def explain_infeasibility(instance: Instance, objective: str, options) -> list[s
                    f"{', '.join(instance.threat_ids[g] for g in areas)}" if instance.threat_ids else "")
         lines.append(f"requirement not met: site {instance.site_ids[s]}, layer {instance.layers[l]}"
                      f"{against}, periods {_span(instance, periods)}: {instance.requirement[s, l]} "
-                     f"unit(s) required, short by up to {short:g}")
+                     f"unit(s) required, short by up to {_shown(short)}")
         if not instance.cover[:, :, :, s, l, :].any():
             lines.append(f"  why: no system of the instance covers {instance.site_ids[s]} in "
                          f"{instance.layers[l]} from any position")
@@ -77,7 +77,7 @@ def explain_infeasibility(instance: Instance, objective: str, options) -> list[s
         relaxed = sum(relaxed_units.values()) + sum(relaxed_value.values())
         if relaxed < total - 1e-9:
             lines.append(f"  binding: {words} (now {getattr(instance, name)}) would cut the "
-                         f"shortfall from {total:g} to {relaxed:g}")
+                         f"shortfall from {_shown(total)} to {_shown(relaxed)}")
     away = ~instance.present.all(axis=1)
     if away.any():
         relaxed_units, relaxed_value = elastic_shortfall(
@@ -86,13 +86,13 @@ def explain_infeasibility(instance: Instance, objective: str, options) -> list[s
         if relaxed < total - 1e-9:
             names = ", ".join(instance.unit_ids[u] for u in np.nonzero(away)[0])
             lines.append(f"  binding: the absence of {names}; with every unit present the "
-                         f"shortfall would be {relaxed:g}")
+                         f"shortfall would be {_shown(relaxed)}")
     for words, change in _position_relaxations(instance):
         relaxed_units, relaxed_value = elastic_shortfall(dataclasses.replace(instance, **change),
                                                          objective, options)
         relaxed = sum(relaxed_units.values()) + sum(relaxed_value.values())
         if relaxed < total - 1e-9:
-            lines.append(f"  binding: {words}; without it the shortfall would be {relaxed:g}")
+            lines.append(f"  binding: {words}; without it the shortfall would be {_shown(relaxed)}")
     if not any(line.startswith("  binding:") or line.startswith("  why:") for line in lines):
         lines.append("  binding: no single limit or absence; lifting each one alone (budget, move "
                      "limits, capacities, hosts, fixed units, units away) leaves the shortfall")
@@ -152,6 +152,12 @@ def _why_against(instance: Instance, s: int, l: int, areas: list[int]) -> list[s
                          f"{', '.join(instance.threat_ids[g] for g in threatening)} at once: each "
                          f"unit faces one heading, so the requirement needs a unit per direction")
     return lines
+
+
+def _shown(value: float) -> str:
+    """A shortfall as a planner reads it: to two decimals (a sum of units in action, shares of a
+    period where downtime cuts them), without the solver's last digits (15.3999, 7.9998)."""
+    return f"{round(float(value), 2):g}"
 
 
 def _count(value: float) -> float:
