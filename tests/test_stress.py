@@ -268,7 +268,7 @@ def test_the_python_api_runs_the_same_study_and_locates_every_problem(tmp_path):
     shutil.copy(TEXTBOOK / "min-cost.coverage.csv", table)
     (tmp_path / "i.yaml").write_text((TEXTBOOK / "stress-reaction-halves-loss.yaml").read_text()
                                      .replace("min-cost.coverage.csv", "criticality.csv"))
-    with pytest.raises(layerdef.UsageError, match="refusing to write over a file of the instance"):
+    with pytest.raises(layerdef.UsageError, match="refusing to write over a file this command reads"):
         layerdef.stress(layerdef.load(tmp_path / "i.yaml"), lose=1, output=tmp_path)
     assert table.read_text() == (TEXTBOOK / "min-cost.coverage.csv").read_text()
 

@@ -27,6 +27,7 @@ from layerdef.errors import (
            UsageError,
 )
 from layerdef.io.csvfile import read_posture
+from layerdef.io.outputs import output_problems
 from layerdef.io.reader import load
 from layerdef.io.solution import Solution
 from layerdef.model.formulation import build_model
@@ -59,12 +60,9 @@ def stress(instance: Instance, lose: int, output: str | Path, eligible: str | No
     of the instance. Problems with the request are raised together (UsageError)."""
     window, units = stress_request(instance, lose, eligible, first, periods, notice)
     output = Path(output)
-    inputs = {path.resolve() for path in instance.sources}
-    clashes = [Problem(str(output / name), "refusing to write over a file of the instance")
-               for name in STRESS_OUTPUTS if (output / name).resolve() in inputs]
-    if clashes:
-        raise UsageError(clashes)
-    output.mkdir(parents=True, exist_ok=True)
+    problems = output_problems([output / name for name in STRESS_OUTPUTS], False, instance.sources, owned=True)
+    if problems:
+        raise UsageError(problems)
     return run_stress(instance, lose, window, units, output,
                       {"time_limit": time_limit, "gap": gap}, workers=workers,
                       scheduler=scheduler, max_sets=max_sets)

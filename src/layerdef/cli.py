@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -68,32 +67,13 @@ def progress_shown(shown: bool, verbose: bool) -> Iterator[None]:
 
 
 def check_outputs(files: list[Path], force: bool, reads: list[Path] = (), owned: bool = False) -> None:
-    """Check where a command will write, before it does any work; exit 2 with every problem.
+    """Check where a command will write, before it does any work (`output_problems`: the one
+    rule for every command and the API); exit 2 with every problem."""
+    from layerdef.io.outputs import output_problems
 
-    One rule for every command: missing folders are created; an existing file is written over
-    only with `--force` (files in a study's own folder, `owned`, are rewritten: a sweep
-    resumes); a file that the command reads (the instance's YAML and CSV tables, a solution)
-    is never written over, even with `--force`.
-    """
-    read = {path.resolve() for path in reads if path.exists()}
-    problems = []
-    for path in files:
-        if path.exists() and path.resolve() in read:
-            problems.append(f"{path}: refusing to write over a file this command reads")
-        elif path.is_dir():
-            problems.append(f"{path}: is a folder; expected a file to write")
-        elif path.exists() and not force and not owned:
-            problems.append(f"{path}: exists; refusing to overwrite it (use --force)")
-    for folder in dict.fromkeys(path.parent for path in files):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            problems.append(f"{folder}: cannot create the folder: {error.strerror or error}")
-            continue
-        if not os.access(folder, os.W_OK):
-            problems.append(f"{folder}: cannot write into this folder (permission denied)")
+    problems = output_problems(files, force, reads, owned)
     if problems:
-        _fail(EXIT_INPUT, problems)
+        _fail(EXIT_INPUT, [str(problem) for problem in problems])
 
 
 def written(path: Path, write: Callable[[], object]) -> None:
