@@ -35,7 +35,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTBOOK = ROOT / "instances" / "textbook"
-TABLES = ("show", "summary", "assignments", "substitutes", "moves", "coverage")
+TABLES = ("show", "summary", "assignments", "substitutes", "moves", "coverage", "turns", "defeat")
 FORMATS = ("text", "csv", "json", "markdown")
 EXTREMES = (0, 1e-9, 1e-3, 1, 7, 1e6, 1e9)
 
