@@ -571,7 +571,7 @@ def stress(instance: Instance, lose: int, window: Withdrawal, eligible: list[int
     if missing:
         outcomes.update(reactions.solve(plain.posture, missing, "criticality of the sets found"))
         table = criticality_table(instance, outcomes, plan_coverage, current_coverage)
-    table.to_csv(output / "criticality.csv", index=False)
+        table.to_csv(output / "criticality.csv", index=False)  # with the sets the search found
     scenarios = scenario_document(instance, robust.master, output)
     (output / "robust-scenarios.yaml").write_text(scenarios, encoding="utf-8")
     # the robust plan names the instance its scenarios are in, so report and replay find them
